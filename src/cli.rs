@@ -1,0 +1,182 @@
+//! The command line: clap types stay here; commands receive plain values.
+
+use crate::config::{self, Inputs, VarArg, files};
+use crate::diag::{Diagnostics, render};
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+/// Exit codes (SPEC §3).
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_ERROR: u8 = 1;
+pub const EXIT_FMT_CHANGES: u8 = 3;
+
+#[derive(Parser)]
+#[command(name = "lvsform", version, about = "Terraform for Linux Virtual Server: plan and apply IPVS load balancers from HCL")]
+struct Cli {
+    /// Run as if started in DIR (like git -C).
+    #[arg(short = 'C', global = true, value_name = "DIR")]
+    chdir: Option<PathBuf>,
+    /// Never use colour (also: the NO_COLOR environment variable).
+    #[arg(long, global = true)]
+    no_color: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check the configuration without reading any live state.
+    Validate {
+        /// The configuration directory.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Print the result as one JSON document on stdout.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        vars: VarArgs,
+    },
+    /// Rewrite configuration files in the canonical format.
+    Fmt {
+        /// The configuration directory.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Change nothing; exit 3 if a file would change.
+        #[arg(long)]
+        check: bool,
+    },
+}
+
+#[derive(clap::Args)]
+struct VarArgs {
+    /// Set a variable: NAME=VALUE (repeatable; later wins).
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    var: Vec<String>,
+    /// Read variables from a file of `name = value` lines (repeatable).
+    #[arg(long = "var-file", value_name = "FILE")]
+    var_file: Vec<PathBuf>,
+}
+
+/// `--var` and `--var-file` merged in command-line order, which decides precedence.
+fn ordered_vars(args: &VarArgs, matches: &ArgMatches) -> Vec<VarArg> {
+    let positions = |id: &str| matches.indices_of(id).map(|i| i.collect::<Vec<_>>()).unwrap_or_default();
+    let mut all: Vec<(usize, VarArg)> = positions("var")
+        .into_iter()
+        .zip(args.var.iter().map(|v| VarArg::Pair(v.clone())))
+        .chain(positions("var_file").into_iter().zip(args.var_file.iter().map(|f| VarArg::File(f.clone()))))
+        .collect();
+    all.sort_by_key(|(position, _)| *position);
+    all.into_iter().map(|(_, arg)| arg).collect()
+}
+
+/// Parses the command line, runs the command and returns the exit code.
+pub fn run() -> u8 {
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(err) => err.exit(),
+    };
+    if let Some(dir) = &cli.chdir
+        && let Err(err) = std::env::set_current_dir(dir)
+    {
+        eprintln!("error: cannot change to {}: {err}", dir.display());
+        return EXIT_ERROR;
+    }
+    let color = !cli.no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal();
+    let sub = matches.subcommand().map(|(_, m)| m);
+    match cli.command {
+        Command::Validate { dir, json, vars } => {
+            let vars = sub.map(|m| ordered_vars(&vars, m)).unwrap_or_default();
+            validate(&dir, json, &Inputs::from_env(vars), color)
+        }
+        Command::Fmt { dir, check } => fmt(&dir, check, color),
+    }
+}
+
+/// Prints to stdout; a closed pipe (`| head`) is not an error.
+fn out(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush());
+}
+
+fn report(diags: &Diagnostics, color: bool) {
+    let mut stderr = std::io::stderr().lock();
+    for diag in &diags.0 {
+        let _ = writeln!(stderr, "{}", render(diag, color));
+    }
+}
+
+fn validate(dir: &Path, json: bool, inputs: &Inputs, color: bool) -> u8 {
+    let (config, diags) = config::load(dir, inputs);
+    if json {
+        let doc = serde_json::json!({
+            "format_version": "1",
+            "valid": config.is_some(),
+            "error_count": diags.errors(),
+            "warning_count": diags.warnings(),
+            "diagnostics": diags.0.iter().map(|d| d.to_json()).collect::<Vec<_>>(),
+        });
+        out(&format!("{doc:#}\n"));
+    } else {
+        report(&diags, color);
+    }
+    match config {
+        Some(config) => {
+            if !json {
+                let servers: usize = config.desired.services.values().map(|s| s.destinations.len()).sum();
+                out(&format!(
+                    "The configuration is valid: {} virtual servers, {servers} real servers, {} managed hosts.\n",
+                    config.desired.services.len(),
+                    config.desired.hosts.len()
+                ));
+            }
+            EXIT_OK
+        }
+        None => {
+            if !json {
+                eprintln!("{} error(s): the configuration is not valid.", diags.errors());
+            }
+            EXIT_ERROR
+        }
+    }
+}
+
+fn fmt(dir: &Path, check: bool, color: bool) -> u8 {
+    let mut paths = match files::config_files(dir) {
+        Ok(paths) => paths,
+        Err(err) => {
+            eprintln!("error: cannot read {}: {err}", dir.display());
+            return EXIT_ERROR;
+        }
+    };
+    let vars_file = dir.join(files::VARS_FILE);
+    if vars_file.is_file() {
+        paths.push(vars_file);
+    }
+    let mut diags = Diagnostics::default();
+    let mut changed = false;
+    for path in paths {
+        let Some(parsed) = files::parse_file(&path, &mut diags) else { continue };
+        match crate::fmt::format(parsed.source.text()) {
+            Ok(formatted) if formatted == parsed.source.text() => {}
+            Ok(formatted) => {
+                changed = true;
+                if !check && let Err(err) = std::fs::write(&path, formatted) {
+                    eprintln!("error: cannot write {}: {err}", path.display());
+                    return EXIT_ERROR;
+                }
+                out(&format!("{}\n", files::display_name(&path)));
+            }
+            Err(err) => {
+                eprintln!("error: {}: {err}", files::display_name(&path));
+                return EXIT_ERROR;
+            }
+        }
+    }
+    if diags.has_errors() {
+        report(&diags, color);
+        return EXIT_ERROR;
+    }
+    if check && changed { EXIT_FMT_CHANGES } else { EXIT_OK }
+}

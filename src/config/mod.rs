@@ -1,0 +1,135 @@
+//! From a directory of HCL files to the desired state: parse (with spans), evaluate,
+//! validate, and derive what every host must hold.
+
+mod body;
+mod build;
+mod decode;
+mod eval;
+pub mod files;
+mod functions;
+mod vars;
+
+pub use vars::VarArg;
+
+use crate::diag::{Diagnostics, Location};
+use crate::model::{DestinationKey, ServiceKey, State};
+use ipnet::IpNet;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A loaded configuration: the desired state plus what the plan needs besides it
+/// (names, sources, policies, how to reach hosts).
+#[derive(Debug, Serialize)]
+pub struct Config {
+    pub desired: State,
+    /// Configuration address and policy of each declared service, by identity.
+    #[serde(serialize_with = "crate::model::entries::serialize")]
+    pub services: BTreeMap<ServiceKey, ServiceMeta>,
+    /// How to reach each managed host, by SSH address.
+    pub hosts: BTreeMap<String, HostMeta>,
+    pub director: DirectorMeta,
+    /// How many hosts are reached at once.
+    pub parallelism: usize,
+    /// Where each resource address is declared.
+    #[serde(skip)]
+    pub locations: BTreeMap<String, Location>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceMeta {
+    pub address: String,
+    pub drain: Duration,
+    pub prevent_destroy: bool,
+    pub max_depool: Depool,
+    #[serde(serialize_with = "crate::model::entries::serialize")]
+    pub destinations: BTreeMap<DestinationKey, DestinationMeta>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DestinationMeta {
+    pub address: String,
+    /// The SSH address of the host, when lvsform manages it.
+    pub host: Option<String>,
+}
+
+/// How much of a service's destinations one plan may remove or zero.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Depool {
+    Percent(u8),
+    Count(u32),
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DirectorMeta {
+    pub interface: Option<String>,
+    pub dip: Option<IpAddr>,
+    pub ignore_vips: Vec<IpNet>,
+    pub ignore_fwmarks: Vec<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HostMeta {
+    pub ssh: SshTarget,
+    /// TUN: add a firewall rule accepting IP-in-IP instead of failing the plan.
+    pub manage_firewall: bool,
+}
+
+/// Everything needed to open an SSH session to one host.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SshTarget {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub private_key: Option<PathBuf>,
+    pub agent: bool,
+    pub known_hosts: PathBuf,
+    pub sudo: bool,
+    pub timeout: Duration,
+    pub strict_host_key_checking: bool,
+}
+
+/// What the command line and the environment add to a configuration directory.
+#[derive(Debug, Clone, Default)]
+pub struct Inputs {
+    pub vars: Vec<VarArg>,
+    /// `LVSFORM_VAR_*` and anything else; only declared names are taken.
+    pub env: Vec<(String, String)>,
+}
+
+impl Inputs {
+    pub fn from_env(vars: Vec<VarArg>) -> Inputs {
+        Inputs {
+            vars,
+            env: std::env::vars().collect(),
+        }
+    }
+}
+
+/// Loads and validates the configuration in `dir`. Returns the configuration when there
+/// are no errors; the diagnostics (errors and warnings) either way, sorted by place.
+pub fn load(dir: &Path, inputs: &Inputs) -> (Option<Config>, Diagnostics) {
+    let mut diags = Diagnostics::default();
+    let config = files::Modules::load(dir, &mut diags)
+        .and_then(|modules| decode::decode(&modules, inputs, &mut diags))
+        .map(|declared| build::build(declared, &mut diags));
+    diags.sort();
+    if diags.has_errors() {
+        (None, diags)
+    } else {
+        (config, diags)
+    }
+}
+
+/// A path as written in a file: `~` is the home directory, relative paths are relative to
+/// the directory of the file.
+pub fn expand_path(dir: &Path, path: &str) -> PathBuf {
+    if let Some(rest) = path.strip_prefix("~/").or(if path == "~" { Some("") } else { None }) {
+        let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+        return home.join(rest);
+    }
+    dir.join(path)
+}

@@ -1,0 +1,10 @@
+//! lvsform: Terraform for Linux Virtual Server.
+//!
+//! The configuration (`config`) evaluates HCL into the desired `model::State`; later stages
+//! observe the live state into the same type and plan the difference.
+
+pub mod cli;
+pub mod config;
+pub mod diag;
+pub mod fmt;
+pub mod model;
