@@ -12,7 +12,11 @@ pub const EXIT_ERROR: u8 = 1;
 pub const EXIT_FMT_CHANGES: u8 = 3;
 
 #[derive(Parser)]
-#[command(name = "lvsform", version, about = "Terraform for Linux Virtual Server: plan and apply IPVS load balancers from HCL")]
+#[command(
+    name = "lvsform",
+    version,
+    about = "Terraform for Linux Virtual Server: plan and apply IPVS load balancers from HCL"
+)]
 struct Cli {
     /// Run as if started in DIR (like git -C).
     #[arg(short = 'C', global = true, value_name = "DIR")]
@@ -60,11 +64,20 @@ struct VarArgs {
 
 /// `--var` and `--var-file` merged in command-line order, which decides precedence.
 fn ordered_vars(args: &VarArgs, matches: &ArgMatches) -> Vec<VarArg> {
-    let positions = |id: &str| matches.indices_of(id).map(|i| i.collect::<Vec<_>>()).unwrap_or_default();
+    let positions = |id: &str| {
+        matches
+            .indices_of(id)
+            .map(|i| i.collect::<Vec<_>>())
+            .unwrap_or_default()
+    };
     let mut all: Vec<(usize, VarArg)> = positions("var")
         .into_iter()
         .zip(args.var.iter().map(|v| VarArg::Pair(v.clone())))
-        .chain(positions("var_file").into_iter().zip(args.var_file.iter().map(|f| VarArg::File(f.clone()))))
+        .chain(
+            positions("var_file")
+                .into_iter()
+                .zip(args.var_file.iter().map(|f| VarArg::File(f.clone()))),
+        )
         .collect();
     all.sort_by_key(|(position, _)| *position);
     all.into_iter().map(|(_, arg)| arg).collect()
@@ -83,7 +96,8 @@ pub fn run() -> u8 {
         eprintln!("error: cannot change to {}: {err}", dir.display());
         return EXIT_ERROR;
     }
-    let color = !cli.no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal();
+    let color =
+        !cli.no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal();
     let sub = matches.subcommand().map(|(_, m)| m);
     match cli.command {
         Command::Validate { dir, json, vars } => {
@@ -97,7 +111,9 @@ pub fn run() -> u8 {
 /// Prints to stdout; a closed pipe (`| head`) is not an error.
 fn out(text: &str) {
     let mut stdout = std::io::stdout().lock();
-    let _ = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush());
+    let _ = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush());
 }
 
 fn report(diags: &Diagnostics, color: bool) {
@@ -124,7 +140,12 @@ fn validate(dir: &Path, json: bool, inputs: &Inputs, color: bool) -> u8 {
     match config {
         Some(config) => {
             if !json {
-                let servers: usize = config.desired.services.values().map(|s| s.destinations.len()).sum();
+                let servers: usize = config
+                    .desired
+                    .services
+                    .values()
+                    .map(|s| s.destinations.len())
+                    .sum();
                 out(&format!(
                     "The configuration is valid: {} virtual servers, {servers} real servers, {} managed hosts.\n",
                     config.desired.services.len(),
@@ -135,7 +156,10 @@ fn validate(dir: &Path, json: bool, inputs: &Inputs, color: bool) -> u8 {
         }
         None => {
             if !json {
-                eprintln!("{} error(s): the configuration is not valid.", diags.errors());
+                eprintln!(
+                    "{} error(s): the configuration is not valid.",
+                    diags.errors()
+                );
             }
             EXIT_ERROR
         }
@@ -157,7 +181,9 @@ fn fmt(dir: &Path, check: bool, color: bool) -> u8 {
     let mut diags = Diagnostics::default();
     let mut changed = false;
     for path in paths {
-        let Some(parsed) = files::parse_file(&path, &mut diags) else { continue };
+        let Some(parsed) = files::parse_file(&path, &mut diags) else {
+            continue;
+        };
         match crate::fmt::format(parsed.source.text()) {
             Ok(formatted) if formatted == parsed.source.text() => {}
             Ok(formatted) => {
@@ -178,5 +204,9 @@ fn fmt(dir: &Path, check: bool, color: bool) -> u8 {
         report(&diags, color);
         return EXIT_ERROR;
     }
-    if check && changed { EXIT_FMT_CHANGES } else { EXIT_OK }
+    if check && changed {
+        EXIT_FMT_CHANGES
+    } else {
+        EXIT_OK
+    }
 }

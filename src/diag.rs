@@ -207,7 +207,8 @@ impl Diagnostics {
             let (file, line, col) = d.position().unwrap_or_default();
             (file, line, col, d.message.clone())
         });
-        self.0.dedup_by(|a, b| a.message == b.message && a.position() == b.position());
+        self.0
+            .dedup_by(|a, b| a.message == b.message && a.position() == b.position());
     }
 }
 

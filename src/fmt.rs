@@ -31,10 +31,18 @@ fn scan(text: &str) -> Vec<Line<'_>> {
             if text.trim() == marker {
                 heredoc = None;
             }
-            lines.push(Line { text, verbatim: true, depth });
+            lines.push(Line {
+                text,
+                verbatim: true,
+                depth,
+            });
             continue;
         }
-        lines.push(Line { text, verbatim: block_comment || !stack.is_empty(), depth });
+        lines.push(Line {
+            text,
+            verbatim: block_comment || !stack.is_empty(),
+            depth,
+        });
         let bytes = text.as_bytes();
         let mut i = 0;
         while i < bytes.len() {
@@ -67,7 +75,9 @@ fn scan(text: &str) -> Vec<Line<'_>> {
                     (b'"', _) => stack.push(Frame::Str),
                     (b'<', Some(b'<')) => {
                         let marker = text[i + 2..].trim_start_matches('-').trim();
-                        if !marker.is_empty() && marker.chars().all(|c| c.is_alphanumeric() || c == '_') {
+                        if !marker.is_empty()
+                            && marker.chars().all(|c| c.is_alphanumeric() || c == '_')
+                        {
                             heredoc = Some(marker.to_string());
                             break;
                         }
@@ -146,7 +156,10 @@ pub fn format(text: &str) -> Result<String, String> {
             }
             continue;
         }
-        let closers = trimmed.chars().take_while(|c| matches!(c, '}' | ']' | ')')).count();
+        let closers = trimmed
+            .chars()
+            .take_while(|c| matches!(c, '}' | ']' | ')'))
+            .count();
         let indent = "  ".repeat(line.depth.saturating_sub(closers));
         match attribute(trimmed) {
             Some((key, value)) => {
@@ -174,7 +187,9 @@ pub fn format(text: &str) -> Result<String, String> {
     }
     let after = hcl::parse(&formatted).map_err(|e| format!("formatting broke the file: {e}"))?;
     if before != after {
-        return Err("formatting would change the meaning of the file; it was left unchanged".into());
+        return Err(
+            "formatting would change the meaning of the file; it was left unchanged".into(),
+        );
     }
     Ok(formatted)
 }
@@ -197,7 +212,10 @@ mod tests {
         let out = format(input).unwrap();
         assert!(out.contains("\n   keep   this\n  ${x}\nEOT\n"), "{out}");
         assert!(out.contains("  name = \"a  {  b\"\n"), "{out}");
-        assert!(out.contains("    \"net.ipv4.x\"   = 1\n    long_name_here = 2\n"), "{out}");
+        assert!(
+            out.contains("    \"net.ipv4.x\"   = 1\n    long_name_here = 2\n"),
+            "{out}"
+        );
         assert_eq!(format(&out).unwrap(), out);
     }
 

@@ -42,7 +42,6 @@ pub struct SyncDaemon {
     pub syncid: u8,
 }
 
-
 /// An address held on an interface, e.g. a VIP as /32 on `lo`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct InterfaceAddress {
@@ -335,6 +334,8 @@ pub mod entries {
         V: Deserialize<'de>,
         D: Deserializer<'de>,
     {
-        Ok(Vec::<(K, V)>::deserialize(deserializer)?.into_iter().collect())
+        Ok(Vec::<(K, V)>::deserialize(deserializer)?
+            .into_iter()
+            .collect())
     }
 }

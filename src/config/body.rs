@@ -49,12 +49,14 @@ impl<'r, 's> Reader<'r, 's> {
     }
 
     pub fn error(&mut self, span: Range<usize>, message: impl Into<String>) -> &mut Diag {
-        self.diags.push(Diag::error(message).at(self.scope.file, span));
+        self.diags
+            .push(Diag::error(message).at(self.scope.file, span));
         self.diags.0.last_mut().expect("just pushed")
     }
 
     pub fn warning(&mut self, span: Range<usize>, message: impl Into<String>) -> &mut Diag {
-        self.diags.push(Diag::warning(message).at(self.scope.file, span));
+        self.diags
+            .push(Diag::warning(message).at(self.scope.file, span));
         self.diags.0.last_mut().expect("just pushed")
     }
 
@@ -67,15 +69,19 @@ impl<'r, 's> Reader<'r, 's> {
                     let name = attr.key.as_str();
                     let span = attr.key.span().unwrap_or(0..0);
                     if !schema.attributes.contains(&name) {
-                        let hint = unknown_hint(name, schema.attributes, schema.blocks, "attribute");
+                        let hint =
+                            unknown_hint(name, schema.attributes, schema.blocks, "attribute");
                         let diag = Diag::error(format!("unknown attribute `{name}` in {context}"))
                             .at(self.scope.file, span)
                             .label("not allowed here")
                             .help(hint);
                         self.diags.push(diag);
                     } else if seen.contains(&name) {
-                        self.error(span, format!("attribute `{name}` is set twice in {context}"))
-                            .help = Some("remove one of the two".into());
+                        self.error(
+                            span,
+                            format!("attribute `{name}` is set twice in {context}"),
+                        )
+                        .help = Some("remove one of the two".into());
                     }
                     seen.push(name);
                 }
@@ -103,7 +109,10 @@ impl<'r, 's> Reader<'r, 's> {
             } else {
                 format!("a {} label", expected.join(" and a "))
             };
-            let example = expected.iter().map(|l| format!(" \"{l}\"")).collect::<String>();
+            let example = expected
+                .iter()
+                .map(|l| format!(" \"{l}\""))
+                .collect::<String>();
             self.error(block_span(block), format!("a `{kind}` block takes {want}"))
                 .help = Some(format!("write it as: {kind}{example} {{ … }}"));
             return None;
@@ -165,11 +174,21 @@ impl<'r, 's> Reader<'r, 's> {
     }
 
     /// Reports a missing required attribute at the block's header.
-    pub fn require<T>(&mut self, found: Option<T>, body: &Body, name: &str, block: &Block, example: &str) -> Option<T> {
+    pub fn require<T>(
+        &mut self,
+        found: Option<T>,
+        body: &Body,
+        name: &str,
+        block: &Block,
+        example: &str,
+    ) -> Option<T> {
         if found.is_none() && body.get_attribute(name).is_none() {
             self.error(
                 block_span(block),
-                format!("`{}` block is missing the required attribute `{name}`", block.ident.as_str()),
+                format!(
+                    "`{}` block is missing the required attribute `{name}`",
+                    block.ident.as_str()
+                ),
             )
             .help = Some(format!("add it, e.g. {name} = {example}"));
         }
@@ -182,7 +201,11 @@ fn unknown_hint(name: &str, same_kind: &[&str], other_kind: &[&str], kind: &str)
         return format!("did you mean `{near}`?");
     }
     if other_kind.contains(&name) {
-        let other = if kind == "attribute" { "block" } else { "attribute" };
+        let other = if kind == "attribute" {
+            "block"
+        } else {
+            "attribute"
+        };
         return format!("`{name}` is a {other} here, not an {kind}");
     }
     if same_kind.is_empty() {
@@ -226,7 +249,10 @@ pub fn string(value: &Value) -> Result<String, Problem> {
         Value::String(s) => Ok(s.clone()),
         Value::Number(n) => Ok(n.to_string()),
         Value::Bool(b) => Ok(b.to_string()),
-        other => Err(Problem::new(format!("expected a string, found a {}", type_name(other)))),
+        other => Err(
+            Problem::new(format!("expected a string, found a {}", type_name(other)))
+                .help("write a quoted string"),
+        ),
     }
 }
 
@@ -234,7 +260,11 @@ pub fn boolean(value: &Value) -> Result<bool, Problem> {
     match value {
         Value::Bool(b) => Ok(*b),
         Value::String(s) if s == "true" || s == "false" => Ok(s == "true"),
-        other => Err(Problem::new(format!("expected true or false, found a {}", type_name(other)))),
+        other => Err(Problem::new(format!(
+            "expected true or false, found a {}",
+            type_name(other)
+        ))
+        .help("write true or false")),
     }
 }
 
@@ -244,12 +274,22 @@ pub fn integer(min: i64, max: i64) -> impl FnOnce(&Value) -> Result<i64, Problem
         let n = match value {
             Value::Number(n) => n.as_i64(),
             Value::String(s) => s.trim().parse().ok(),
-            other => return Err(Problem::new(format!("expected a number, found a {}", type_name(other)))),
+            other => {
+                return Err(Problem::new(format!(
+                    "expected a number, found a {}",
+                    type_name(other)
+                ))
+                .help(format!("use a whole number from {min} to {max}")));
+            }
         };
         match n {
             Some(n) if (min..=max).contains(&n) => Ok(n),
-            Some(n) => Err(Problem::new(format!("{n} is outside {min}..{max}"))),
-            None => Err(Problem::new(format!("{} is not a whole number", describe(value)))),
+            Some(n) => Err(Problem::new(format!("{n} is outside {min}..{max}"))
+                .help(format!("use a whole number from {min} to {max}"))),
+            None => Err(
+                Problem::new(format!("{} is not a whole number", describe(value)))
+                    .help(format!("use a whole number from {min} to {max}")),
+            ),
         }
     }
 }
@@ -257,8 +297,9 @@ pub fn integer(min: i64, max: i64) -> impl FnOnce(&Value) -> Result<i64, Problem
 pub fn ip_address(value: &Value) -> Result<IpAddr, Problem> {
     let text = string(value)?;
     text.parse().map_err(|_| {
-        Problem::new(format!("\"{text}\" is not an IP address"))
-            .help("write an IPv4 address like \"10.1.0.11\" or an IPv6 address like \"2001:db8::11\"")
+        Problem::new(format!("\"{text}\" is not an IP address")).help(
+            "write an IPv4 address like \"10.1.0.11\" or an IPv6 address like \"2001:db8::11\"",
+        )
     })
 }
 
@@ -295,7 +336,9 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
         let digits = rest.find(|c: char| !c.is_ascii_digit() && c != '.')?;
         let number: f64 = rest[..digits].parse().ok()?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let seconds = match &rest[..unit_len] {
             "ms" => number / 1000.0,
             "s" => number,
@@ -312,22 +355,31 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
 pub fn string_list(value: &Value) -> Result<Vec<String>, Problem> {
     match value {
         Value::Array(items) => items.iter().map(string).collect(),
-        other => Err(Problem::new(format!("expected a list, found a {}", type_name(other)))),
+        other => Err(
+            Problem::new(format!("expected a list, found a {}", type_name(other)))
+                .help("write a list of strings, e.g. [\"a\", \"b\"]"),
+        ),
     }
 }
 
 /// A keyword from a fixed set, with "did you mean" for typos.
-pub fn keyword<T: Copy>(all: &'static [(&'static str, T)], what: &'static str) -> impl Fn(&Value) -> Result<T, Problem> {
+pub fn keyword<T: Copy>(
+    all: &'static [(&'static str, T)],
+    what: &'static str,
+) -> impl Fn(&Value) -> Result<T, Problem> {
     move |value| {
         let text = string(value)?;
-        all.iter().find(|(name, _)| *name == text).map(|(_, v)| *v).ok_or_else(|| {
-            let names = all.iter().map(|(name, _)| *name);
-            let help = match suggest(&text, names.clone()) {
-                Some(near) => format!("did you mean \"{near}\"?"),
-                None => format!("one of: {}", names.collect::<Vec<_>>().join(", ")),
-            };
-            Problem::new(format!("unknown {what} \"{text}\"")).help(help)
-        })
+        all.iter()
+            .find(|(name, _)| *name == text)
+            .map(|(_, v)| *v)
+            .ok_or_else(|| {
+                let names = all.iter().map(|(name, _)| *name);
+                let help = match suggest(&text, names.clone()) {
+                    Some(near) => format!("did you mean \"{near}\"?"),
+                    None => format!("one of: {}", names.collect::<Vec<_>>().join(", ")),
+                };
+                Problem::new(format!("unknown {what} \"{text}\"")).help(help)
+            })
     }
 }
 
@@ -348,12 +400,17 @@ pub fn interface_name(value: &Value) -> Result<String, Problem> {
         && name != "."
         && name != ".."
         && !name.starts_with('-')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
     if ok {
         Ok(name)
     } else {
-        Err(Problem::new(format!("\"{}\" is not a valid interface name", name.escape_default()))
-            .help("interface names have 1 to 15 characters: letters, digits, `_`, `.`, `-`"))
+        Err(Problem::new(format!(
+            "\"{}\" is not a valid interface name",
+            name.escape_default()
+        ))
+        .help("interface names have 1 to 15 characters: letters, digits, `_`, `.`, `-`"))
     }
 }
 
@@ -362,13 +419,19 @@ pub fn sysctl_name(name: &str) -> Result<(), Problem> {
     let parts: Vec<&str> = name.split('.').collect();
     let ok = parts.len() >= 2
         && parts.iter().all(|p| {
-            !p.is_empty() && *p != ".." && p.chars().all(|c| c.is_ascii_alphanumeric() || "_-".contains(c))
+            !p.is_empty()
+                && *p != ".."
+                && p.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_-".contains(c))
         });
     if ok {
         Ok(())
     } else {
-        Err(Problem::new(format!("\"{}\" is not a sysctl name", name.escape_default()))
-            .help("write sysctl names in dotted form, e.g. \"net.ipv4.vs.expire_nodest_conn\""))
+        Err(Problem::new(format!(
+            "\"{}\" is not a sysctl name",
+            name.escape_default()
+        ))
+        .help("write sysctl names in dotted form, e.g. \"net.ipv4.vs.expire_nodest_conn\""))
     }
 }
 
@@ -377,12 +440,17 @@ pub fn sysctl_value(value: &Value) -> Result<String, Problem> {
     let text = string(value)?;
     let ok = !text.is_empty()
         && text.len() <= 64
-        && text.chars().all(|c| c.is_ascii_alphanumeric() || "_.-: ".contains(c));
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-: ".contains(c));
     if ok {
         Ok(text)
     } else {
-        Err(Problem::new(format!("\"{}\" is not a plain sysctl value", text.escape_default()))
-            .help("sysctl values are numbers or words made of letters, digits, `_`, `.`, `-`, `:`"))
+        Err(Problem::new(format!(
+            "\"{}\" is not a plain sysctl value",
+            text.escape_default()
+        ))
+        .help("sysctl values are numbers or words made of letters, digits, `_`, `.`, `-`, `:`"))
     }
 }
 
@@ -404,11 +472,25 @@ mod tests {
 
     #[test]
     fn hostile_names_are_rejected() {
-        for bad in ["eth0;reboot", "$(id)", "`id`", "a\nb", "../x", "", "averyveryverylongname"] {
+        for bad in [
+            "eth0;reboot",
+            "$(id)",
+            "`id`",
+            "a\nb",
+            "../x",
+            "",
+            "averyveryverylongname",
+        ] {
             assert!(interface_name(&Value::from(bad)).is_err(), "{bad:?}");
         }
         assert!(interface_name(&Value::from("eth0.100")).is_ok());
-        for bad in ["net.ipv4/../../x", "net..x", "net.$(id)", "single", "net.a b"] {
+        for bad in [
+            "net.ipv4/../../x",
+            "net..x",
+            "net.$(id)",
+            "single",
+            "net.a b",
+        ] {
             assert!(sysctl_name(bad).is_err(), "{bad:?}");
         }
         for bad in ["1;reboot", "$(id)", "`id`", "1\n2", "a/b"] {

@@ -4,7 +4,9 @@
 use super::decode::{Declared, DeclaredServer};
 use super::{Config, DestinationMeta, DirectorMeta, HostMeta, ServiceMeta};
 use crate::diag::{Diag, Diagnostics, Location};
-use crate::model::{Family, Forwarding, Host, InterfaceAddress, ServiceKey, State, Tunnel, TunnelType};
+use crate::model::{
+    Family, Forwarding, Host, InterfaceAddress, ServiceKey, State, Tunnel, TunnelType,
+};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
@@ -30,23 +32,37 @@ pub fn build(declared: Declared, diags: &mut Diagnostics) -> Config {
     for decl in declared.services {
         if let Some((first, _)) = declared_at.get(&decl.key) {
             diags.push(
-                Diag::error(format!("{} has the same identity ({}) as {first}", decl.address, decl.key))
-                    .at(&decl.location.file, decl.location.span.clone())
-                    .label("declared twice")
-                    .help("two virtual servers cannot share protocol, VIP and port, or fwmark"),
+                Diag::error(format!(
+                    "{} has the same identity ({}) as {first}",
+                    decl.address, decl.key
+                ))
+                .at(&decl.location.file, decl.location.span.clone())
+                .label("declared twice")
+                .help("two virtual servers cannot share protocol, VIP and port, or fwmark"),
             );
             continue;
         }
-        check_ignored(&decl.key, &decl.vips, &decl.location, &config_director, diags);
+        check_ignored(
+            &decl.key,
+            &decl.vips,
+            &decl.location,
+            &config_director,
+            diags,
+        );
         declared_at.insert(decl.key, (decl.address.clone(), decl.location.clone()));
 
         let mut destinations = BTreeMap::new();
         for server in &decl.servers {
             let host = server.ssh.as_ref().map(|ssh| ssh.host.clone());
             if let Some(ssh) = &server.ssh {
-                let meta = HostMeta { ssh: ssh.clone(), manage_firewall: server.manage_firewall };
+                let meta = HostMeta {
+                    ssh: ssh.clone(),
+                    manage_firewall: server.manage_firewall,
+                };
                 match hosts.get(&ssh.host) {
-                    Some((existing, _)) if *existing != meta => host_conflict(server, &ssh.host, &hosts[&ssh.host].1, diags),
+                    Some((existing, _)) if *existing != meta => {
+                        host_conflict(server, &ssh.host, &hosts[&ssh.host].1, diags)
+                    }
                     Some(_) => {}
                     None => {
                         hosts.insert(ssh.host.clone(), (meta, server.location.clone()));
@@ -64,15 +80,28 @@ pub fn build(declared: Declared, diags: &mut Diagnostics) -> Config {
                 };
                 desired.director.sysctls.insert(name.into(), value.into());
                 if let Some(host) = &host {
-                    desired.hosts.entry(host.clone()).or_default().route_via_director = true;
+                    desired
+                        .hosts
+                        .entry(host.clone())
+                        .or_default()
+                        .route_via_director = true;
                 }
             }
             locations.insert(server.address.clone(), server.location.clone());
-            destinations.insert(server.key, DestinationMeta { address: server.address.clone(), host });
+            destinations.insert(
+                server.key,
+                DestinationMeta {
+                    address: server.address.clone(),
+                    host,
+                },
+            );
         }
         if let Some(interface) = &config_director.interface {
             for vip in &decl.vips {
-                desired.director.addresses.insert(InterfaceAddress::host(interface, *vip));
+                desired
+                    .director
+                    .addresses
+                    .insert(InterfaceAddress::host(interface, *vip));
             }
         }
         locations.insert(decl.address.clone(), decl.location.clone());
@@ -99,7 +128,13 @@ pub fn build(declared: Declared, diags: &mut Diagnostics) -> Config {
     }
 }
 
-fn check_ignored(key: &ServiceKey, vips: &[IpAddr], location: &Location, director: &DirectorMeta, diags: &mut Diagnostics) {
+fn check_ignored(
+    key: &ServiceKey,
+    vips: &[IpAddr],
+    location: &Location,
+    director: &DirectorMeta,
+    diags: &mut Diagnostics,
+) {
     for vip in vips {
         if let Some(range) = director.ignore_vips.iter().find(|net| net.contains(vip)) {
             diags.push(
@@ -123,9 +158,12 @@ fn check_ignored(key: &ServiceKey, vips: &[IpAddr], location: &Location, directo
 fn host_conflict(server: &DeclaredServer, host: &str, first: &Location, diags: &mut Diagnostics) {
     let (line, _) = first.file.line_col(first.span.start);
     diags.push(
-        Diag::error(format!("host {host} is reached with different SSH settings than at {}:{line}", first.file.name()))
-            .at(&server.location.file, server.location.span.clone())
-            .help("a host is one SSH target: give every real server on it the same ssh settings"),
+        Diag::error(format!(
+            "host {host} is reached with different SSH settings than at {}:{line}",
+            first.file.name()
+        ))
+        .at(&server.location.file, server.location.span.clone())
+        .help("a host is one SSH target: give every real server on it the same ssh settings"),
     );
 }
 

@@ -63,40 +63,99 @@ pub struct DeclaredDirector {
     pub sync_daemons: BTreeSet<SyncDaemon>,
 }
 
-const ROOT_BLOCKS: &[&str] = &["variable", "locals", "director", "ssh", "virtual_server", "module"];
+const ROOT_BLOCKS: &[&str] = &[
+    "variable",
+    "locals",
+    "director",
+    "ssh",
+    "virtual_server",
+    "module",
+];
 const MODULE_BLOCKS: &[&str] = &["variable", "locals", "virtual_server", "module"];
 
 const DIRECTOR: Schema = Schema {
     attributes: &["interface", "dip", "sysctl"],
     blocks: &["timeouts", "ignore", "sync_daemon"],
 };
-const TIMEOUTS: Schema = Schema { attributes: &["tcp", "tcp_fin", "udp"], blocks: &[] };
-const IGNORE: Schema = Schema { attributes: &["vips", "fwmarks"], blocks: &[] };
-const SYNC_DAEMON: Schema = Schema { attributes: &["state", "interface", "syncid"], blocks: &[] };
+const TIMEOUTS: Schema = Schema {
+    attributes: &["tcp", "tcp_fin", "udp"],
+    blocks: &[],
+};
+const IGNORE: Schema = Schema {
+    attributes: &["vips", "fwmarks"],
+    blocks: &[],
+};
+const SYNC_DAEMON: Schema = Schema {
+    attributes: &["state", "interface", "syncid"],
+    blocks: &[],
+};
 const SSH_ROOT: Schema = Schema {
-    attributes: &["user", "private_key", "agent", "known_hosts", "port", "sudo", "parallelism", "timeout"],
+    attributes: &[
+        "user",
+        "private_key",
+        "agent",
+        "known_hosts",
+        "port",
+        "sudo",
+        "parallelism",
+        "timeout",
+    ],
     blocks: &[],
 };
 const SSH_SERVER: Schema = Schema {
-    attributes: &["host", "user", "private_key", "agent", "known_hosts", "port", "sudo", "timeout", "strict_host_key_checking"],
+    attributes: &[
+        "host",
+        "user",
+        "private_key",
+        "agent",
+        "known_hosts",
+        "port",
+        "sudo",
+        "timeout",
+        "strict_host_key_checking",
+    ],
     blocks: &[],
 };
 const VIRTUAL_SERVER: Schema = Schema {
     attributes: &[
-        "protocol", "vip", "port", "fwmark", "vips", "scheduler", "scheduler_flags", "mode", "one_packet",
-        "drain", "prevent_destroy", "max_depool", "for_each",
+        "protocol",
+        "vip",
+        "port",
+        "fwmark",
+        "vips",
+        "scheduler",
+        "scheduler_flags",
+        "mode",
+        "one_packet",
+        "drain",
+        "prevent_destroy",
+        "max_depool",
+        "for_each",
     ],
     blocks: &["persistence", "real_server"],
 };
-const PERSISTENCE: Schema = Schema { attributes: &["timeout", "netmask", "engine"], blocks: &[] };
+const PERSISTENCE: Schema = Schema {
+    attributes: &["timeout", "netmask", "engine"],
+    blocks: &[],
+};
 const REAL_SERVER: Schema = Schema {
     attributes: &[
-        "address", "port", "weight", "mode", "upper_threshold", "lower_threshold", "manage", "manage_firewall",
+        "address",
+        "port",
+        "weight",
+        "mode",
+        "upper_threshold",
+        "lower_threshold",
+        "manage",
+        "manage_firewall",
         "for_each",
     ],
     blocks: &["tunnel", "ssh"],
 };
-const TUNNEL: Schema = Schema { attributes: &["type", "port", "checksum"], blocks: &[] };
+const TUNNEL: Schema = Schema {
+    attributes: &["type", "port", "checksum"],
+    blocks: &[],
+};
 const DEFAULT_PARALLELISM: usize = 16;
 
 /// SSH settings as layered: built-in defaults, then the root `ssh` block, then a server's.
@@ -134,9 +193,17 @@ pub fn decode(modules: &Modules, inputs: &Inputs, diags: &mut Diagnostics) -> Op
         // A variable without a usable value: every use of it would fail again.
         return None;
     }
-    let mut declared = Declared { parallelism: DEFAULT_PARALLELISM, ..Declared::default() };
+    let mut declared = Declared {
+        parallelism: DEFAULT_PARALLELISM,
+        ..Declared::default()
+    };
     let ssh = root_ssh(root, &values, &mut declared, diags);
-    let mut decoder = Decoder { modules, ssh, declared, diags };
+    let mut decoder = Decoder {
+        modules,
+        ssh,
+        declared,
+        diags,
+    };
     decoder.instance(0, "", &values);
     Some(decoder.declared)
 }
@@ -144,7 +211,11 @@ pub fn decode(modules: &Modules, inputs: &Inputs, diags: &mut Diagnostics) -> Op
 fn declarations<'m>(module: &'m Module, diags: &mut Diagnostics) -> Vec<Declaration<'m>> {
     let mut out: Vec<Declaration> = Vec::new();
     for file in &module.files {
-        for block in file.body.blocks().filter(|b| b.ident.as_str() == "variable") {
+        for block in file
+            .body
+            .blocks()
+            .filter(|b| b.ident.as_str() == "variable")
+        {
             if let Some(decl) = vars::declare(block, &file.source, diags) {
                 if out.iter().any(|d| d.name == decl.name) {
                     diags.push(
@@ -162,7 +233,12 @@ fn declarations<'m>(module: &'m Module, diags: &mut Diagnostics) -> Vec<Declarat
 }
 
 /// The root `ssh` block, evaluated in the root scope (it may use variables, not locals).
-fn root_ssh(root: &Module, values: &Map, declared: &mut Declared, diags: &mut Diagnostics) -> SshLayer {
+fn root_ssh(
+    root: &Module,
+    values: &Map,
+    declared: &mut Declared,
+    diags: &mut Diagnostics,
+) -> SshLayer {
     let mut layer = SshLayer::default();
     let mut seen = false;
     let locals = Locals::new(HashMap::new());
@@ -171,8 +247,11 @@ fn root_ssh(root: &Module, values: &Map, declared: &mut Declared, diags: &mut Di
             let scope = Scope::new(&file.source, values, &locals);
             let mut reader = Reader::new(&scope, diags);
             if seen {
-                reader.error(block_span(block), "only one `ssh` block is allowed").help =
-                    Some("merge the two blocks; override settings per server inside real_server".into());
+                reader
+                    .error(block_span(block), "only one `ssh` block is allowed")
+                    .help = Some(
+                    "merge the two blocks; override settings per server inside real_server".into(),
+                );
                 continue;
             }
             seen = true;
@@ -193,8 +272,15 @@ fn ssh_layer(reader: &mut Reader, body: &Body, dir: &Path, base: SshLayer) -> Ss
         if is_user_name(&user.value) {
             layer.user = user.value;
         } else {
-            reader.error(user.span, format!("\"{}\" is not a valid user name", user.value.escape_default())).help =
-                Some("user names hold letters, digits, `_`, `.` and `-`".into());
+            reader
+                .error(
+                    user.span,
+                    format!(
+                        "\"{}\" is not a valid user name",
+                        user.value.escape_default()
+                    ),
+                )
+                .help = Some("user names hold letters, digits, `_`, `.` and `-`".into());
         }
     }
     if let Some(key) = reader.get(body, "private_key", body::string) {
@@ -217,7 +303,9 @@ fn ssh_layer(reader: &mut Reader, body: &Body, dir: &Path, base: SshLayer) -> Ss
     }
     if let Some(timeout) = reader.get(body, "timeout", body::duration) {
         if timeout.value.is_zero() {
-            reader.error(timeout.span, "the SSH timeout must be longer than 0s");
+            reader
+                .error(timeout.span, "the SSH timeout must be longer than 0s")
+                .help = Some("write e.g. timeout = \"10s\"".into());
         } else {
             layer.timeout = timeout.value;
         }
@@ -229,7 +317,9 @@ fn is_user_name(name: &str) -> bool {
     !name.is_empty()
         && !name.starts_with('-')
         && name.len() <= 32
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
 }
 
 struct Decoder<'m, 'd> {
@@ -305,7 +395,11 @@ impl<'m> Decoder<'m, '_> {
         for file in &module.files {
             for block in file.body.blocks().filter(|b| b.ident.as_str() == "locals") {
                 if !block.labels.is_empty() {
-                    self.diags.push(Diag::error("a `locals` block takes no labels").at(&file.source, block_span(block)));
+                    self.diags.push(
+                        Diag::error("a `locals` block takes no labels")
+                            .at(&file.source, block_span(block))
+                            .help("write it as: locals { name = value }"),
+                    );
                 }
                 for structure in block.body.iter() {
                     match structure {
@@ -322,7 +416,9 @@ impl<'m> Decoder<'m, '_> {
                             }
                         }
                         Structure::Block(inner) => self.diags.push(
-                            Diag::error("a `locals` block holds only attributes").at(&file.source, block_span(inner)),
+                            Diag::error("a `locals` block holds only attributes")
+                                .at(&file.source, block_span(inner))
+                                .help("write each local as name = value"),
                         ),
                     }
                 }
@@ -352,14 +448,30 @@ impl<'m> Decoder<'m, '_> {
                         Value::String(s) => s,
                         Value::Number(n) => n.to_string(),
                         other => {
-                            reader.error(span, format!("`for_each` over a list needs strings, found a {}", super::eval::type_name(&other)))
-                                .help = Some("use a map (each.key, each.value) or a list of strings".into());
+                            reader
+                                .error(
+                                    span,
+                                    format!(
+                                        "`for_each` over a list needs strings, found a {}",
+                                        super::eval::type_name(&other)
+                                    ),
+                                )
+                                .help = Some(
+                                "use a map (each.key, each.value) or a list of strings".into(),
+                            );
                             return None;
                         }
                     };
-                    if out.iter().any(|i: &Instance| i.as_ref().is_some_and(|(k, _)| *k == key)) {
-                        reader.error(span.clone(), format!("`for_each` list holds \"{key}\" twice")).help =
-                            Some("each instance needs a unique key".into());
+                    if out
+                        .iter()
+                        .any(|i: &Instance| i.as_ref().is_some_and(|(k, _)| *k == key))
+                    {
+                        reader
+                            .error(
+                                span.clone(),
+                                format!("`for_each` list holds \"{key}\" twice"),
+                            )
+                            .help = Some("each instance needs a unique key".into());
                         return None;
                     }
                     out.push(Some((key.clone(), Value::String(key))));
@@ -368,19 +480,32 @@ impl<'m> Decoder<'m, '_> {
                 Some(out)
             }
             other => {
-                reader.error(span, format!("`for_each` needs a map or a list of strings, found a {}", super::eval::type_name(&other)));
+                reader
+                    .error(
+                        span,
+                        format!(
+                            "`for_each` needs a map or a list of strings, found a {}",
+                            super::eval::type_name(&other)
+                        ),
+                    )
+                    .help = Some("use a map (each.key, each.value) or a list of strings".into());
                 None
             }
         }
     }
 
     fn module(&mut self, scope: &Scope, block: &Block, called: usize, prefix: &str) {
-        let Some(name) = Reader::new(scope, self.diags).labels(block, &["name"]).map(|l| l[0].to_string()) else {
+        let Some(name) = Reader::new(scope, self.diags)
+            .labels(block, &["name"])
+            .map(|l| l[0].to_string())
+        else {
             return;
         };
         let module = &self.modules.modules[called];
         let declarations = declarations(module, self.diags);
-        let Some(instances) = self.instances(scope, block) else { return };
+        let Some(instances) = self.instances(scope, block) else {
+            return;
+        };
         for instance in instances {
             let each_scope;
             let scope = match &instance {
@@ -402,14 +527,22 @@ impl<'m> Decoder<'m, '_> {
                 let Some(decl) = declarations.iter().find(|d| d.name == input) else {
                     let help = match suggest(input, declarations.iter().map(|d| d.name.as_str())) {
                         Some(near) => format!("did you mean `{near}`?"),
-                        None if declarations.is_empty() => "this module declares no variables".to_string(),
+                        None if declarations.is_empty() => {
+                            "this module declares no variables".to_string()
+                        }
                         None => format!(
                             "the module's variables: {}",
-                            declarations.iter().map(|d| d.name.as_str()).collect::<Vec<_>>().join(", ")
+                            declarations
+                                .iter()
+                                .map(|d| d.name.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         ),
                     };
                     let span = attr.key.span().unwrap_or(0..0);
-                    reader.error(span, format!("unknown input `{input}` for module `{name}`")).help = Some(help);
+                    reader
+                        .error(span, format!("unknown input `{input}` for module `{name}`"))
+                        .help = Some(help);
                     complete = false;
                     continue;
                 };
@@ -422,14 +555,19 @@ impl<'m> Decoder<'m, '_> {
                         values.insert(input.to_string(), value);
                     }
                     Err(problem) => {
-                        reader.error(span, format!("wrong type for module input `{input}`: {problem}")).help =
-                            Some(format!("the module declares `{input}` as {}", decl.ty));
+                        reader
+                            .error(
+                                span,
+                                format!("wrong type for module input `{input}`: {problem}"),
+                            )
+                            .help = Some(format!("the module declares `{input}` as {}", decl.ty));
                         complete = false;
                     }
                 }
             }
             for decl in &declarations {
-                if values.contains_key(&decl.name) || block.body.get_attribute(&decl.name).is_some() {
+                if values.contains_key(&decl.name) || block.body.get_attribute(&decl.name).is_some()
+                {
                     continue;
                 }
                 match &decl.default {
@@ -437,8 +575,15 @@ impl<'m> Decoder<'m, '_> {
                         values.insert(decl.name.clone(), default.clone());
                     }
                     None => {
-                        reader.error(block_span(block), format!("module `{name}` needs the input `{}`", decl.name)).help =
-                            Some(format!("add {} = … to the module block (declared as {})", decl.name, decl.ty));
+                        reader
+                            .error(
+                                block_span(block),
+                                format!("module `{name}` needs the input `{}`", decl.name),
+                            )
+                            .help = Some(format!(
+                            "add {} = … to the module block (declared as {})",
+                            decl.name, decl.ty
+                        ));
                         complete = false;
                     }
                 }
@@ -452,14 +597,17 @@ impl<'m> Decoder<'m, '_> {
     fn director(&mut self, scope: &Scope, block: &Block) {
         let mut reader = Reader::new(scope, self.diags);
         if self.declared.director.is_some() {
-            reader.error(block_span(block), "only one `director` block is allowed").help =
-                Some("merge the two blocks".into());
+            reader
+                .error(block_span(block), "only one `director` block is allowed")
+                .help = Some("merge the two blocks".into());
             return;
         }
         reader.check(&block.body, "the director block", &DIRECTOR);
         let _ = reader.labels(block, &[]);
         let body = &block.body;
-        let interface = reader.get(body, "interface", body::interface_name).map(|s| s.value);
+        let interface = reader
+            .get(body, "interface", body::interface_name)
+            .map(|s| s.value);
         let dip = reader.get(body, "dip", body::ip_address).map(|s| s.value);
         let mut sysctls = BTreeMap::new();
         if let Some(Spanned { value, span }) = reader.value(body, "sysctl") {
@@ -471,14 +619,28 @@ impl<'m> Decoder<'m, '_> {
                                 sysctls.insert(name, value);
                             }
                             Err(problem) => {
-                                reader.error(span.clone(), format!("invalid sysctl: {}", problem.message)).help = problem.help;
+                                reader
+                                    .error(
+                                        span.clone(),
+                                        format!("invalid sysctl: {}", problem.message),
+                                    )
+                                    .help = problem.help;
                             }
                         }
                     }
                 }
                 Value::Null => {}
                 other => {
-                    reader.error(span, format!("`sysctl` must be a map, found a {}", super::eval::type_name(&other)));
+                    reader
+                        .error(
+                            span,
+                            format!(
+                                "`sysctl` must be a map, found a {}",
+                                super::eval::type_name(&other)
+                            ),
+                        )
+                        .help =
+                        Some("write sysctl = { \"net.ipv4.vs.expire_nodest_conn\" = 1 }".into());
                 }
             }
         }
@@ -499,10 +661,12 @@ impl<'m> Decoder<'m, '_> {
                     reader.check(b, "the timeouts block", &TIMEOUTS);
                     // Unset timeouts take the kernel's defaults (ipvsadm -L --timeout).
                     let mut seconds = |name: &str, default: i64| {
-                        reader.get(b, name, |v| {
-                            body::integer(1, i64::from(i32::MAX))(v).map_err(|p| p.help("timeouts are whole seconds, at least 1"))
-                        })
-                        .map_or(default, |s| s.value) as u32
+                        reader
+                            .get(b, name, |v| {
+                                body::integer(1, i64::from(i32::MAX))(v)
+                                    .map_err(|p| p.help("timeouts are whole seconds, at least 1"))
+                            })
+                            .map_or(default, |s| s.value) as u32
                     };
                     director.timeouts = Some(Timeouts {
                         tcp: seconds("tcp", 900),
@@ -521,16 +685,34 @@ impl<'m> Decoder<'m, '_> {
                 }
                 "sync_daemon" => {
                     reader.check(b, "the sync_daemon block", &SYNC_DAEMON);
-                    let state = reader.get(b, "state", keyword(SyncState::ALL, "sync daemon state"));
+                    let state =
+                        reader.get(b, "state", keyword(SyncState::ALL, "sync daemon state"));
                     let state = reader.require(state, b, "state", inner, "\"master\"");
                     let interface = reader.get(b, "interface", body::interface_name);
                     let interface = reader.require(interface, b, "interface", inner, "\"eth1\"");
-                    let syncid = reader.get(b, "syncid", body::integer(0, 255)).map_or(0, |s| s.value as u8);
+                    let syncid = reader
+                        .get(b, "syncid", body::integer(0, 255))
+                        .map_or(0, |s| s.value as u8);
                     if let (Some(state), Some(interface)) = (state, interface) {
-                        let daemon = SyncDaemon { state: state.value, interface: interface.value, syncid };
-                        if director.sync_daemons.iter().any(|d| d.state == daemon.state) {
-                            reader.error(block_span(inner), format!("two {} sync daemons", daemon.state.as_str())).help =
-                                Some("the kernel runs at most one master and one backup sync daemon".into());
+                        let daemon = SyncDaemon {
+                            state: state.value,
+                            interface: interface.value,
+                            syncid,
+                        };
+                        if director
+                            .sync_daemons
+                            .iter()
+                            .any(|d| d.state == daemon.state)
+                        {
+                            reader
+                                .error(
+                                    block_span(inner),
+                                    format!("two {} sync daemons", daemon.state.as_str()),
+                                )
+                                .help = Some(
+                                "the kernel runs at most one master and one backup sync daemon"
+                                    .into(),
+                            );
                         }
                         director.sync_daemons.insert(daemon);
                     }
@@ -542,11 +724,20 @@ impl<'m> Decoder<'m, '_> {
     }
 
     fn virtual_servers(&mut self, scope: &Scope, dir: &Path, block: &Block, prefix: &str) {
-        Reader::new(scope, self.diags).check(&block.body, "a virtual_server block", &VIRTUAL_SERVER);
-        let Some(name) = Reader::new(scope, self.diags).labels(block, &["name"]).map(|l| l[0].to_string()) else {
+        Reader::new(scope, self.diags).check(
+            &block.body,
+            "a virtual_server block",
+            &VIRTUAL_SERVER,
+        );
+        let Some(name) = Reader::new(scope, self.diags)
+            .labels(block, &["name"])
+            .map(|l| l[0].to_string())
+        else {
             return;
         };
-        let Some(instances) = self.instances(scope, block) else { return };
+        let Some(instances) = self.instances(scope, block) else {
+            return;
+        };
         for instance in instances {
             let each_scope;
             let scope = match &instance {
@@ -556,14 +747,23 @@ impl<'m> Decoder<'m, '_> {
                 }
                 None => scope,
             };
-            let address = format!("{prefix}virtual_server.{name}{}", instance_suffix(&instance));
+            let address = format!(
+                "{prefix}virtual_server.{name}{}",
+                instance_suffix(&instance)
+            );
             if let Some(service) = self.virtual_server(scope, dir, block, address) {
                 self.declared.services.push(service);
             }
         }
     }
 
-    fn virtual_server(&mut self, scope: &Scope, dir: &Path, block: &Block, address: String) -> Option<DeclaredService> {
+    fn virtual_server(
+        &mut self,
+        scope: &Scope,
+        dir: &Path,
+        block: &Block,
+        address: String,
+    ) -> Option<DeclaredService> {
         let mut reader = Reader::new(scope, self.diags);
         let body = &block.body;
         let protocol = reader.get(body, "protocol", keyword(Protocol::ALL, "protocol"));
@@ -581,11 +781,19 @@ impl<'m> Decoder<'m, '_> {
             .get(body, "scheduler", keyword(Scheduler::ALL, "scheduler"))
             .map_or(Scheduler::Wlc, |s| s.value);
         let flags = scheduler_flags(&mut reader, body, scheduler);
-        let mode = reader.get(body, "mode", keyword(Mode::ALL, "mode")).map_or(Mode::Dr, |m| m.value);
+        let mode = reader
+            .get(body, "mode", keyword(Mode::ALL, "mode"))
+            .map_or(Mode::Dr, |m| m.value);
         let one_packet = reader.get(body, "one_packet", body::boolean);
-        let drain = reader.get(body, "drain", body::duration).map_or(Duration::from_secs(60), |d| d.value);
-        let prevent_destroy = reader.get(body, "prevent_destroy", body::boolean).is_some_and(|b| b.value);
-        let max_depool = reader.get(body, "max_depool", depool).map_or(Depool::Percent(100), |d| d.value);
+        let drain = reader
+            .get(body, "drain", body::duration)
+            .map_or(Duration::from_secs(60), |d| d.value);
+        let prevent_destroy = reader
+            .get(body, "prevent_destroy", body::boolean)
+            .is_some_and(|b| b.value);
+        let max_depool = reader
+            .get(body, "max_depool", depool)
+            .map_or(Depool::Percent(100), |d| d.value);
 
         let header = block_span(block);
         let (key, key_span, service_port) = if let Some(mark) = fwmark_value {
@@ -598,11 +806,19 @@ impl<'m> Decoder<'m, '_> {
             }
             // The family of a fwmark service follows its real servers (IPv4 when it has none).
             let family = first_server_family(scope, body).unwrap_or(Family::Ipv4);
-            (ServiceKey::Fwmark { mark: mark.value, family }, mark.span, 0)
+            (
+                ServiceKey::Fwmark {
+                    mark: mark.value,
+                    family,
+                },
+                mark.span,
+                0,
+            )
         } else {
             if let Some(vips) = &vips {
-                reader.error(vips.span.clone(), "`vips` is for fwmark services").help =
-                    Some("a service with `vip` holds that one address".into());
+                reader
+                    .error(vips.span.clone(), "`vips` is for fwmark services")
+                    .help = Some("a service with `vip` holds that one address".into());
             }
             let vip = reader.require(vip, body, "vip", block, "\"203.0.113.10\"");
             let port = reader.require(port, body, "port", block, "80");
@@ -616,10 +832,20 @@ impl<'m> Decoder<'m, '_> {
         };
         if let Some(op) = &one_packet
             && op.value
-            && matches!(key, ServiceKey::Address { protocol: Protocol::Tcp | Protocol::Sctp, .. })
+            && matches!(
+                key,
+                ServiceKey::Address {
+                    protocol: Protocol::Tcp | Protocol::Sctp,
+                    ..
+                }
+            )
         {
-            reader.error(op.span.clone(), "`one_packet` scheduling is for UDP services").help =
-                Some("remove it, or set protocol = \"udp\"".into());
+            reader
+                .error(
+                    op.span.clone(),
+                    "`one_packet` scheduling is for UDP services",
+                )
+                .help = Some("remove it, or set protocol = \"udp\"".into());
         }
         if persistence.is_some() && matches!(scheduler, Scheduler::Sh | Scheduler::Dh) {
             reader.warning(header.clone(), format!("`{scheduler}` already sends a client to one server; persistence adds little"))
@@ -629,14 +855,25 @@ impl<'m> Decoder<'m, '_> {
             (Family::Ipv4, IpNetmask::V4(_)) | (Family::Ipv6, IpNetmask::V6(_)) => p,
             (Family::Ipv6, IpNetmask::V4(mask)) => {
                 if mask != Ipv4Addr::BROADCAST {
-                    reader.error(header.clone(), "an IPv6 service takes a prefix length as persistence netmask").help =
-                        Some("write e.g. netmask = 64".into());
+                    reader
+                        .error(
+                            header.clone(),
+                            "an IPv6 service takes a prefix length as persistence netmask",
+                        )
+                        .help = Some("write e.g. netmask = 64".into());
                 }
-                Persistence { netmask: IpNetmask::V6(128), ..p }
+                Persistence {
+                    netmask: IpNetmask::V6(128),
+                    ..p
+                }
             }
             (Family::Ipv4, IpNetmask::V6(_)) => {
-                reader.error(header.clone(), "an IPv4 service takes a dotted netmask as persistence netmask").help =
-                    Some("write e.g. netmask = \"255.255.255.0\"".into());
+                reader
+                    .error(
+                        header.clone(),
+                        "an IPv4 service takes a dotted netmask as persistence netmask",
+                    )
+                    .help = Some("write e.g. netmask = \"255.255.255.0\"".into());
                 p
             }
         });
@@ -647,7 +884,10 @@ impl<'m> Decoder<'m, '_> {
         let mut service = DeclaredService {
             address,
             key,
-            location: Location { file: scope.file.clone(), span: key_span },
+            location: Location {
+                file: scope.file.clone(),
+                span: key_span,
+            },
             service: Service {
                 scheduler,
                 flags,
@@ -662,11 +902,20 @@ impl<'m> Decoder<'m, '_> {
             servers: Vec::new(),
         };
 
-        let context = ServiceContext { key, port: service_port, mode };
+        let context = ServiceContext {
+            key,
+            port: service_port,
+            mode,
+        };
         for rs_block in body.blocks().filter(|b| b.ident.as_str() == "real_server") {
             self.real_servers(scope, dir, rs_block, &context, &mut service);
         }
-        let weights: Vec<u32> = service.service.destinations.values().map(|d| d.weight).collect();
+        let weights: Vec<u32> = service
+            .service
+            .destinations
+            .values()
+            .map(|d| d.weight)
+            .collect();
         if !weights.is_empty() && weights.iter().all(|w| *w == 0) {
             Reader::new(scope, self.diags).warning(header, "every real server of this service has weight 0: it will accept no new connections")
                 .help = Some("give at least one real server a weight above 0".into());
@@ -674,12 +923,24 @@ impl<'m> Decoder<'m, '_> {
         Some(service)
     }
 
-    fn real_servers(&mut self, scope: &Scope, dir: &Path, block: &Block, context: &ServiceContext, service: &mut DeclaredService) {
+    fn real_servers(
+        &mut self,
+        scope: &Scope,
+        dir: &Path,
+        block: &Block,
+        context: &ServiceContext,
+        service: &mut DeclaredService,
+    ) {
         Reader::new(scope, self.diags).check(&block.body, "a real_server block", &REAL_SERVER);
-        let Some(name) = Reader::new(scope, self.diags).labels(block, &["name"]).map(|l| l[0].to_string()) else {
+        let Some(name) = Reader::new(scope, self.diags)
+            .labels(block, &["name"])
+            .map(|l| l[0].to_string())
+        else {
             return;
         };
-        let Some(instances) = self.instances(scope, block) else { return };
+        let Some(instances) = self.instances(scope, block) else {
+            return;
+        };
         for instance in instances {
             let each_scope;
             let scope = match &instance {
@@ -689,7 +950,11 @@ impl<'m> Decoder<'m, '_> {
                 }
                 None => scope,
             };
-            let address = format!("{}.real_server.{name}{}", service.address, instance_suffix(&instance));
+            let address = format!(
+                "{}.real_server.{name}{}",
+                service.address,
+                instance_suffix(&instance)
+            );
             self.real_server(scope, dir, block, context, address, service);
         }
     }
@@ -706,13 +971,31 @@ impl<'m> Decoder<'m, '_> {
         let mut reader = Reader::new(scope, self.diags);
         let body = &block.body;
         let rip = reader.get(body, "address", body::ip_address);
-        let Some(rip) = reader.require(rip, body, "address", block, "\"10.1.0.11\"") else { return };
+        let Some(rip) = reader.require(rip, body, "address", block, "\"10.1.0.11\"") else {
+            return;
+        };
         let fwmark = matches!(context.key, ServiceKey::Fwmark { .. });
-        let port = reader.get(body, "port", body::integer(if fwmark { 0 } else { 1 }, 65535));
-        let weight = reader.get(body, "weight", body::integer(0, 65535)).map_or(1, |w| w.value as u32);
-        let mode = reader.get(body, "mode", keyword(Mode::ALL, "mode")).map_or(context.mode, |m| m.value);
-        let upper = reader.get(body, "upper_threshold", body::integer(0, i64::from(u32::MAX)));
-        let lower = reader.get(body, "lower_threshold", body::integer(0, i64::from(u32::MAX)));
+        let port = reader.get(
+            body,
+            "port",
+            body::integer(if fwmark { 0 } else { 1 }, 65535),
+        );
+        let weight = reader
+            .get(body, "weight", body::integer(0, 65535))
+            .map_or(1, |w| w.value as u32);
+        let mode = reader
+            .get(body, "mode", keyword(Mode::ALL, "mode"))
+            .map_or(context.mode, |m| m.value);
+        let upper = reader.get(
+            body,
+            "upper_threshold",
+            body::integer(0, i64::from(u32::MAX)),
+        );
+        let lower = reader.get(
+            body,
+            "lower_threshold",
+            body::integer(0, i64::from(u32::MAX)),
+        );
         let manage = reader.get(body, "manage", body::boolean);
         let manage_firewall = reader.get(body, "manage_firewall", body::boolean);
 
@@ -730,20 +1013,29 @@ impl<'m> Decoder<'m, '_> {
             && upper.value != 0
             && lower.value > upper.value
         {
-            reader.error(lower.span.clone(), format!("lower_threshold {} is above upper_threshold {}", lower.value, upper.value));
+            reader.error(lower.span.clone(), format!("lower_threshold {} is above upper_threshold {}", lower.value, upper.value))
+                .help = Some("the server is re-enabled below the lower threshold, so it must not exceed the upper one".into());
         }
         let service_family = context.key.family();
         let rip_family = Family::of(&rip.value);
         if rip_family != service_family && mode != Mode::Tun {
             let (s, r) = (family_name(service_family), family_name(rip_family));
-            reader.error(rip.span.clone(), format!("an {r} real server in an {s} service")).help =
-                Some("only TUN can forward between address families; use addresses of one family".into());
+            reader
+                .error(
+                    rip.span.clone(),
+                    format!("an {r} real server in an {s} service"),
+                )
+                .help = Some(
+                "only TUN can forward between address families; use addresses of one family".into(),
+            );
         }
         let tunnel = tunnel(&mut reader, body, mode);
         if let Some(mf) = &manage_firewall
             && mode != Mode::Tun
         {
-            reader.error(mf.span.clone(), "`manage_firewall` is for TUN real servers").help =
+            reader
+                .error(mf.span.clone(), "`manage_firewall` is for TUN real servers")
+                .help =
                 Some("only TUN needs IP-in-IP let through the real server's firewall".into());
         }
         let managed = manage.as_ref().map_or(mode != Mode::Nat, |m| m.value);
@@ -756,10 +1048,17 @@ impl<'m> Decoder<'m, '_> {
         }
         let ssh = ssh_block(&mut reader, body, dir, &self.ssh, &rip.value);
         let dest_port = port.map_or(context.port, |p| p.value as u16);
-        let key = DestinationKey { address: rip.value, port: dest_port };
+        let key = DestinationKey {
+            address: rip.value,
+            port: dest_port,
+        };
         if service.service.destinations.contains_key(&key) {
-            reader.error(rip.span.clone(), format!("{key} is already a real server of this service")).help =
-                Some("a service can hold each address and port once".into());
+            reader
+                .error(
+                    rip.span.clone(),
+                    format!("{key} is already a real server of this service"),
+                )
+                .help = Some("a service can hold each address and port once".into());
             return;
         }
         let forwarding = match mode {
@@ -779,7 +1078,10 @@ impl<'m> Decoder<'m, '_> {
         service.servers.push(DeclaredServer {
             address,
             key,
-            location: Location { file: scope.file.clone(), span: rip.span },
+            location: Location {
+                file: scope.file.clone(),
+                span: rip.span,
+            },
             forwarding,
             ssh: managed.then_some(ssh),
             manage_firewall: manage_firewall.is_some_and(|m| m.value),
@@ -815,33 +1117,54 @@ fn first_server_family(scope: &Scope, body: &Body) -> Option<Family> {
         Ok(value) => value,
         Err(_) => return None,
     };
-    value.as_str()?.parse::<IpAddr>().ok().map(|a| Family::of(&a))
+    value
+        .as_str()?
+        .parse::<IpAddr>()
+        .ok()
+        .map(|a| Family::of(&a))
 }
 
 fn fwmark(value: &Value) -> Result<u32, Problem> {
     body::integer(1, i64::from(u32::MAX))(value).map(|n| n as u32)
 }
 
-fn list_of<T>(value: &Value, item: impl Fn(&Value) -> Result<T, Problem>) -> Result<Vec<T>, Problem> {
+fn list_of<T>(
+    value: &Value,
+    item: impl Fn(&Value) -> Result<T, Problem>,
+) -> Result<Vec<T>, Problem> {
     match value {
         Value::Array(items) => items.iter().map(item).collect(),
-        other => Err(Problem::new(format!("expected a list, found a {}", super::eval::type_name(other)))),
+        other => Err(Problem::new(format!(
+            "expected a list, found a {}",
+            super::eval::type_name(other)
+        ))),
     }
 }
 
 fn depool(value: &Value) -> Result<Depool, Problem> {
-    let problem = || Problem::new(format!("{} is not a share or a count", body::describe(value)))
-        .help("write a percentage like \"50%\" or a number of servers like 2");
+    let problem = || {
+        Problem::new(format!(
+            "{} is not a share or a count",
+            body::describe(value)
+        ))
+        .help("write a percentage like \"50%\" or a number of servers like 2")
+    };
     match value {
         Value::String(s) if s.ends_with('%') => match s[..s.len() - 1].trim().parse::<u8>() {
             Ok(p) if p <= 100 => Ok(Depool::Percent(p)),
             _ => Err(problem()),
         },
-        other => body::integer(0, i64::from(u32::MAX))(other).map(|n| Depool::Count(n as u32)).map_err(|_| problem()),
+        other => body::integer(0, i64::from(u32::MAX))(other)
+            .map(|n| Depool::Count(n as u32))
+            .map_err(|_| problem()),
     }
 }
 
-fn scheduler_flags(reader: &mut Reader, body: &Body, scheduler: Scheduler) -> BTreeSet<SchedulerFlag> {
+fn scheduler_flags(
+    reader: &mut Reader,
+    body: &Body,
+    scheduler: Scheduler,
+) -> BTreeSet<SchedulerFlag> {
     let mut flags = BTreeSet::new();
     let Some(list) = reader.get(body, "scheduler_flags", body::string_list) else {
         return flags;
@@ -858,11 +1181,24 @@ fn scheduler_flags(reader: &mut Reader, body: &Body, scheduler: Scheduler) -> BT
                 flags.insert(flag);
             }
             Ok(_) => {
-                reader.error(list.span.clone(), format!("scheduler flag \"{name}\" is not valid for the `{scheduler}` scheduler")).help =
-                    Some("the flags fallback and port exist only for the sh and mh schedulers".into());
+                reader
+                    .error(
+                        list.span.clone(),
+                        format!(
+                            "scheduler flag \"{name}\" is not valid for the `{scheduler}` scheduler"
+                        ),
+                    )
+                    .help = Some(
+                    "the flags fallback and port exist only for the sh and mh schedulers".into(),
+                );
             }
             Err(problem) => {
-                reader.error(list.span.clone(), format!("invalid `scheduler_flags`: {}", problem.message)).help = problem.help;
+                reader
+                    .error(
+                        list.span.clone(),
+                        format!("invalid `scheduler_flags`: {}", problem.message),
+                    )
+                    .help = problem.help;
             }
         }
     }
@@ -873,16 +1209,27 @@ fn persistence(reader: &mut Reader, body: &Body) -> Option<Persistence> {
     let mut blocks = body.blocks().filter(|b| b.ident.as_str() == "persistence");
     let block = blocks.next()?;
     if let Some(extra) = blocks.next() {
-        reader.error(block_span(extra), "only one `persistence` block is allowed");
+        reader
+            .error(block_span(extra), "only one `persistence` block is allowed")
+            .help = Some("merge the two blocks".into());
     }
     reader.check(&block.body, "the persistence block", &PERSISTENCE);
     let _ = reader.labels(block, &[]);
     let b = &block.body;
     let timeout = reader
-        .get(b, "timeout", |v| body::integer(1, i64::from(u32::MAX))(v).map_err(|p| p.help("a persistence timeout is at least 1 second")))
+        .get(b, "timeout", |v| {
+            body::integer(1, i64::from(u32::MAX))(v)
+                .map_err(|p| p.help("a persistence timeout is at least 1 second"))
+        })
         .map_or(300, |t| t.value as u32);
     let netmask = reader.get(b, "netmask", netmask).map(|n| n.value);
-    let engine = reader.get(b, "engine", keyword(&[("sip", "sip")], "persistence engine")).map(|e| e.value.to_string());
+    let engine = reader
+        .get(
+            b,
+            "engine",
+            keyword(&[("sip", "sip")], "persistence engine"),
+        )
+        .map(|e| e.value.to_string());
     Some(Persistence {
         timeout,
         // The family is fixed by the VIP; `build` makes the default match it.
@@ -900,7 +1247,11 @@ fn netmask(value: &Value) -> Result<IpNetmask, Problem> {
     };
     if let Ok(mask) = text.parse::<Ipv4Addr>() {
         let bits = u32::from(mask);
-        return if bits.leading_ones() + bits.trailing_zeros() == 32 { Ok(IpNetmask::V4(mask)) } else { Err(bad()) };
+        return if bits.leading_ones() + bits.trailing_zeros() == 32 {
+            Ok(IpNetmask::V4(mask))
+        } else {
+            Err(bad())
+        };
     }
     match text.trim_start_matches('/').parse::<u8>() {
         Ok(len) if (1..=128).contains(&len) => Ok(IpNetmask::V6(len)),
@@ -911,32 +1262,63 @@ fn netmask(value: &Value) -> Result<IpNetmask, Problem> {
 fn tunnel(reader: &mut Reader, body: &Body, mode: Mode) -> Option<Tunnel> {
     let block = body.blocks().find(|b| b.ident.as_str() == "tunnel")?;
     if mode != Mode::Tun {
-        reader.error(block_span(block), "a `tunnel` block is for TUN real servers").help =
-            Some("remove it, or set mode = \"tun\"".into());
+        reader
+            .error(
+                block_span(block),
+                "a `tunnel` block is for TUN real servers",
+            )
+            .help = Some("remove it, or set mode = \"tun\"".into());
         return None;
     }
     reader.check(&block.body, "the tunnel block", &TUNNEL);
     let _ = reader.labels(block, &[]);
     let b = &block.body;
-    let kind = reader.get(b, "type", keyword(TunnelType::ALL, "tunnel type")).map_or(TunnelType::Ipip, |t| t.value);
+    let kind = reader
+        .get(b, "type", keyword(TunnelType::ALL, "tunnel type"))
+        .map_or(TunnelType::Ipip, |t| t.value);
     let port = reader.get(b, "port", body::integer(1, 65535));
-    let checksum = reader.get(b, "checksum", keyword(TunnelChecksum::ALL, "tunnel checksum"));
+    let checksum = reader.get(
+        b,
+        "checksum",
+        keyword(TunnelChecksum::ALL, "tunnel checksum"),
+    );
     if kind == TunnelType::Gue && port.is_none() && b.get_attribute("port").is_none() {
-        reader.error(block_span(block), "a GUE tunnel needs a `port`").help = Some("add the UDP port the real servers listen on, e.g. port = 6080".into());
+        reader
+            .error(block_span(block), "a GUE tunnel needs a `port`")
+            .help = Some("add the UDP port the real servers listen on, e.g. port = 6080".into());
     }
     if let Some(port) = &port
         && kind != TunnelType::Gue
     {
-        reader.error(port.span.clone(), format!("a {kind} tunnel has no port")).help = Some("only GUE tunnels are UDP-encapsulated".into());
+        reader
+            .error(port.span.clone(), format!("a {kind} tunnel has no port"))
+            .help = Some("only GUE tunnels are UDP-encapsulated".into());
     }
     if let Some(c) = &checksum
         && c.value == TunnelChecksum::RemCsum
         && kind != TunnelType::Gue
     {
-        reader.error(c.span.clone(), "remote checksum offload (remcsum) needs a GUE tunnel");
+        reader
+            .error(
+                c.span.clone(),
+                "remote checksum offload (remcsum) needs a GUE tunnel",
+            )
+            .help = Some("use checksum = \"csum\" or \"nocsum\", or type = \"gue\"".into());
     }
-    if kind == TunnelType::Ipip && checksum.as_ref().is_some_and(|c| c.value != TunnelChecksum::NoCsum) {
-        reader.error(checksum.as_ref().map(|c| c.span.clone()).unwrap_or_default(), "an ipip tunnel carries no checksum");
+    if kind == TunnelType::Ipip
+        && checksum
+            .as_ref()
+            .is_some_and(|c| c.value != TunnelChecksum::NoCsum)
+    {
+        reader
+            .error(
+                checksum
+                    .as_ref()
+                    .map(|c| c.span.clone())
+                    .unwrap_or_default(),
+                "an ipip tunnel carries no checksum",
+            )
+            .help = Some("remove `checksum`, or use a gue or gre tunnel".into());
     }
     Some(Tunnel {
         kind,
@@ -945,7 +1327,13 @@ fn tunnel(reader: &mut Reader, body: &Body, mode: Mode) -> Option<Tunnel> {
     })
 }
 
-fn ssh_block(reader: &mut Reader, body: &Body, dir: &Path, defaults: &SshLayer, rip: &IpAddr) -> SshTarget {
+fn ssh_block(
+    reader: &mut Reader,
+    body: &Body,
+    dir: &Path,
+    defaults: &SshLayer,
+    rip: &IpAddr,
+) -> SshTarget {
     let block = body.blocks().find(|b| b.ident.as_str() == "ssh");
     let mut layer = defaults.clone();
     let mut host = rip.to_string();
@@ -958,8 +1346,15 @@ fn ssh_block(reader: &mut Reader, body: &Body, dir: &Path, defaults: &SshLayer, 
             if is_host_name(&h.value) {
                 host = h.value;
             } else {
-                reader.error(h.span, format!("\"{}\" is not a host name or address", h.value.escape_default())).help =
-                    Some("host names hold letters, digits, `.` and `-`".into());
+                reader
+                    .error(
+                        h.span,
+                        format!(
+                            "\"{}\" is not a host name or address",
+                            h.value.escape_default()
+                        ),
+                    )
+                    .help = Some("host names hold letters, digits, `.` and `-`".into());
             }
         }
         if let Some(s) = reader.get(&block.body, "strict_host_key_checking", body::boolean) {
@@ -988,5 +1383,7 @@ fn is_host_name(name: &str) -> bool {
         || (!name.is_empty()
             && name.len() <= 253
             && !name.starts_with(['-', '.'])
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || ".-_".contains(c)))
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || ".-_".contains(c)))
 }

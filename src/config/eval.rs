@@ -191,6 +191,7 @@ impl<'a> Scope<'a> {
                         _ => {
                             return Err(self
                                 .error(span, "only a list can be expanded with `...`")
+                                .help("put `...` after a list argument: f(list...)")
                                 .into());
                         }
                     }
@@ -198,6 +199,10 @@ impl<'a> Scope<'a> {
                 if !call.name.namespace.is_empty() {
                     return Err(self
                         .error(span, "namespaced functions are not supported")
+                        .help(format!(
+                            "available functions: {}",
+                            functions::names().collect::<Vec<_>>().join(", ")
+                        ))
                         .into());
                 }
                 functions::call(name, args).map_err(|failure| {
@@ -230,7 +235,12 @@ impl<'a> Scope<'a> {
             Expression::BinaryOp(op) => {
                 let lhs = self.eval(&op.lhs_expr)?;
                 let rhs = self.eval(&op.rhs_expr)?;
-                self.binary(span, *op.operator.value(), (&op.lhs_expr, lhs), (&op.rhs_expr, rhs))?
+                self.binary(
+                    span,
+                    *op.operator.value(),
+                    (&op.lhs_expr, lhs),
+                    (&op.rhs_expr, rhs),
+                )?
             }
             Expression::ForExpr(for_expr) => self.for_expr(for_expr)?,
         })
@@ -248,7 +258,13 @@ impl<'a> Scope<'a> {
                     ("value".to_string(), value.clone()),
                 ]))),
                 None => Err(self
-                    .error(span, "`each` is only available inside a block with `for_each`")
+                    .error(
+                        span,
+                        "`each` is only available inside a block with `for_each`",
+                    )
+                    .help(
+                        "add for_each to the enclosing virtual_server, real_server or module block",
+                    )
                     .into()),
             },
             "local" => Err(self
@@ -330,7 +346,11 @@ impl<'a> Scope<'a> {
                     }
                     return Ok(Value::Array(out));
                 }
-                _ => value = self.apply_operator(op, value).map_err(|e| relocate(e, span))?,
+                _ => {
+                    value = self
+                        .apply_operator(op, value)
+                        .map_err(|e| relocate(e, span))?
+                }
             }
             i += 1;
         }
@@ -350,10 +370,13 @@ impl<'a> Scope<'a> {
                     None => {
                         let mut err = self
                             .error(span, format!("object has no attribute `{}`", name.as_str()));
-                        if let Some(near) = suggest(name.as_str(), map.keys().map(String::as_str))
-                        {
-                            err = err.help(format!("did you mean `{near}`?"));
-                        }
+                        err = match suggest(name.as_str(), map.keys().map(String::as_str)) {
+                            Some(near) => err.help(format!("did you mean `{near}`?")),
+                            None => err.help(format!(
+                                "its attributes: {}",
+                                map.keys().cloned().collect::<Vec<_>>().join(", ")
+                            )),
+                        };
                         Err(err.into())
                     }
                 },
@@ -366,6 +389,7 @@ impl<'a> Scope<'a> {
                             type_name(&other)
                         ),
                     )
+                    .help("only maps have attributes")
                     .into()),
             },
             TraversalOperator::Index(index_expr) => {
@@ -375,9 +399,10 @@ impl<'a> Scope<'a> {
             TraversalOperator::LegacyIndex(index) => {
                 self.index(value, Value::from(*index.value()), span)
             }
-            TraversalOperator::AttrSplat(_) | TraversalOperator::FullSplat(_) => {
-                Err(self.error(span, "nested splat expressions are not supported").into())
-            }
+            TraversalOperator::AttrSplat(_) | TraversalOperator::FullSplat(_) => Err(self
+                .error(span, "nested splat expressions are not supported")
+                .help("use a for expression: [for x in list : x.attr]")
+                .into()),
         }
     }
 
@@ -388,7 +413,11 @@ impl<'a> Scope<'a> {
                 match n.as_u64().and_then(|i| usize::try_from(i).ok()) {
                     Some(i) if i < len => Ok(items.swap_remove(i)),
                     _ => Err(self
-                        .error(span, format!("index {n} is out of range for a list of {len}"))
+                        .error(
+                            span,
+                            format!("index {n} is out of range for a list of {len}"),
+                        )
+                        .help("list indices start at 0")
                         .into()),
                 }
             }
@@ -396,17 +425,25 @@ impl<'a> Scope<'a> {
                 Some(v) => Ok(v),
                 None => {
                     let mut err = self.error(span, format!("no key \"{key}\" in this map"));
-                    if let Some(near) = suggest(&key, map.keys().map(String::as_str)) {
-                        err = err.help(format!("did you mean \"{near}\"?"));
-                    }
+                    err = match suggest(&key, map.keys().map(String::as_str)) {
+                        Some(near) => err.help(format!("did you mean \"{near}\"?")),
+                        None => {
+                            err.help("use lookup(map, key, default) for keys that may be missing")
+                        }
+                    };
                     Err(err.into())
                 }
             },
             (value, index) => Err(self
                 .error(
                     span,
-                    format!("cannot index a {} with a {}", type_name(&value), type_name(&index)),
+                    format!(
+                        "cannot index a {} with a {}",
+                        type_name(&value),
+                        type_name(&index)
+                    ),
                 )
+                .help("index lists with numbers and maps with strings")
                 .into()),
         }
     }
@@ -461,6 +498,7 @@ impl<'a> Scope<'a> {
             expr.span(),
             format!("expected a {expected}, found a {}", type_name(got)),
         )
+        .help(format!("this expression must give a {expected}"))
     }
 
     fn string_key(&self, expr: &Expression, key: Value) -> EvalResult<String> {
@@ -499,7 +537,10 @@ impl<'a> Scope<'a> {
                 Some(key_expr) => {
                     let key = scope.string_key(key_expr, scope.eval(key_expr)?)?;
                     if for_expr.grouping {
-                        match object.entry(key).or_insert_with(|| Value::Array(Vec::new())) {
+                        match object
+                            .entry(key)
+                            .or_insert_with(|| Value::Array(Vec::new()))
+                        {
                             Value::Array(group) => group.push(item),
                             _ => unreachable!("grouping entries are always lists"),
                         }
@@ -536,7 +577,10 @@ impl<'a> Scope<'a> {
             Value::Object(map) => {
                 let mut entries: Vec<_> = map.into_iter().collect();
                 entries.sort_by(|a, b| a.0.cmp(&b.0));
-                Ok(entries.into_iter().map(|(k, v)| (Value::String(k), v)).collect())
+                Ok(entries
+                    .into_iter()
+                    .map(|(k, v)| (Value::String(k), v))
+                    .collect())
             }
             other => Err(self.type_error(expr, "list or map", &other).into()),
         }
@@ -565,12 +609,21 @@ impl<'a> Scope<'a> {
 
     /// Renders template elements, honouring `~` strip markers: `strip_next` asks the next
     /// literal to drop its leading white space.
-    fn render(&self, template: &Template, out: &mut String, strip_next: &mut bool) -> EvalResult<()> {
+    fn render(
+        &self,
+        template: &Template,
+        out: &mut String,
+        strip_next: &mut bool,
+    ) -> EvalResult<()> {
         for element in template.iter() {
             match element {
                 Element::Literal(text) => {
                     let text = text.value().as_str();
-                    out.push_str(if std::mem::take(strip_next) { text.trim_start() } else { text });
+                    out.push_str(if std::mem::take(strip_next) {
+                        text.trim_start()
+                    } else {
+                        text
+                    });
                 }
                 Element::Interpolation(interp) => {
                     strip_before(out, interp.strip);
@@ -611,7 +664,9 @@ impl<'a> Scope<'a> {
                             if let Some(k) = &intro.key_var {
                                 scope.bindings.push((k.value().to_string(), key));
                             }
-                            scope.bindings.push((intro.value_var.value().to_string(), value));
+                            scope
+                                .bindings
+                                .push((intro.value_var.value().to_string(), value));
                             *strip_next = strips_after(intro.strip);
                             scope.render(&intro.template, out, strip_next)?;
                             strip_before(out, for_dir.endfor_expr.strip);
@@ -634,6 +689,7 @@ impl<'a> Scope<'a> {
                     expr.span(),
                     format!("cannot interpolate a {} into a string", type_name(&other)),
                 )
+                .help("only strings, numbers and bools go into a template; use join() for lists")
                 .into()),
         }
     }
@@ -736,9 +792,12 @@ fn arith(
         Mod => x % y,
         _ => unreachable!("only arithmetic operators reach arith"),
     };
-    number_from_f64(f)
-        .map(Value::Number)
-        .ok_or_else(|| scope.error(span, "arithmetic overflow").into())
+    number_from_f64(f).map(Value::Number).ok_or_else(|| {
+        scope
+            .error(span, "arithmetic overflow")
+            .help("numbers must stay within ±9.2e18")
+            .into()
+    })
 }
 
 pub fn type_name(value: &Value) -> &'static str {

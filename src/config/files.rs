@@ -61,7 +61,10 @@ pub fn parse_file(path: &Path, diags: &mut Diagnostics) -> Option<ParsedFile> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(err) => {
-            diags.push(Diag::error(format!("cannot read {}: {err}", path.display())));
+            diags.push(Diag::error(format!(
+                "cannot read {}: {err}",
+                path.display()
+            )));
             return None;
         }
     };
@@ -94,6 +97,8 @@ fn syntax_error(source: &Arc<SourceFile>, offset: usize, message: &str) -> Diag 
         diag = diag.help(
             "a block written on one line may hold only one attribute: put each attribute on its own line",
         );
+    } else if message.contains("redefined attribute") {
+        diag = diag.help("an attribute may be set once per block: remove one of the two");
     } else {
         diag = diag.help("check the HCL syntax near this point (quotes, braces, `=`)");
     }
@@ -111,9 +116,11 @@ impl Modules {
                 diags.push(
                     Diag::error(format!(
                         "no configuration files (*{SUFFIX}) in {}",
-                        root.display()
+                        display_name(&root)
                     ))
-                    .help("lvsform reads every *.lvs.hcl file of the directory (not sub-directories)"),
+                    .help(
+                        "lvsform reads every *.lvs.hcl file of the directory (not sub-directories)",
+                    ),
                 );
                 return None;
             }
@@ -156,7 +163,8 @@ impl Modules {
                 if block.ident.as_str() != "module" {
                     continue;
                 }
-                if let Some(called) = self.call(&file.source, &dir, &block.body, by_dir, stack, diags)
+                if let Some(called) =
+                    self.call(&file.source, &dir, &block.body, by_dir, stack, diags)
                 {
                     calls.insert((file_index, block_index), called);
                 }
@@ -198,7 +206,9 @@ impl Modules {
                     Diag::error(format!("module source \"{source}\" is not a directory"))
                         .at(file, span)
                         .label(format!("resolves to {}", target.display()))
-                        .help("module sources are directories, relative to the file that names them"),
+                        .help(
+                            "module sources are directories, relative to the file that names them",
+                        ),
                 );
                 return None;
             }

@@ -32,7 +32,13 @@ type Func = fn(&str, Vec<Value>) -> Result<Value, Failure>;
 /// Name, accepted argument counts (min, max), implementation, usage.
 const FUNCTIONS: &[(&str, usize, usize, Func, &str)] = &[
     ("cidrhost", 2, 2, cidrhost, "cidrhost(prefix, hostnum)"),
-    ("cidrsubnet", 3, 3, cidrsubnet, "cidrsubnet(prefix, newbits, netnum)"),
+    (
+        "cidrsubnet",
+        3,
+        3,
+        cidrsubnet,
+        "cidrsubnet(prefix, newbits, netnum)",
+    ),
     ("concat", 0, usize::MAX, concat, "concat(list, ...)"),
     ("contains", 2, 2, contains, "contains(list, value)"),
     ("format", 1, usize::MAX, format, "format(spec, values...)"),
@@ -58,7 +64,10 @@ pub fn call(name: &str, args: Vec<Value>) -> Result<Value, Failure> {
     let Some(&(_, min, max, func, usage)) = FUNCTIONS.iter().find(|f| f.0 == name) else {
         let help = match suggest(name, names()) {
             Some(near) => format!("did you mean `{near}`?"),
-            None => format!("available functions: {}", names().collect::<Vec<_>>().join(", ")),
+            None => format!(
+                "available functions: {}",
+                names().collect::<Vec<_>>().join(", ")
+            ),
         };
         return Err(Failure {
             unknown: true,
@@ -68,7 +77,13 @@ pub fn call(name: &str, args: Vec<Value>) -> Result<Value, Failure> {
     if args.len() < min || args.len() > max {
         return Err(Failure::new(format!(
             "`{name}` takes {} argument{}, got {}",
-            if min == max { min.to_string() } else if max == usize::MAX { format!("at least {min}") } else { format!("{min} to {max}") },
+            if min == max {
+                min.to_string()
+            } else if max == usize::MAX {
+                format!("at least {min}")
+            } else {
+                format!("{min} to {max}")
+            },
             if max == 1 { "" } else { "s" },
             args.len()
         ))
@@ -248,7 +263,9 @@ fn split(name: &str, args: Vec<Value>) -> Result<Value, Failure> {
     let separator = string(name, args.next().unwrap_or_default())?;
     let text = string(name, args.next().unwrap_or_default())?;
     if separator.is_empty() {
-        return Err(Failure::new(format!("`{name}` needs a non-empty separator")));
+        return Err(Failure::new(format!(
+            "`{name}` needs a non-empty separator"
+        )));
     }
     Ok(Value::Array(
         text.split(separator.as_str()).map(Value::from).collect(),
@@ -322,7 +339,9 @@ fn cidrhost(name: &str, args: Vec<Value>) -> Result<Value, Failure> {
             "`{name}`: prefix {net} has no host number {hostnum}"
         )));
     }
-    Ok(Value::String(offset_address(net.network(), offset as u128).to_string()))
+    Ok(Value::String(
+        offset_address(net.network(), offset as u128).to_string(),
+    ))
 }
 
 fn cidrsubnet(name: &str, args: Vec<Value>) -> Result<Value, Failure> {
@@ -399,7 +418,9 @@ fn format(name: &str, args: Vec<Value>) -> Result<Value, Failure> {
             continue;
         }
         let value = args.next().ok_or_else(|| {
-            Failure::new(format!("`{name}`: not enough values for the spec \"{spec}\""))
+            Failure::new(format!(
+                "`{name}`: not enough values for the spec \"{spec}\""
+            ))
         })?;
         let text = match (verb, &value) {
             ('s' | 'v', Value::String(s)) => s.clone(),
@@ -462,15 +483,34 @@ mod tests {
     }
 
     fn obj(entries: &[(&str, Value)]) -> Value {
-        Value::Object(entries.iter().map(|(k, v)| (k.to_string(), v.clone())).collect())
+        Value::Object(
+            entries
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+        )
     }
 
     #[test]
     fn format_verbs() {
         assert_eq!(ok("format", vec![s("web%d"), n(3)]), s("web3"));
-        assert_eq!(ok("format", vec![s("%03d|%-4s|%s"), n(7), s("ab"), s("c")]), s("007|ab  |c"));
-        assert_eq!(ok("format", vec![s("%.2f %v %q %x %%"), Value::from(1.5), Value::Bool(true), s("a\"b"), n(255)]),
-            s("1.50 true \"a\\\"b\" ff %"));
+        assert_eq!(
+            ok("format", vec![s("%03d|%-4s|%s"), n(7), s("ab"), s("c")]),
+            s("007|ab  |c")
+        );
+        assert_eq!(
+            ok(
+                "format",
+                vec![
+                    s("%.2f %v %q %x %%"),
+                    Value::from(1.5),
+                    Value::Bool(true),
+                    s("a\"b"),
+                    n(255)
+                ]
+            ),
+            s("1.50 true \"a\\\"b\" ff %")
+        );
         assert!(err("format", vec![s("%d %d"), n(1)]).contains("not enough values"));
         assert!(err("format", vec![s("%d"), n(1), n(2)]).contains("more values"));
         assert!(err("format", vec![s("%d"), s("x")]).contains("whole number"));
@@ -493,28 +533,55 @@ mod tests {
     fn collections() {
         let a = Value::Array(vec![n(1), n(2)]);
         let b = Value::Array(vec![n(3)]);
-        assert_eq!(ok("concat", vec![a.clone(), b]), Value::Array(vec![n(1), n(2), n(3)]));
+        assert_eq!(
+            ok("concat", vec![a.clone(), b]),
+            Value::Array(vec![n(1), n(2), n(3)])
+        );
         assert!(err("concat", vec![a.clone(), n(1)]).contains("expects a list"));
         let m1 = obj(&[("a", n(1)), ("b", n(2))]);
         let m2 = obj(&[("b", n(9)), ("c", n(3))]);
-        assert_eq!(ok("merge", vec![m1.clone(), m2]), obj(&[("a", n(1)), ("b", n(9)), ("c", n(3))]));
-        assert_eq!(ok("keys", vec![obj(&[("z", n(1)), ("a", n(2))])]), Value::Array(vec![s("a"), s("z")]));
-        assert_eq!(ok("values", vec![obj(&[("z", n(1)), ("a", n(2))])]), Value::Array(vec![n(2), n(1)]));
+        assert_eq!(
+            ok("merge", vec![m1.clone(), m2]),
+            obj(&[("a", n(1)), ("b", n(9)), ("c", n(3))])
+        );
+        assert_eq!(
+            ok("keys", vec![obj(&[("z", n(1)), ("a", n(2))])]),
+            Value::Array(vec![s("a"), s("z")])
+        );
+        assert_eq!(
+            ok("values", vec![obj(&[("z", n(1)), ("a", n(2))])]),
+            Value::Array(vec![n(2), n(1)])
+        );
         assert_eq!(ok("length", vec![a.clone()]), n(2));
         assert_eq!(ok("length", vec![s("héllo")]), n(5));
         assert_eq!(ok("lookup", vec![m1.clone(), s("b"), n(0)]), n(2));
         assert_eq!(ok("lookup", vec![m1, s("x"), n(0)]), n(0));
         assert_eq!(ok("contains", vec![a.clone(), n(2)]), Value::Bool(true));
         assert_eq!(ok("contains", vec![a, n(5)]), Value::Bool(false));
-        assert_eq!(ok("join", vec![s(","), Value::Array(vec![s("a"), n(1)])]), s("a,1"));
-        assert_eq!(ok("split", vec![s(","), s("a,b")]), Value::Array(vec![s("a"), s("b")]));
+        assert_eq!(
+            ok("join", vec![s(","), Value::Array(vec![s("a"), n(1)])]),
+            s("a,1")
+        );
+        assert_eq!(
+            ok("split", vec![s(","), s("a,b")]),
+            Value::Array(vec![s("a"), s("b")])
+        );
     }
 
     #[test]
     fn range_forms_and_limits() {
-        assert_eq!(ok("range", vec![n(3)]), Value::Array(vec![n(0), n(1), n(2)]));
-        assert_eq!(ok("range", vec![n(1), n(4)]), Value::Array(vec![n(1), n(2), n(3)]));
-        assert_eq!(ok("range", vec![n(10), n(4), n(-3)]), Value::Array(vec![n(10), n(7)]));
+        assert_eq!(
+            ok("range", vec![n(3)]),
+            Value::Array(vec![n(0), n(1), n(2)])
+        );
+        assert_eq!(
+            ok("range", vec![n(1), n(4)]),
+            Value::Array(vec![n(1), n(2), n(3)])
+        );
+        assert_eq!(
+            ok("range", vec![n(10), n(4), n(-3)]),
+            Value::Array(vec![n(10), n(7)])
+        );
         assert_eq!(ok("range", vec![n(0)]), Value::Array(vec![]));
         assert!(err("range", vec![n(0), n(5), n(0)]).contains("never reaches"));
         assert!(err("range", vec![n(100_000_000)]).contains("limit"));
@@ -523,14 +590,28 @@ mod tests {
 
     #[test]
     fn cidr_functions() {
-        assert_eq!(ok("cidrhost", vec![s("10.1.0.0/24"), n(11)]), s("10.1.0.11"));
-        assert_eq!(ok("cidrhost", vec![s("10.1.0.0/24"), n(-2)]), s("10.1.0.254"));
-        assert_eq!(ok("cidrhost", vec![s("2001:db8::/64"), n(17)]), s("2001:db8::11"));
+        assert_eq!(
+            ok("cidrhost", vec![s("10.1.0.0/24"), n(11)]),
+            s("10.1.0.11")
+        );
+        assert_eq!(
+            ok("cidrhost", vec![s("10.1.0.0/24"), n(-2)]),
+            s("10.1.0.254")
+        );
+        assert_eq!(
+            ok("cidrhost", vec![s("2001:db8::/64"), n(17)]),
+            s("2001:db8::11")
+        );
         assert!(err("cidrhost", vec![s("10.1.0.0/30"), n(4)]).contains("no host number 4"));
         assert!(err("cidrhost", vec![s("10.1.0.0"), n(1)]).contains("CIDR"));
-        assert_eq!(ok("cidrsubnet", vec![s("10.0.0.0/16"), n(8), n(2)]), s("10.0.2.0/24"));
+        assert_eq!(
+            ok("cidrsubnet", vec![s("10.0.0.0/16"), n(8), n(2)]),
+            s("10.0.2.0/24")
+        );
         assert!(err("cidrsubnet", vec![s("10.0.0.0/16"), n(2), n(4)]).contains("cannot number"));
-        assert!(err("cidrsubnet", vec![s("10.0.0.0/16"), n(20), n(0)]).contains("cannot be extended"));
+        assert!(
+            err("cidrsubnet", vec![s("10.0.0.0/16"), n(20), n(0)]).contains("cannot be extended")
+        );
     }
 
     #[test]

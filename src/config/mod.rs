@@ -127,8 +127,13 @@ pub fn load(dir: &Path, inputs: &Inputs) -> (Option<Config>, Diagnostics) {
 /// A path as written in a file: `~` is the home directory, relative paths are relative to
 /// the directory of the file.
 pub fn expand_path(dir: &Path, path: &str) -> PathBuf {
-    if let Some(rest) = path.strip_prefix("~/").or(if path == "~" { Some("") } else { None }) {
-        let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+    if let Some(rest) = path
+        .strip_prefix("~/")
+        .or(if path == "~" { Some("") } else { None })
+    {
+        let home = std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_default();
         return home.join(rest);
     }
     dir.join(path)

@@ -70,12 +70,19 @@ pub fn convert(value: Value, ty: &Type) -> Result<Value, String> {
         (Type::String, Value::Number(n)) => Ok(Value::String(n.to_string())),
         (Type::String, Value::Bool(b)) => Ok(Value::String(b.to_string())),
         (Type::Number, v @ Value::Number(_)) => Ok(v),
-        (Type::Number, Value::String(s)) => match s.trim().parse::<f64>().ok().and_then(super::eval::number_from_f64) {
+        (Type::Number, Value::String(s)) => match s
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .and_then(super::eval::number_from_f64)
+        {
             Some(n) => Ok(Value::Number(n)),
             None => Err(format!("\"{s}\" is not a number")),
         },
         (Type::Bool, v @ Value::Bool(_)) => Ok(v),
-        (Type::Bool, Value::String(s)) if s == "true" || s == "false" => Ok(Value::Bool(s == "true")),
+        (Type::Bool, Value::String(s)) if s == "true" || s == "false" => {
+            Ok(Value::Bool(s == "true"))
+        }
         (Type::List(inner), Value::Array(items)) => items
             .into_iter()
             .enumerate()
@@ -110,7 +117,11 @@ const VARIABLE: Schema = Schema {
 };
 
 /// Reads a `variable` block; its `default` may use functions but no other names.
-pub fn declare<'a>(block: &'a Block, file: &Arc<SourceFile>, diags: &mut Diagnostics) -> Option<Declaration<'a>> {
+pub fn declare<'a>(
+    block: &'a Block,
+    file: &Arc<SourceFile>,
+    diags: &mut Diagnostics,
+) -> Option<Declaration<'a>> {
     let empty = Map::new();
     let locals = Locals::new(Default::default());
     let scope = Scope::new(file, &empty, &locals);
@@ -122,21 +133,28 @@ pub fn declare<'a>(block: &'a Block, file: &Arc<SourceFile>, diags: &mut Diagnos
         Some(attr) => match parse_type(&attr.value) {
             Some(ty) => ty,
             None => {
-                reader.error(attr.value.span().unwrap_or(0..0), "unknown type constraint").help =
-                    Some("use string, number, bool, any, list(TYPE) or map(TYPE)".into());
+                reader
+                    .error(attr.value.span().unwrap_or(0..0), "unknown type constraint")
+                    .help = Some("use string, number, bool, any, list(TYPE) or map(TYPE)".into());
                 return None;
             }
         },
     };
     let default = match reader.value(&block.body, "default") {
-        Some(Spanned { value: Value::Null, .. }) | None => None,
-        Some(Spanned { value, span }) => match convert(value, &ty) {
-            Ok(value) => Some(value),
-            Err(problem) => {
-                reader.error(span, format!("the default of variable `{name}` does not match its type: {problem}"));
-                return None;
+        Some(Spanned {
+            value: Value::Null, ..
+        })
+        | None => None,
+        Some(Spanned { value, span }) => {
+            match convert(value, &ty) {
+                Ok(value) => Some(value),
+                Err(problem) => {
+                    reader.error(span, format!("the default of variable `{name}` does not match its type: {problem}"))
+                    .help = Some(format!("give a default of type {ty}, or change the type"));
+                    return None;
+                }
             }
-        },
+        }
     };
     Some(Declaration {
         name,
@@ -162,7 +180,11 @@ enum Raw {
     /// non-string types.
     Text { text: String, origin: String },
     /// From a vars file: an evaluated value with its place.
-    Value { value: Value, file: Arc<SourceFile>, span: std::ops::Range<usize> },
+    Value {
+        value: Value,
+        file: Arc<SourceFile>,
+        span: std::ops::Range<usize>,
+    },
 }
 
 /// Resolves every root variable from its sources; reports missing and ill-typed values.
@@ -178,7 +200,13 @@ pub fn resolve(
         if let Some(name) = key.strip_prefix("LVSFORM_VAR_")
             && declarations.iter().any(|d| d.name == name)
         {
-            raw.push((name.to_string(), Raw::Text { text: text.clone(), origin: format!("environment variable {key}") }));
+            raw.push((
+                name.to_string(),
+                Raw::Text {
+                    text: text.clone(),
+                    origin: format!("environment variable {key}"),
+                },
+            ));
         }
     }
     let vars_file = root.join(VARS_FILE);
@@ -190,31 +218,49 @@ pub fn resolve(
             VarArg::File(path) => read_vars_file(path, declarations, &mut raw, diags),
             VarArg::Pair(pair) => match pair.split_once('=') {
                 Some((name, text)) if declarations.iter().any(|d| d.name == name) => {
-                    raw.push((name.to_string(), Raw::Text { text: text.to_string(), origin: format!("--var {name}") }));
+                    raw.push((
+                        name.to_string(),
+                        Raw::Text {
+                            text: text.to_string(),
+                            origin: format!("--var {name}"),
+                        },
+                    ));
                 }
                 Some((name, _)) => {
-                    let mut diag = Diag::error(format!("--var sets `{name}`, which no variable block declares"));
-                    if let Some(near) = suggest(name, declarations.iter().map(|d| d.name.as_str())) {
+                    let mut diag = Diag::error(format!(
+                        "--var sets `{name}`, which no variable block declares"
+                    ));
+                    if let Some(near) = suggest(name, declarations.iter().map(|d| d.name.as_str()))
+                    {
                         diag = diag.help(format!("did you mean `{near}`?"));
                     }
                     diags.push(diag);
                 }
-                None => diags.push(Diag::error(format!("--var \"{pair}\" is not of the form NAME=VALUE"))),
+                None => diags.push(Diag::error(format!(
+                    "--var \"{pair}\" is not of the form NAME=VALUE"
+                ))),
             },
         }
     }
 
     let mut values = Map::new();
     for decl in declarations {
-        let assigned = raw.iter().rev().find(|(name, _)| *name == decl.name).map(|(_, raw)| raw);
+        let assigned = raw
+            .iter()
+            .rev()
+            .find(|(name, _)| *name == decl.name)
+            .map(|(_, raw)| raw);
         let value = match assigned {
             Some(Raw::Value { value, file, span }) => match convert(value.clone(), &decl.ty) {
                 Ok(v) => Some(v),
                 Err(problem) => {
                     diags.push(
-                        Diag::error(format!("wrong type for variable `{}`: {problem}", decl.name))
-                            .at(file, span.clone())
-                            .help(format!("`{}` is declared as {}", decl.name, decl.ty)),
+                        Diag::error(format!(
+                            "wrong type for variable `{}`: {problem}",
+                            decl.name
+                        ))
+                        .at(file, span.clone())
+                        .help(format!("`{}` is declared as {}", decl.name, decl.ty)),
                     );
                     None
                 }
@@ -223,8 +269,11 @@ pub fn resolve(
                 Ok(v) => Some(v),
                 Err(problem) => {
                     diags.push(
-                        Diag::error(format!("wrong type for variable `{}` from {origin}: {problem}", decl.name))
-                            .help(format!("`{}` is declared as {}", decl.name, decl.ty)),
+                        Diag::error(format!(
+                            "wrong type for variable `{}` from {origin}: {problem}",
+                            decl.name
+                        ))
+                        .help(format!("`{}` is declared as {}", decl.name, decl.ty)),
                     );
                     None
                 }
@@ -257,7 +306,8 @@ fn text_value(text: &str, ty: &Type) -> Result<Value, String> {
     if *ty == Type::String {
         return Ok(Value::String(text.to_string()));
     }
-    let expr = hcl::edit::parser::parse_expr(text).map_err(|e| format!("cannot parse \"{text}\": {}", e.message()))?;
+    let expr = hcl::edit::parser::parse_expr(text)
+        .map_err(|e| format!("cannot parse \"{text}\": {}", e.message()))?;
     let file = SourceFile::new("value", text.to_string());
     let empty = Map::new();
     let locals = Locals::new(Default::default());
@@ -269,14 +319,25 @@ fn text_value(text: &str, ty: &Type) -> Result<Value, String> {
     convert(value, ty)
 }
 
-fn read_vars_file(path: &Path, declarations: &[Declaration], raw: &mut Vec<(String, Raw)>, diags: &mut Diagnostics) {
-    let Some(parsed) = parse_file(path, diags) else { return };
+fn read_vars_file(
+    path: &Path,
+    declarations: &[Declaration],
+    raw: &mut Vec<(String, Raw)>,
+    diags: &mut Diagnostics,
+) {
+    let Some(parsed) = parse_file(path, diags) else {
+        return;
+    };
     let empty = Map::new();
     let locals = Locals::new(Default::default());
     let scope = Scope::new(&parsed.source, &empty, &locals);
     let mut reader = Reader::new(&scope, diags);
     for block in parsed.body.blocks() {
-        reader.error(super::body::block_span(block), "a vars file holds only `name = value` assignments")
+        reader
+            .error(
+                super::body::block_span(block),
+                "a vars file holds only `name = value` assignments",
+            )
             .help = Some("declare variables in a *.lvs.hcl file; set them here".into());
     }
     for attr in parsed.body.attributes() {
@@ -287,11 +348,23 @@ fn read_vars_file(path: &Path, declarations: &[Declaration], raw: &mut Vec<(Stri
                 Some(near) => format!("did you mean `{near}`?"),
                 None => "declare it with a `variable` block, or remove this line".into(),
             };
-            reader.error(span, format!("`{name}` is set here but no variable block declares it")).help = Some(help);
+            reader
+                .error(
+                    span,
+                    format!("`{name}` is set here but no variable block declares it"),
+                )
+                .help = Some(help);
             continue;
         }
         if let Some(Spanned { value, span }) = reader.eval_attribute(attr) {
-            raw.push((name.to_string(), Raw::Value { value, file: parsed.source.clone(), span }));
+            raw.push((
+                name.to_string(),
+                Raw::Value {
+                    value,
+                    file: parsed.source.clone(),
+                    span,
+                },
+            ));
         }
     }
 }
@@ -307,18 +380,37 @@ mod tests {
     #[test]
     fn type_constraints() {
         assert_eq!(ty("string"), Some(Type::String));
-        assert_eq!(ty("map(list(number))"), Some(Type::Map(Box::new(Type::List(Box::new(Type::Number))))));
+        assert_eq!(
+            ty("map(list(number))"),
+            Some(Type::Map(Box::new(Type::List(Box::new(Type::Number)))))
+        );
         assert_eq!(ty("strng"), None);
         assert_eq!(ty("list(string, number)"), None);
     }
 
     #[test]
     fn conversions() {
-        assert_eq!(convert(Value::from(80), &Type::String), Ok(Value::from("80")));
-        assert_eq!(convert(Value::from("80"), &Type::Number), Ok(Value::from(80)));
+        assert_eq!(
+            convert(Value::from(80), &Type::String),
+            Ok(Value::from("80"))
+        );
+        assert_eq!(
+            convert(Value::from("80"), &Type::Number),
+            Ok(Value::from(80))
+        );
         assert!(convert(Value::from("eighty"), &Type::Number).is_err());
-        assert!(convert(Value::Array(vec![Value::from("x")]), &Type::List(Box::new(Type::Number))).unwrap_err().contains("element 0"));
-        assert_eq!(text_value("[1, 2]", &Type::List(Box::new(Type::Number))), Ok(Value::Array(vec![1.into(), 2.into()])));
+        assert!(
+            convert(
+                Value::Array(vec![Value::from("x")]),
+                &Type::List(Box::new(Type::Number))
+            )
+            .unwrap_err()
+            .contains("element 0")
+        );
+        assert_eq!(
+            text_value("[1, 2]", &Type::List(Box::new(Type::Number))),
+            Ok(Value::Array(vec![1.into(), 2.into()]))
+        );
         assert_eq!(text_value("a b", &Type::String), Ok(Value::from("a b")));
         assert!(text_value("{", &Type::Map(Box::new(Type::String))).is_err());
     }

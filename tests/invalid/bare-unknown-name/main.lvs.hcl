@@ -1,0 +1,4 @@
+virtual_server "web" {
+  vip  = vip
+  port = 80
+}

@@ -1,0 +1,3 @@
+director {
+  interface = "eth0"
+}

@@ -1,0 +1,9 @@
+virtual_server "web" {
+  vip  = "203.0.113.10"
+  port = 80
+}
+
+virtual_server "www" {
+  vip  = "203.0.113.10"
+  port = 80
+}

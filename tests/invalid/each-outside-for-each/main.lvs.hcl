@@ -1,0 +1,4 @@
+virtual_server "web" {
+  vip  = each.value
+  port = 80
+}

@@ -1,0 +1,5 @@
+director {
+  sysctl = {
+    "net.ipv4.$(reboot)" = 1
+  }
+}

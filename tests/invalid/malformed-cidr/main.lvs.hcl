@@ -1,0 +1,5 @@
+director {
+  ignore {
+    vips = ["10.96.0.0/33"]
+  }
+}

@@ -1,0 +1,7 @@
+virtual_server "web" {
+  vip  = "203.0.113.10"
+  port = 80
+  persistence {
+    netmask = "255.0.255.0"
+  }
+}

@@ -1,0 +1,3 @@
+virtual_server "web" {
+  port = 80
+}

@@ -1,0 +1,7 @@
+virtual_server "web" {
+  vip  = "203.0.113.10"
+  port = 80
+  real_server "a" {
+    address = "2001:db8::11"
+  }
+}

@@ -1,0 +1,5 @@
+virtual_server "web" {
+  vip        = "203.0.113.10"
+  port       = 80
+  one_packet = true
+}

@@ -1,0 +1,4 @@
+virtual_server "web" {
+  vip  = "203.0.113.10"
+  port = 0
+}

@@ -1,0 +1,6 @@
+director {
+  sync_daemon {
+    state     = "primary"
+    interface = "eth1"
+  }
+}

@@ -1,0 +1,5 @@
+director {
+  timeouts {
+    udp = -5
+  }
+}

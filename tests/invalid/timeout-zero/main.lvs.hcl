@@ -1,0 +1,5 @@
+director {
+  timeouts {
+    tcp = 0
+  }
+}

@@ -1,0 +1,6 @@
+module "api" {
+  source  = "../../../modules/dr-service"
+  vip     = "203.0.113.11"
+  port    = 443
+  server  = { api1 = "10.1.0.21" }
+}

@@ -1,0 +1,7 @@
+virtual_server "web" {
+  vip  = "203.0.113.10"
+  port = 80
+  realserver "a" {
+    address = "10.1.0.11"
+  }
+}

@@ -1,0 +1,6 @@
+virtual_server "web" {
+  vip             = "203.0.113.10"
+  port            = 80
+  scheduler       = "sh"
+  scheduler_flags = ["sh-fallbak"]
+}

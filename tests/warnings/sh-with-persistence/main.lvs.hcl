@@ -1,0 +1,8 @@
+virtual_server "web" {
+  vip       = "203.0.113.10"
+  port      = 80
+  scheduler = "sh"
+  persistence {
+    timeout = 60
+  }
+}
