@@ -17,7 +17,7 @@ variable "vip" {
 variable "servers" {
   type        = map(number)
   description = "real servers on the LAN and their weights"
-  default = {
+  default     = {
     "10.1.0.11" = 3
     "10.1.0.12" = 2
     "10.1.0.13" = 1

@@ -16,6 +16,7 @@ use crate::model::{
 use hcl::Value;
 use hcl::edit::Span;
 use hcl::edit::structure::{Block, Body, Structure};
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
@@ -405,14 +406,18 @@ impl<'m> Decoder<'m, '_> {
                     match structure {
                         Structure::Attribute(attr) => {
                             let name = attr.key.as_str().to_string();
-                            if definitions.contains_key(&name) {
-                                self.diags.push(
-                                    Diag::error(format!("local value `{name}` is defined twice"))
-                                        .at(&file.source, attr.key.span().unwrap_or(0..0))
-                                        .help("each local name may be defined once per module"),
-                                );
-                            } else {
-                                definitions.insert(name, (&attr.value, file.source.clone()));
+                            match definitions.entry(name) {
+                                Entry::Occupied(entry) => self.diags.push(
+                                    Diag::error(format!(
+                                        "local value `{}` is defined twice",
+                                        entry.key()
+                                    ))
+                                    .at(&file.source, attr.key.span().unwrap_or(0..0))
+                                    .help("each local name may be defined once per module"),
+                                ),
+                                Entry::Vacant(entry) => {
+                                    entry.insert((&attr.value, file.source.clone()));
+                                }
                             }
                         }
                         Structure::Block(inner) => self.diags.push(

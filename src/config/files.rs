@@ -50,7 +50,8 @@ pub fn config_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 /// How a file is named in diagnostics: relative to the working directory when inside it.
 pub fn display_name(path: &Path) -> String {
     let cwd = std::env::current_dir().unwrap_or_default();
-    path.strip_prefix(&cwd)
+    let path = path.strip_prefix(&cwd).unwrap_or(path);
+    path.strip_prefix(".")
         .unwrap_or(path)
         .to_string_lossy()
         .into_owned()

@@ -616,7 +616,7 @@ mod tests {
 
     #[test]
     fn unknown_function_suggests() {
-        let failure = call("lowr", vec![]).err().expect("unknown");
+        let failure = call("lowr", vec![]).map(|_| ()).expect_err("unknown");
         assert!(failure.unknown);
         assert_eq!(failure.help.as_deref(), Some("did you mean `lower`?"));
     }

@@ -1,0 +1,146 @@
+//! The command line as users and CI see it: exit codes, stdout/stderr, files changed.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn lvsform(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lvsform"))
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("NO_COLOR")
+        .output()
+        .expect("run lvsform")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn validate_accepts_an_example() {
+    let out = lvsform(&["validate", "examples/dr"], root());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "The configuration is valid: 1 virtual servers, 3 real servers, 3 managed hosts.\n"
+    );
+}
+
+#[test]
+fn validate_reports_every_error_with_its_place_and_exits_1() {
+    let out = lvsform(&["validate", "tests/invalid/many-errors-at-once"], root());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty(), "errors go to stderr only");
+    let stderr = text(&out.stderr);
+    for place in [
+        "main.lvs.hcl:2:15",
+        "main.lvs.hcl:3:15",
+        "main.lvs.hcl:4:15",
+    ] {
+        assert!(stderr.contains(place), "{place} missing in:\n{stderr}");
+    }
+    assert!(stderr.contains("help: one of: rr, wrr"), "{stderr}");
+    assert!(stderr.contains("3 error(s): the configuration is not valid."));
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "no colour when stderr is not a terminal"
+    );
+}
+
+#[test]
+fn validate_json_is_one_document() {
+    let out = lvsform(
+        &["validate", "--json", "tests/invalid/unknown-scheduler"],
+        root(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(doc["valid"], false);
+    assert_eq!(doc["error_count"], 1);
+    let diag = &doc["diagnostics"][0];
+    assert_eq!(diag["line"], 4);
+    assert_eq!(diag["column"], 15);
+    assert_eq!(diag["severity"], "error");
+    assert_eq!(diag["help"], "did you mean \"wrr\"?");
+}
+
+#[test]
+fn chdir_and_var_order_on_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("main.lvs.hcl"),
+        "variable \"port\" {\n  type = number\n}\nvirtual_server \"web\" {\n  vip  = \"203.0.113.10\"\n  port = var.port\n}\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("ports.vars"), "port = 70000\n").unwrap();
+    let cwd = dir.path().to_str().unwrap();
+    // The file's out-of-range value loses to the later --var ...
+    let out = lvsform(
+        &[
+            "-C",
+            cwd,
+            "validate",
+            "--var-file",
+            "ports.vars",
+            "--var",
+            "port=80",
+        ],
+        root(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // ... and wins when it comes later.
+    let out = lvsform(
+        &[
+            "-C",
+            cwd,
+            "validate",
+            "--var",
+            "port=80",
+            "--var-file",
+            "ports.vars",
+        ],
+        root(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("70000 is outside 1..65535"));
+}
+
+#[test]
+fn fmt_check_rewrite_and_refusal() {
+    let dir = tempfile::tempdir().unwrap();
+    let messy = "virtual_server \"web\" {\nvip = \"203.0.113.10\"\n      port    = 80\n}\n";
+    let file = dir.path().join("main.lvs.hcl");
+    std::fs::write(&file, messy).unwrap();
+
+    let out = lvsform(&["fmt", "--check", "."], dir.path());
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(text(&out.stdout), "main.lvs.hcl\n");
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        messy,
+        "--check changes nothing"
+    );
+
+    let out = lvsform(&["fmt", "."], dir.path());
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        "virtual_server \"web\" {\n  vip  = \"203.0.113.10\"\n  port = 80\n}\n"
+    );
+    let out = lvsform(&["fmt", "--check", "."], dir.path());
+    assert_eq!(out.status.code(), Some(0));
+    assert!(out.stdout.is_empty());
+
+    std::fs::write(&file, "virtual_server \"web\" {\n").unwrap();
+    let out = lvsform(&["fmt", "."], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("main.lvs.hcl:1:"));
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        "virtual_server \"web\" {\n"
+    );
+}
