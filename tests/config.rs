@@ -336,11 +336,15 @@ locals {
   merged  = merge({ a = 1 }, { b = 2 })
   text    = "%{ for n in ["x", "y"] ~}${n}-%{ endfor ~}end"
   nums    = tonumber("8") * 10 + 0
+  doc     = <<-EOT
+    hello
+      world
+    EOT
 }
 virtual_server "web" {
   vip       = "203.0.113.10"
   port      = local.ports[1]
-  scheduler = local.names == "WEB1,WEB3" && local.text == "x-y-end" ? "rr" : "wlc"
+  scheduler = local.names == "WEB1,WEB3" && local.text == "x-y-end" && local.doc == "hello\n  world\n" ? "rr" : "wlc"
   real_server "w" {
     for_each = local.hosts
     address  = each.value
@@ -520,4 +524,77 @@ fn fmt_is_idempotent_and_keeps_examples_canonical() {
         }
     }
     assert!(files >= 9);
+}
+
+/// No combination of operands, operators and functions may crash lvsform: every one gives a
+/// value or a located diagnostic.
+#[test]
+fn hostile_expressions_never_panic() {
+    let operands = [
+        "0",
+        "1",
+        "-1",
+        "1.5",
+        "9223372036854775807",
+        "\"a\"",
+        "null",
+        "[1]",
+        "{a = 1}",
+        "true",
+    ];
+    let operators = ["+", "-", "*", "/", "%", "==", "<", "&&", "||"];
+    let mut locals = String::from("locals {\n");
+    let mut n = 0;
+    for a in operands {
+        for op in operators {
+            for b in operands {
+                locals.push_str(&format!("  e{n} = {a} {op} {b}\n"));
+                n += 1;
+            }
+        }
+        locals.push_str(&format!(
+            "  n{n} = -({a})\n  i{n} = {a}[0]\n  t{n} = \"${{{a}}}\"\n  f{n} = [for x in {a} : x]\n"
+        ));
+        n += 1;
+        for function in [
+            "format",
+            "lower",
+            "concat",
+            "merge",
+            "range",
+            "cidrhost",
+            "cidrsubnet",
+            "tostring",
+            "tonumber",
+            "length",
+            "join",
+            "split",
+            "keys",
+            "values",
+            "lookup",
+            "contains",
+        ] {
+            locals.push_str(&format!(
+                "  c{n} = {function}({a})\n  d{n} = {function}({a}, {a}, {a})\n"
+            ));
+            n += 1;
+        }
+    }
+    locals.push_str("}\n");
+    let dir = scratch(&[("main.lvs.hcl", &locals)]);
+    let (config, diags) = config::load(dir.path(), &Inputs::default());
+    assert!(config.is_none(), "most of these are errors");
+    assert!(diags.errors() > 500, "{} errors", diags.errors());
+    assert!(
+        diags
+            .0
+            .iter()
+            .all(|d| d.position().is_some() && d.help.is_some())
+    );
+    let zero_division = diags
+        .0
+        .iter()
+        .filter(|d| d.message == "division by zero")
+        .count();
+    assert!(zero_division >= 5, "x / 0 for every numeric x");
 }

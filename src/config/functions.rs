@@ -328,19 +328,23 @@ fn cidrhost(name: &str, args: Vec<Value>) -> Result<Value, Failure> {
     let mut args = args.into_iter();
     let net = prefix(name, args.next().unwrap_or_default())?;
     let hostnum = integer(name, &args.next().unwrap_or_default())?;
-    let size = 1i128 << host_bits(&net);
-    let offset = if hostnum < 0 {
-        size + i128::from(hostnum)
-    } else {
-        i128::from(hostnum)
+    // 2^bits hosts; at 128 bits every u64 fits, and 2^128 itself does not fit a u128.
+    let size = 1u128.checked_shl(host_bits(&net));
+    let magnitude = u128::from(hostnum.unsigned_abs());
+    let offset = match (hostnum < 0, size) {
+        (false, Some(size)) if magnitude < size => Some(magnitude),
+        (false, None) => Some(magnitude),
+        (true, Some(size)) if magnitude <= size => Some(size - magnitude),
+        (true, None) => Some(magnitude.wrapping_neg()),
+        _ => None,
     };
-    if offset < 0 || offset >= size {
+    let Some(offset) = offset else {
         return Err(Failure::new(format!(
             "`{name}`: prefix {net} has no host number {hostnum}"
         )));
-    }
+    };
     Ok(Value::String(
-        offset_address(net.network(), offset as u128).to_string(),
+        offset_address(net.network(), offset).to_string(),
     ))
 }
 
@@ -361,7 +365,10 @@ fn cidrsubnet(name: &str, args: Vec<Value>) -> Result<Value, Failure> {
         )));
     }
     let shift = u32::from(net.max_prefix_len()) - new_len as u32;
-    let base = offset_address(net.network(), (netnum as u128) << shift);
+    let base = offset_address(
+        net.network(),
+        (netnum as u128).checked_shl(shift).unwrap_or(0),
+    );
     let subnet = IpNet::new(base, new_len as u8).expect("prefix length was checked");
     Ok(Value::String(subnet.to_string()))
 }
@@ -604,6 +611,21 @@ mod tests {
         );
         assert!(err("cidrhost", vec![s("10.1.0.0/30"), n(4)]).contains("no host number 4"));
         assert!(err("cidrhost", vec![s("10.1.0.0"), n(1)]).contains("CIDR"));
+        assert_eq!(ok("cidrhost", vec![s("::/0"), n(1)]), s("::1"));
+        assert_eq!(
+            ok("cidrhost", vec![s("::/0"), n(-1)]),
+            s("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")
+        );
+        assert_eq!(
+            ok("cidrhost", vec![s("0.0.0.0/0"), n(-1)]),
+            s("255.255.255.255")
+        );
+        assert_eq!(
+            ok("cidrhost", vec![s("10.0.0.0/24"), n(-256)]),
+            s("10.0.0.0")
+        );
+        assert!(err("cidrhost", vec![s("10.0.0.0/24"), n(-257)]).contains("no host number"));
+        assert_eq!(ok("cidrsubnet", vec![s("::/0"), n(0), n(0)]), s("::/0"));
         assert_eq!(
             ok("cidrsubnet", vec![s("10.0.0.0/16"), n(8), n(2)]),
             s("10.0.2.0/24")
