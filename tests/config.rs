@@ -4,7 +4,7 @@
 use lvsform::config::{self, Config, Inputs, VarArg};
 use lvsform::model::{
     DestinationKey, Family, Forwarding, InterfaceAddress, Protocol, Scheduler, SchedulerFlag,
-    ServiceKey, State,
+    Service, ServiceKey, State,
 };
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -33,6 +33,15 @@ fn tcp(vip: &str, port: u16) -> ServiceKey {
         vip: ip(vip),
         port,
     }
+}
+
+/// `(destination, weight)` pairs of a service, in key order.
+fn weights(service: &Service) -> Vec<(String, u32)> {
+    service
+        .destinations
+        .iter()
+        .map(|(k, d)| (k.to_string(), d.weight))
+        .collect()
 }
 
 /// A scratch configuration directory with the given files.
@@ -72,13 +81,8 @@ fn dr_example_prepares_hosts_and_weights() {
     let config = load(&root().join("examples/dr"));
     let service = &config.desired.services[&tcp("203.0.113.10", 80)];
     assert_eq!(service.scheduler, Scheduler::Wrr);
-    let weights: Vec<(String, u32)> = service
-        .destinations
-        .iter()
-        .map(|(k, d)| (k.to_string(), d.weight))
-        .collect();
     assert_eq!(
-        weights,
+        weights(service),
         [
             ("10.1.0.11:80".into(), 3),
             ("10.1.0.12:80".into(), 2),
@@ -357,13 +361,8 @@ virtual_server "web" {
     let config = load(dir.path());
     let service = &config.desired.services[&tcp("203.0.113.10", 443)];
     assert_eq!(service.scheduler, Scheduler::Rr);
-    let weights: Vec<(String, u32)> = service
-        .destinations
-        .iter()
-        .map(|(k, d)| (k.to_string(), d.weight))
-        .collect();
     assert_eq!(
-        weights,
+        weights(service),
         [
             ("10.1.0.11:443".into(), 5),
             ("10.1.0.12:443".into(), 2),

@@ -512,14 +512,7 @@ impl<'m> Decoder<'m, '_> {
             return;
         };
         for instance in instances {
-            let each_scope;
-            let scope = match &instance {
-                Some((key, value)) => {
-                    each_scope = scope.with_each(key, value);
-                    &each_scope
-                }
-                None => scope,
-            };
+            let scope = &scope.for_instance(instance.as_ref().map(|(k, v)| (k.as_str(), v)));
             let address = format!("{prefix}module.{name}{}", instance_suffix(&instance));
             let mut reader = Reader::new(scope, self.diags);
             let mut values = Map::new();
@@ -744,14 +737,7 @@ impl<'m> Decoder<'m, '_> {
             return;
         };
         for instance in instances {
-            let each_scope;
-            let scope = match &instance {
-                Some((key, value)) => {
-                    each_scope = scope.with_each(key, value);
-                    &each_scope
-                }
-                None => scope,
-            };
+            let scope = &scope.for_instance(instance.as_ref().map(|(k, v)| (k.as_str(), v)));
             let address = format!(
                 "{prefix}virtual_server.{name}{}",
                 instance_suffix(&instance)
@@ -947,14 +933,7 @@ impl<'m> Decoder<'m, '_> {
             return;
         };
         for instance in instances {
-            let each_scope;
-            let scope = match &instance {
-                Some((key, value)) => {
-                    each_scope = scope.with_each(key, value);
-                    &each_scope
-                }
-                None => scope,
-            };
+            let scope = &scope.for_instance(instance.as_ref().map(|(k, v)| (k.as_str(), v)));
             let address = format!(
                 "{}.real_server.{name}{}",
                 service.address,

@@ -83,10 +83,15 @@ impl<'a> Scope<'a> {
         }
     }
 
-    pub fn with_each(&self, key: &'a str, value: &'a Value) -> Scope<'a> {
+    /// The scope of one `for_each` instance: `each` as given, or the enclosing one when the
+    /// block has no `for_each`.
+    pub fn for_instance<'b>(&'b self, each: Option<(&'b str, &'b Value)>) -> Scope<'b> {
         Scope {
-            each: Some((key, value)),
-            ..Scope::new(self.file, self.vars, self.locals)
+            file: self.file,
+            vars: self.vars,
+            locals: self.locals,
+            each: each.or(self.each),
+            bindings: self.bindings.clone(),
         }
     }
 

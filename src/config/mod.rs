@@ -14,7 +14,6 @@ pub use vars::VarArg;
 use crate::diag::{Diagnostics, Location};
 use crate::model::{DestinationKey, ServiceKey, State};
 use ipnet::IpNet;
-use serde::Serialize;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -22,11 +21,10 @@ use std::time::Duration;
 
 /// A loaded configuration: the desired state plus what the plan needs besides it
 /// (names, sources, policies, how to reach hosts).
-#[derive(Debug, Serialize)]
+#[derive(Debug)]
 pub struct Config {
     pub desired: State,
     /// Configuration address and policy of each declared service, by identity.
-    #[serde(serialize_with = "crate::model::entries::serialize")]
     pub services: BTreeMap<ServiceKey, ServiceMeta>,
     /// How to reach each managed host, by SSH address.
     pub hosts: BTreeMap<String, HostMeta>,
@@ -34,21 +32,19 @@ pub struct Config {
     /// How many hosts are reached at once.
     pub parallelism: usize,
     /// Where each resource address is declared.
-    #[serde(skip)]
     pub locations: BTreeMap<String, Location>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct ServiceMeta {
     pub address: String,
     pub drain: Duration,
     pub prevent_destroy: bool,
     pub max_depool: Depool,
-    #[serde(serialize_with = "crate::model::entries::serialize")]
     pub destinations: BTreeMap<DestinationKey, DestinationMeta>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct DestinationMeta {
     pub address: String,
     /// The SSH address of the host, when lvsform manages it.
@@ -56,14 +52,13 @@ pub struct DestinationMeta {
 }
 
 /// How much of a service's destinations one plan may remove or zero.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Depool {
     Percent(u8),
     Count(u32),
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default)]
 pub struct DirectorMeta {
     pub interface: Option<String>,
     pub dip: Option<IpAddr>,
@@ -71,7 +66,7 @@ pub struct DirectorMeta {
     pub ignore_fwmarks: Vec<u32>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct HostMeta {
     pub ssh: SshTarget,
     /// TUN: add a firewall rule accepting IP-in-IP instead of failing the plan.
@@ -79,7 +74,7 @@ pub struct HostMeta {
 }
 
 /// Everything needed to open an SSH session to one host.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SshTarget {
     pub host: String,
     pub port: u16,
