@@ -597,3 +597,69 @@ fn hostile_expressions_never_panic() {
         .count();
     assert!(zero_division >= 5, "x / 0 for every numeric x");
 }
+
+#[test]
+fn ssh_settings_layer_defaults_root_block_and_server_block() {
+    let dir = scratch(&[(
+        "main.lvs.hcl",
+        r#"
+locals {
+  user = "deploy"
+}
+ssh {
+  user        = local.user
+  port        = 2222
+  private_key = "keys/id_ed25519"
+  sudo        = true
+  parallelism = 4
+}
+virtual_server "web" {
+  vip  = "203.0.113.10"
+  port = 80
+  real_server "a" {
+    address = "10.1.0.11"
+  }
+  real_server "b" {
+    address = "10.1.0.12"
+    ssh {
+      host    = "web2.internal"
+      user    = "ops"
+      timeout = "3s"
+    }
+  }
+}
+"#,
+    )]);
+    let config = load(dir.path());
+    assert_eq!(config.parallelism, 4);
+    let a = &config.hosts["10.1.0.11"].ssh;
+    assert_eq!((a.user.as_str(), a.port, a.sudo), ("deploy", 2222, true));
+    assert_eq!(
+        a.private_key.as_deref(),
+        Some(
+            dir.path()
+                .canonicalize()
+                .unwrap()
+                .join("keys/id_ed25519")
+                .as_path()
+        )
+    );
+    assert!(a.strict_host_key_checking);
+    assert_eq!(a.timeout.as_secs(), 10, "built-in default");
+    let b = &config.hosts["web2.internal"].ssh;
+    assert_eq!(
+        (b.user.as_str(), b.port, b.timeout.as_secs()),
+        ("ops", 2222, 3)
+    );
+    let meta = &config.services[&tcp("203.0.113.10", 80)];
+    let host_of_b = &meta.destinations[&DestinationKey {
+        address: ip("10.1.0.12"),
+        port: 80,
+    }]
+        .host;
+    assert_eq!(
+        host_of_b.as_deref(),
+        Some("web2.internal"),
+        "hosts are keyed by SSH address"
+    );
+}

@@ -194,14 +194,13 @@ pub fn decode(modules: &Modules, inputs: &Inputs, diags: &mut Diagnostics) -> Op
         // A variable without a usable value: every use of it would fail again.
         return None;
     }
-    let mut declared = Declared {
+    let declared = Declared {
         parallelism: DEFAULT_PARALLELISM,
         ..Declared::default()
     };
-    let ssh = root_ssh(root, &values, &mut declared, diags);
     let mut decoder = Decoder {
         modules,
-        ssh,
+        ssh: SshLayer::default(),
         declared,
         diags,
     };
@@ -233,19 +232,19 @@ fn declarations<'m>(module: &'m Module, diags: &mut Diagnostics) -> Vec<Declarat
     out
 }
 
-/// The root `ssh` block, evaluated in the root scope (it may use variables, not locals).
+/// The root `ssh` block, evaluated in the root scope.
 fn root_ssh(
     root: &Module,
     values: &Map,
+    locals: &Locals,
     declared: &mut Declared,
     diags: &mut Diagnostics,
 ) -> SshLayer {
     let mut layer = SshLayer::default();
     let mut seen = false;
-    let locals = Locals::new(HashMap::new());
     for file in &root.files {
         for block in file.body.blocks().filter(|b| b.ident.as_str() == "ssh") {
-            let scope = Scope::new(&file.source, values, &locals);
+            let scope = Scope::new(&file.source, values, locals);
             let mut reader = Reader::new(&scope, diags);
             if seen {
                 reader
@@ -340,6 +339,10 @@ impl<'m> Decoder<'m, '_> {
         let module = &self.modules.modules[index];
         let is_root = prefix.is_empty();
         let locals = self.locals(module);
+        if is_root {
+            // Real servers anywhere take these defaults, so they are read first.
+            self.ssh = root_ssh(module, values, &locals, &mut self.declared, self.diags);
+        }
         for (file_index, file) in module.files.iter().enumerate() {
             let scope = Scope::new(&file.source, values, &locals);
             if file_index == 0 {
