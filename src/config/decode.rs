@@ -435,6 +435,12 @@ impl<'m> Decoder<'m, '_> {
         Locals::new(definitions)
     }
 
+    /// The name label of a block and its `for_each` instances.
+    fn named_instances(&mut self, scope: &Scope, block: &Block) -> Option<(String, Vec<Instance>)> {
+        let name = Reader::new(scope, self.diags).labels(block, &["name"])?[0].to_string();
+        Some((name, self.instances(scope, block)?))
+    }
+
     /// `for_each` instances of a block: one `None` without `for_each`; a map gives its
     /// entries in key order, a list of strings gives each string as key and value.
     fn instances(&mut self, scope: &Scope, block: &Block) -> Option<Vec<Instance>> {
@@ -503,15 +509,9 @@ impl<'m> Decoder<'m, '_> {
     }
 
     fn module(&mut self, scope: &Scope, block: &Block, called: usize, prefix: &str) {
-        let Some(name) = Reader::new(scope, self.diags)
-            .labels(block, &["name"])
-            .map(|l| l[0].to_string())
-        else {
-            return;
-        };
         let module = &self.modules.modules[called];
         let declarations = declarations(module, self.diags);
-        let Some(instances) = self.instances(scope, block) else {
+        let Some((name, instances)) = self.named_instances(scope, block) else {
             return;
         };
         for instance in instances {
@@ -730,13 +730,7 @@ impl<'m> Decoder<'m, '_> {
             "a virtual_server block",
             &VIRTUAL_SERVER,
         );
-        let Some(name) = Reader::new(scope, self.diags)
-            .labels(block, &["name"])
-            .map(|l| l[0].to_string())
-        else {
-            return;
-        };
-        let Some(instances) = self.instances(scope, block) else {
+        let Some((name, instances)) = self.named_instances(scope, block) else {
             return;
         };
         for instance in instances {
@@ -926,13 +920,7 @@ impl<'m> Decoder<'m, '_> {
         service: &mut DeclaredService,
     ) {
         Reader::new(scope, self.diags).check(&block.body, "a real_server block", &REAL_SERVER);
-        let Some(name) = Reader::new(scope, self.diags)
-            .labels(block, &["name"])
-            .map(|l| l[0].to_string())
-        else {
-            return;
-        };
-        let Some(instances) = self.instances(scope, block) else {
+        let Some((name, instances)) = self.named_instances(scope, block) else {
             return;
         };
         for instance in instances {
