@@ -7,4 +7,5 @@ pub mod cli;
 pub mod config;
 pub mod diag;
 pub mod fmt;
+pub mod ipvs;
 pub mod model;

@@ -221,12 +221,19 @@ keyword_enum!(
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Service {
+    #[serde(flatten)]
+    pub settings: ServiceSettings,
+    #[serde(with = "entries")]
+    pub destinations: BTreeMap<DestinationKey, Destination>,
+}
+
+/// What `ipvsadm -E` can change on a service in place.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceSettings {
     pub scheduler: Scheduler,
     pub flags: BTreeSet<SchedulerFlag>,
     pub persistence: Option<Persistence>,
     pub one_packet: bool,
-    #[serde(with = "entries")]
-    pub destinations: BTreeMap<DestinationKey, Destination>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -80,7 +80,7 @@ fn every_example_validates_without_warnings() {
 fn dr_example_prepares_hosts_and_weights() {
     let config = load(&root().join("examples/dr"));
     let service = &config.desired.services[&tcp("203.0.113.10", 80)];
-    assert_eq!(service.scheduler, Scheduler::Wrr);
+    assert_eq!(service.settings.scheduler, Scheduler::Wrr);
     assert_eq!(
         weights(service),
         [
@@ -170,7 +170,7 @@ fn tun_example_prepares_tunnels() {
         vip: ip("203.0.113.53"),
         port: 53,
     }];
-    assert!(dns.one_packet);
+    assert!(dns.settings.one_packet);
     let host = &config.desired.hosts["198.51.100.21"];
     assert!(host.modules.contains("ipip"));
     assert!(host.links_up.contains("tunl0"));
@@ -199,7 +199,7 @@ fn fwmark_and_ipv6_examples() {
         family: Family::Ipv4,
     };
     let service = &config.desired.services[&key];
-    assert_eq!(service.persistence.as_ref().unwrap().timeout, 600);
+    assert_eq!(service.settings.persistence.as_ref().unwrap().timeout, 600);
     assert!(service.destinations.keys().all(|k| k.port == 0));
     assert!(
         config.desired.hosts["10.1.0.11"]
@@ -209,9 +209,9 @@ fn fwmark_and_ipv6_examples() {
 
     let config = load(&root().join("examples/ipv6"));
     let service = &config.desired.services[&tcp("2001:db8:ffff::10", 80)];
-    assert_eq!(service.scheduler, Scheduler::Mh);
+    assert_eq!(service.settings.scheduler, Scheduler::Mh);
     assert_eq!(
-        service.flags.iter().copied().collect::<Vec<_>>(),
+        service.settings.flags.iter().copied().collect::<Vec<_>>(),
         [SchedulerFlag::Fallback, SchedulerFlag::Port]
     );
     let addresses: Vec<String> = service
@@ -360,7 +360,7 @@ virtual_server "web" {
     )]);
     let config = load(dir.path());
     let service = &config.desired.services[&tcp("203.0.113.10", 443)];
-    assert_eq!(service.scheduler, Scheduler::Rr);
+    assert_eq!(service.settings.scheduler, Scheduler::Rr);
     assert_eq!(
         weights(service),
         [

@@ -10,8 +10,8 @@ use super::{Depool, Inputs, SshTarget, expand_path};
 use crate::diag::{Diag, Diagnostics, Location};
 use crate::model::{
     Destination, DestinationKey, Family, Forwarding, IpNetmask, Mode, Persistence, Protocol,
-    Scheduler, SchedulerFlag, Service, ServiceKey, SyncDaemon, SyncState, Timeouts, Tunnel,
-    TunnelChecksum, TunnelType,
+    Scheduler, SchedulerFlag, Service, ServiceKey, ServiceSettings, SyncDaemon, SyncState,
+    Timeouts, Tunnel, TunnelChecksum, TunnelType,
 };
 use hcl::Value;
 use hcl::edit::Span;
@@ -877,10 +877,12 @@ impl<'m> Decoder<'m, '_> {
                 span: key_span,
             },
             service: Service {
-                scheduler,
-                flags,
-                persistence,
-                one_packet: one_packet.is_some_and(|o| o.value),
+                settings: ServiceSettings {
+                    scheduler,
+                    flags,
+                    persistence,
+                    one_packet: one_packet.is_some_and(|o| o.value),
+                },
                 destinations: BTreeMap::new(),
             },
             vips: service_vips,

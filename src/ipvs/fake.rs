@@ -1,0 +1,265 @@
+//! An in-memory IPVS table for fast tests of the planner and of rollback. It refuses what
+//! the kernel refuses, with the kernel's errno, and can fail any chosen change on purpose.
+
+use super::{ApplyError, Change, Info, Ipvs, IpvsError, Table};
+use crate::model::{Service, Timeouts};
+use std::collections::{BTreeMap, BTreeSet};
+
+#[derive(Debug, Clone)]
+pub struct FakeIpvs {
+    pub table: Table,
+    /// Changes applied so far, over the fake's lifetime.
+    pub applied: usize,
+    /// The change (counted like `applied`) that fails with EIO instead of taking effect.
+    pub fail_at: Option<usize>,
+}
+
+impl Default for FakeIpvs {
+    fn default() -> Self {
+        FakeIpvs {
+            table: Table {
+                services: BTreeMap::new(),
+                timeouts: Timeouts {
+                    tcp: 900,
+                    tcp_fin: 120,
+                    udp: 300,
+                },
+                sync_daemons: BTreeSet::new(),
+                service_stats: BTreeMap::new(),
+                counters: BTreeMap::new(),
+                info: Info {
+                    version: 0x010201,
+                    conn_tab_size: 4096,
+                },
+            },
+            applied: 0,
+            fail_at: None,
+        }
+    }
+}
+
+impl FakeIpvs {
+    fn change(&mut self, change: &Change) -> Result<(), i32> {
+        let t = &mut self.table;
+        match change {
+            Change::AddService { key, settings } => {
+                if t.services.contains_key(key) {
+                    return Err(libc::EEXIST);
+                }
+                t.services.insert(
+                    *key,
+                    Service {
+                        settings: settings.clone(),
+                        destinations: BTreeMap::new(),
+                    },
+                );
+                t.service_stats.insert(*key, Default::default());
+            }
+            Change::EditService { key, settings } => {
+                t.services.get_mut(key).ok_or(libc::ESRCH)?.settings = settings.clone();
+            }
+            Change::DelService { key } => {
+                t.services.remove(key).ok_or(libc::ESRCH)?;
+                t.service_stats.remove(key);
+                t.counters.retain(|(s, _), _| s != key);
+            }
+            Change::AddDest { service, key, dest } => {
+                let destinations =
+                    &mut t.services.get_mut(service).ok_or(libc::ESRCH)?.destinations;
+                if destinations.contains_key(key) {
+                    return Err(libc::EEXIST);
+                }
+                destinations.insert(*key, dest.clone());
+                t.counters.insert((*service, *key), Default::default());
+            }
+            Change::EditDest { service, key, dest } => {
+                let destinations =
+                    &mut t.services.get_mut(service).ok_or(libc::ESRCH)?.destinations;
+                *destinations.get_mut(key).ok_or(libc::ENOENT)? = dest.clone();
+            }
+            Change::DelDest { service, key } => {
+                let destinations =
+                    &mut t.services.get_mut(service).ok_or(libc::ESRCH)?.destinations;
+                destinations.remove(key).ok_or(libc::ENOENT)?;
+                t.counters.remove(&(*service, *key));
+            }
+            Change::SetTimeouts(timeouts) => t.timeouts = *timeouts,
+            Change::StartDaemon(daemon) => {
+                if t.sync_daemons.iter().any(|d| d.state == daemon.state) {
+                    return Err(libc::EEXIST);
+                }
+                t.sync_daemons.insert(daemon.clone());
+            }
+            Change::StopDaemon(daemon) => {
+                let before = t.sync_daemons.len();
+                t.sync_daemons.retain(|d| d.state != daemon.state);
+                if t.sync_daemons.len() == before {
+                    return Err(libc::ESRCH);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Ipvs for FakeIpvs {
+    fn observe(&mut self) -> Result<Table, IpvsError> {
+        Ok(self.table.clone())
+    }
+
+    fn apply(&mut self, changes: &[Change]) -> Result<(), ApplyError> {
+        let mut failed = Vec::new();
+        for (index, change) in changes.iter().enumerate() {
+            let outcome = if self.fail_at == Some(self.applied) {
+                Err(libc::EIO)
+            } else {
+                self.change(change)
+            };
+            self.applied += 1;
+            if let Err(errno) = outcome {
+                failed.push((
+                    index,
+                    IpvsError::Rejected {
+                        change: change.to_string(),
+                        errno,
+                    },
+                ));
+            }
+        }
+        if failed.is_empty() {
+            Ok(())
+        } else {
+            Err(ApplyError { failed })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::*;
+
+    fn key() -> ServiceKey {
+        ServiceKey::Address {
+            protocol: Protocol::Tcp,
+            vip: "10.0.0.1".parse().unwrap(),
+            port: 80,
+        }
+    }
+
+    fn settings() -> ServiceSettings {
+        ServiceSettings {
+            scheduler: Scheduler::Rr,
+            flags: Default::default(),
+            persistence: None,
+            one_packet: false,
+        }
+    }
+
+    fn dest() -> (DestinationKey, Destination) {
+        (
+            DestinationKey {
+                address: "10.0.1.1".parse().unwrap(),
+                port: 80,
+            },
+            Destination {
+                forwarding: Forwarding::Dr,
+                weight: 1,
+                upper_threshold: 0,
+                lower_threshold: 0,
+            },
+        )
+    }
+
+    fn errno(result: Result<(), ApplyError>) -> Vec<(usize, i32)> {
+        match result {
+            Ok(()) => vec![],
+            Err(e) => e
+                .failed
+                .into_iter()
+                .map(|(i, e)| match e {
+                    IpvsError::Rejected { errno, .. } => (i, errno),
+                    other => panic!("unexpected {other}"),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn fails_the_way_the_kernel_does() {
+        let mut ipvs = FakeIpvs::default();
+        let (dkey, d) = dest();
+        let add_dest = Change::AddDest {
+            service: key(),
+            key: dkey,
+            dest: d.clone(),
+        };
+        assert_eq!(
+            errno(ipvs.apply(std::slice::from_ref(&add_dest))),
+            [(0, libc::ESRCH)],
+            "destination without service"
+        );
+        let add = Change::AddService {
+            key: key(),
+            settings: settings(),
+        };
+        assert_eq!(
+            errno(ipvs.apply(&[add.clone(), add_dest.clone(), add.clone(), add_dest.clone()])),
+            [(2, libc::EEXIST), (3, libc::EEXIST)]
+        );
+        let del_dest = Change::DelDest {
+            service: key(),
+            key: dkey,
+        };
+        assert_eq!(
+            errno(ipvs.apply(&[del_dest.clone(), del_dest])),
+            [(1, libc::ENOENT)]
+        );
+        assert_eq!(
+            errno(ipvs.apply(&[Change::EditDest {
+                service: key(),
+                key: dkey,
+                dest: d
+            }])),
+            [(0, libc::ENOENT)]
+        );
+        assert_eq!(
+            errno(ipvs.apply(&[
+                Change::DelService { key: key() },
+                Change::DelService { key: key() }
+            ])),
+            [(1, libc::ESRCH)]
+        );
+        assert!(ipvs.observe().unwrap().services.is_empty());
+    }
+
+    #[test]
+    fn injected_failure_hits_the_chosen_change_only() {
+        let mut ipvs = FakeIpvs {
+            fail_at: Some(1),
+            ..FakeIpvs::default()
+        };
+        let (dkey, d) = dest();
+        let changes = [
+            Change::AddService {
+                key: key(),
+                settings: settings(),
+            },
+            Change::AddDest {
+                service: key(),
+                key: dkey,
+                dest: d.clone(),
+            },
+            Change::SetTimeouts(Timeouts {
+                tcp: 1,
+                tcp_fin: 2,
+                udp: 3,
+            }),
+        ];
+        assert_eq!(errno(ipvs.apply(&changes)), [(1, libc::EIO)]);
+        let table = ipvs.observe().unwrap();
+        assert!(table.services[&key()].destinations.is_empty());
+        assert_eq!(table.timeouts.udp, 3);
+        assert_eq!(ipvs.applied, 3);
+    }
+}

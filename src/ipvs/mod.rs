@@ -1,0 +1,212 @@
+//! The director's IPVS table: observed and changed through a narrow interface with two
+//! implementations, the kernel over generic netlink (`NetlinkIpvs`) and an in-memory
+//! table that fails the way the kernel does (`FakeIpvs`).
+
+pub mod codec;
+mod consts;
+mod convert;
+mod fake;
+mod netlink;
+
+pub use codec::Stats;
+pub use fake::FakeIpvs;
+pub use netlink::NetlinkIpvs;
+
+use crate::model::{
+    Destination, DestinationKey, Service, ServiceKey, ServiceSettings, SyncDaemon, Timeouts,
+};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+/// What the kernel holds, with the counters the plan shows beside it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Table {
+    #[serde(with = "crate::model::entries")]
+    pub services: BTreeMap<ServiceKey, Service>,
+    pub timeouts: Timeouts,
+    pub sync_daemons: BTreeSet<SyncDaemon>,
+    #[serde(with = "crate::model::entries")]
+    pub service_stats: BTreeMap<ServiceKey, Stats>,
+    #[serde(with = "crate::model::entries")]
+    pub counters: BTreeMap<(ServiceKey, DestinationKey), DestinationCounters>,
+    pub info: Info,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct DestinationCounters {
+    pub active: u32,
+    pub inactive: u32,
+    pub persistent: u32,
+    pub stats: Stats,
+}
+
+/// `ipvsadm --version` facts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Info {
+    /// The version code, e.g. 0x010201 for 1.2.1.
+    pub version: u32,
+    pub conn_tab_size: u32,
+}
+
+impl Info {
+    pub fn version_text(&self) -> String {
+        let v = self.version;
+        format!("{}.{}.{}", (v >> 16) & 0xff, (v >> 8) & 0xff, v & 0xff)
+    }
+}
+
+/// A service as listed by GET_SERVICE.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceEntry {
+    pub key: ServiceKey,
+    pub settings: ServiceSettings,
+    pub stats: Stats,
+}
+
+/// One change to the table, in ipvsadm's verbs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum Change {
+    AddService {
+        key: ServiceKey,
+        settings: ServiceSettings,
+    },
+    EditService {
+        key: ServiceKey,
+        settings: ServiceSettings,
+    },
+    DelService {
+        key: ServiceKey,
+    },
+    AddDest {
+        service: ServiceKey,
+        key: DestinationKey,
+        dest: Destination,
+    },
+    EditDest {
+        service: ServiceKey,
+        key: DestinationKey,
+        dest: Destination,
+    },
+    DelDest {
+        service: ServiceKey,
+        key: DestinationKey,
+    },
+    SetTimeouts(Timeouts),
+    StartDaemon(SyncDaemon),
+    StopDaemon(SyncDaemon),
+}
+
+impl fmt::Display for Change {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Change::AddService { key, .. } => write!(f, "add service {key}"),
+            Change::EditService { key, .. } => write!(f, "edit service {key}"),
+            Change::DelService { key } => write!(f, "delete service {key}"),
+            Change::AddDest { service, key, .. } => write!(f, "add real server {key} to {service}"),
+            Change::EditDest { service, key, .. } => {
+                write!(f, "edit real server {key} of {service}")
+            }
+            Change::DelDest { service, key } => {
+                write!(f, "delete real server {key} from {service}")
+            }
+            Change::SetTimeouts(t) => write!(
+                f,
+                "set timeouts tcp {} tcpfin {} udp {}",
+                t.tcp, t.tcp_fin, t.udp
+            ),
+            Change::StartDaemon(d) => {
+                write!(f, "start the {} sync daemon on {}", d.state, d.interface)
+            }
+            Change::StopDaemon(d) => write!(f, "stop the {} sync daemon", d.state),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum IpvsError {
+    /// The kernel has no IPVS (the generic netlink family does not exist).
+    NoIpvs,
+    /// Not allowed: every IPVS command, GET included, needs CAP_NET_ADMIN.
+    Permission,
+    /// The kernel refused one change.
+    Rejected {
+        change: String,
+        errno: i32,
+    },
+    /// The kernel refused a read.
+    Read {
+        what: &'static str,
+        errno: i32,
+    },
+    Decode(codec::DecodeError),
+    Io(std::io::Error),
+}
+
+impl fmt::Display for IpvsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IpvsError::NoIpvs => write!(f, "the kernel has no IPVS: load it with `modprobe ip_vs`"),
+            IpvsError::Permission => write!(
+                f,
+                "not permitted to use IPVS: run lvsform as root (it needs CAP_NET_ADMIN, even to read the table)"
+            ),
+            IpvsError::Rejected { change, errno } => {
+                write!(f, "the kernel refused to {change}: {}", errno_text(*errno))
+            }
+            IpvsError::Read { what, errno } => {
+                write!(f, "cannot read {what}: {}", errno_text(*errno))
+            }
+            IpvsError::Decode(e) => write!(f, "{e}"),
+            IpvsError::Io(e) => write!(f, "netlink: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for IpvsError {}
+
+/// What an IPVS errno means, in the words of the operation that failed.
+fn errno_text(errno: i32) -> String {
+    let meaning = match errno {
+        libc::EEXIST => "it already exists",
+        libc::ESRCH => "no such service",
+        libc::ENOENT => "no such real server (or scheduler module missing)",
+        libc::EINVAL => "invalid values",
+        libc::EBUSY => "busy",
+        libc::EPERM | libc::EACCES => "not permitted (needs CAP_NET_ADMIN)",
+        libc::ENOMEM => "out of memory",
+        libc::EAFNOSUPPORT => "address family not supported (IPv6 IPVS missing?)",
+        libc::EOPNOTSUPP => "not supported by this kernel",
+        _ => "",
+    };
+    let os = std::io::Error::from_raw_os_error(errno);
+    if meaning.is_empty() {
+        format!("{os}")
+    } else {
+        format!("{meaning} ({os})")
+    }
+}
+
+/// The failures of a batch; every change not listed here took effect.
+#[derive(Debug)]
+pub struct ApplyError {
+    pub failed: Vec<(usize, IpvsError)>,
+}
+
+impl fmt::Display for ApplyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let messages: Vec<String> = self.failed.iter().map(|(_, e)| e.to_string()).collect();
+        f.write_str(&messages.join("; "))
+    }
+}
+
+impl std::error::Error for ApplyError {}
+
+/// The director's IPVS table.
+pub trait Ipvs {
+    fn observe(&mut self) -> Result<Table, IpvsError>;
+
+    /// Carries out the changes. The kernel handles each on its own: when some fail, the
+    /// others have still taken effect, and the error lists exactly the failed ones.
+    fn apply(&mut self, changes: &[Change]) -> Result<(), ApplyError>;
+}

@@ -1,0 +1,350 @@
+//! The kernel's IPVS table over generic netlink: the only module that opens a netlink
+//! socket. Reads are dumps; changes are sent in batches — many requests per `send`, then
+//! their acknowledgements matched back by sequence number — so large applies are bounded
+//! by the kernel, not by round trips.
+
+use super::codec::{self, Attr, Message, Netlink};
+use super::consts::*;
+use super::convert;
+use super::{ApplyError, Change, DestinationCounters, Info, Ipvs, IpvsError, Table};
+use crate::model::{Service, ServiceKey, Timeouts};
+use neli::consts::socket::{Msg, NlFamily};
+use neli::socket::NlSocket;
+use neli::utils::Groups;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Requests per `send`. Each acknowledgement occupies receive-buffer space until read, and
+/// the kernel drops what does not fit (ENOBUFS), so batches stay well below that.
+const BATCH: usize = 128;
+const RECV_BUFFER: usize = 1 << 20;
+
+pub struct NetlinkIpvs {
+    socket: NlSocket,
+    family: u16,
+    seq: u32,
+    buf: Vec<u8>,
+}
+
+fn io(err: std::io::Error) -> IpvsError {
+    match err.raw_os_error() {
+        Some(libc::EPERM | libc::EACCES) => IpvsError::Permission,
+        _ => IpvsError::Io(err),
+    }
+}
+
+impl NetlinkIpvs {
+    /// Opens a generic netlink socket and resolves the IPVS family.
+    pub fn connect() -> Result<NetlinkIpvs, IpvsError> {
+        let socket = NlSocket::connect(NlFamily::Generic, None, Groups::empty()).map_err(io)?;
+        let mut ipvs = NetlinkIpvs {
+            socket,
+            family: GENL_ID_CTRL,
+            seq: 0,
+            buf: vec![0; RECV_BUFFER],
+        };
+        ipvs.seq += 1;
+        let request = codec::get_family(IPVS_GENL_NAME, ipvs.seq);
+        ipvs.socket.send(&request, Msg::empty()).map_err(io)?;
+        let mut family = None;
+        ipvs.receive(ipvs.seq, |message| {
+            family = Some(codec::family_id(message.payload)?);
+            Ok(())
+        })
+        .map_err(|e| match e {
+            IpvsError::Read {
+                errno: libc::ENOENT,
+                ..
+            } => IpvsError::NoIpvs,
+            IpvsError::Read {
+                errno: libc::EPERM | libc::EACCES,
+                ..
+            } => IpvsError::Permission,
+            other => other,
+        })?;
+        ipvs.family = family.ok_or(IpvsError::NoIpvs)?;
+        Ok(ipvs)
+    }
+
+    /// Reads the replies to request `seq` until its acknowledgement or the end of its dump,
+    /// passing each data message to `each`.
+    fn receive(
+        &mut self,
+        seq: u32,
+        mut each: impl FnMut(&Netlink) -> Result<(), codec::DecodeError>,
+    ) -> Result<(), IpvsError> {
+        loop {
+            let (len, _) = self
+                .socket
+                .recv(&mut self.buf[..], Msg::empty())
+                .map_err(io)?;
+            for message in codec::messages(&self.buf[..len]) {
+                let message = message.map_err(IpvsError::Decode)?;
+                if message.seq != seq {
+                    continue; // a late reply to an earlier request
+                }
+                match message.kind {
+                    NLMSG_ERROR | NLMSG_DONE => {
+                        let code = codec::error_code(message.payload).map_err(IpvsError::Decode)?;
+                        return match code {
+                            0 => Ok(()),
+                            code => Err(IpvsError::Read {
+                                what: "the IPVS table",
+                                errno: -code,
+                            }),
+                        };
+                    }
+                    _ => each(&message).map_err(IpvsError::Decode)?,
+                }
+            }
+        }
+    }
+
+    /// One request; returns the parsed reply messages.
+    fn request(
+        &mut self,
+        message: Message,
+        dump: bool,
+        what: &'static str,
+    ) -> Result<Vec<Message>, IpvsError> {
+        self.seq = self.seq.wrapping_add(1);
+        let flags = NLM_F_REQUEST | if dump { NLM_F_DUMP } else { NLM_F_ACK };
+        let bytes = message.emit(self.family, flags, self.seq);
+        self.socket.send(&bytes, Msg::empty()).map_err(io)?;
+        let mut replies = Vec::new();
+        self.receive(self.seq, |m| {
+            replies.push(Message::parse(m.payload)?);
+            Ok(())
+        })
+        .map_err(|e| match e {
+            IpvsError::Read {
+                errno: libc::EPERM | libc::EACCES,
+                ..
+            } => IpvsError::Permission,
+            IpvsError::Read { errno, .. } => IpvsError::Read { what, errno },
+            other => other,
+        })?;
+        Ok(replies)
+    }
+}
+
+/// The request message of a change.
+fn change_message(change: &Change) -> Message {
+    let service = |key: &ServiceKey| Attr::Service(convert::key_attrs(key));
+    match change {
+        Change::AddService { key, settings } => Message::new(
+            IPVS_CMD_NEW_SERVICE,
+            vec![Attr::Service(convert::service_attrs(key, settings))],
+        ),
+        Change::EditService { key, settings } => Message::new(
+            IPVS_CMD_SET_SERVICE,
+            vec![Attr::Service(convert::service_attrs(key, settings))],
+        ),
+        Change::DelService { key } => Message::new(IPVS_CMD_DEL_SERVICE, vec![service(key)]),
+        Change::AddDest {
+            service: s,
+            key,
+            dest,
+        } => Message::new(
+            IPVS_CMD_NEW_DEST,
+            vec![service(s), Attr::Dest(convert::dest_attrs(key, dest))],
+        ),
+        Change::EditDest {
+            service: s,
+            key,
+            dest,
+        } => Message::new(
+            IPVS_CMD_SET_DEST,
+            vec![service(s), Attr::Dest(convert::dest_attrs(key, dest))],
+        ),
+        Change::DelDest { service: s, key } => Message::new(
+            IPVS_CMD_DEL_DEST,
+            vec![service(s), Attr::Dest(convert::dest_key_attrs(key))],
+        ),
+        Change::SetTimeouts(t) => Message::new(
+            IPVS_CMD_SET_CONFIG,
+            vec![
+                Attr::TimeoutTcp(t.tcp),
+                Attr::TimeoutTcpFin(t.tcp_fin),
+                Attr::TimeoutUdp(t.udp),
+            ],
+        ),
+        Change::StartDaemon(d) => Message::new(
+            IPVS_CMD_NEW_DAEMON,
+            vec![Attr::Daemon(convert::daemon_attrs(d))],
+        ),
+        Change::StopDaemon(d) => Message::new(
+            IPVS_CMD_DEL_DAEMON,
+            vec![Attr::Daemon(vec![codec::DaemonAttr::State(
+                convert::daemon_state(d.state),
+            )])],
+        ),
+    }
+}
+
+impl Ipvs for NetlinkIpvs {
+    fn observe(&mut self) -> Result<Table, IpvsError> {
+        let mut info = Info::default();
+        for reply in self.request(
+            Message::new(IPVS_CMD_GET_INFO, vec![]),
+            false,
+            "the IPVS version",
+        )? {
+            for attr in reply.attrs {
+                match attr {
+                    Attr::InfoVersion(v) => info.version = v,
+                    Attr::InfoConnTabSize(v) => info.conn_tab_size = v,
+                    _ => {}
+                }
+            }
+        }
+        let mut timeouts = Timeouts {
+            tcp: 0,
+            tcp_fin: 0,
+            udp: 0,
+        };
+        for reply in self.request(
+            Message::new(IPVS_CMD_GET_CONFIG, vec![]),
+            false,
+            "the IPVS timeouts",
+        )? {
+            for attr in reply.attrs {
+                match attr {
+                    Attr::TimeoutTcp(v) => timeouts.tcp = v,
+                    Attr::TimeoutTcpFin(v) => timeouts.tcp_fin = v,
+                    Attr::TimeoutUdp(v) => timeouts.udp = v,
+                    _ => {}
+                }
+            }
+        }
+        let mut sync_daemons = BTreeSet::new();
+        for reply in self.request(
+            Message::new(IPVS_CMD_GET_DAEMON, vec![]),
+            true,
+            "the sync daemons",
+        )? {
+            for attr in reply.attrs {
+                if let Attr::Daemon(attrs) = attr {
+                    sync_daemons.insert(convert::daemon_entry(&attrs).map_err(IpvsError::Decode)?);
+                }
+            }
+        }
+        let mut entries = Vec::new();
+        for reply in self.request(
+            Message::new(IPVS_CMD_GET_SERVICE, vec![]),
+            true,
+            "the IPVS services",
+        )? {
+            for attr in reply.attrs {
+                if let Attr::Service(attrs) = attr {
+                    entries.push(convert::service_entry(&attrs).map_err(IpvsError::Decode)?);
+                }
+            }
+        }
+        let mut services = BTreeMap::new();
+        let mut service_stats = BTreeMap::new();
+        let mut counters = BTreeMap::new();
+        for entry in entries {
+            let query = Message::new(
+                IPVS_CMD_GET_DEST,
+                vec![Attr::Service(convert::key_attrs(&entry.key))],
+            );
+            let mut destinations = BTreeMap::new();
+            for reply in self.request(query, true, "the IPVS real servers")? {
+                for attr in reply.attrs {
+                    if let Attr::Dest(attrs) = attr {
+                        let (key, dest, c): (_, _, DestinationCounters) =
+                            convert::dest_entry(entry.key.family(), &attrs)
+                                .map_err(IpvsError::Decode)?;
+                        counters.insert((entry.key, key), c);
+                        destinations.insert(key, dest);
+                    }
+                }
+            }
+            service_stats.insert(entry.key, entry.stats);
+            services.insert(
+                entry.key,
+                Service {
+                    settings: entry.settings,
+                    destinations,
+                },
+            );
+        }
+        Ok(Table {
+            services,
+            timeouts,
+            sync_daemons,
+            service_stats,
+            counters,
+            info,
+        })
+    }
+
+    fn apply(&mut self, changes: &[Change]) -> Result<(), ApplyError> {
+        let mut failed = Vec::new();
+        for (chunk_index, chunk) in changes.chunks(BATCH).enumerate() {
+            let first_seq = self.seq.wrapping_add(1);
+            let mut bytes = Vec::with_capacity(chunk.len() * 160);
+            for change in chunk {
+                self.seq = self.seq.wrapping_add(1);
+                bytes.extend(change_message(change).emit(
+                    self.family,
+                    NLM_F_REQUEST | NLM_F_ACK,
+                    self.seq,
+                ));
+            }
+            let base = chunk_index * BATCH;
+            if let Err(e) = self.socket.send(&bytes, Msg::empty()) {
+                // Nothing of this batch reached the kernel; later batches are not sent.
+                let error = io(e);
+                failed.push((base, error));
+                failed.extend((base + 1..changes.len()).map(|i| {
+                    (
+                        i,
+                        IpvsError::Io(std::io::Error::other("not sent after an earlier failure")),
+                    )
+                }));
+                return Err(ApplyError { failed });
+            }
+            let mut pending = chunk.len();
+            while pending > 0 {
+                let len = match self.socket.recv(&mut self.buf[..], Msg::empty()) {
+                    Ok((len, _)) => len,
+                    Err(e) => {
+                        // Unread acknowledgements leave the outcome of these changes unknown.
+                        failed.push((base, io(e)));
+                        return Err(ApplyError { failed });
+                    }
+                };
+                for message in codec::messages(&self.buf[..len]) {
+                    let Ok(message) = message else { continue };
+                    let offset = message.seq.wrapping_sub(first_seq) as usize;
+                    if message.kind != NLMSG_ERROR || offset >= chunk.len() {
+                        continue;
+                    }
+                    pending -= 1;
+                    match codec::error_code(message.payload) {
+                        Ok(0) => {}
+                        Ok(code) => {
+                            let errno = -code;
+                            let error = if errno == libc::EPERM || errno == libc::EACCES {
+                                IpvsError::Permission
+                            } else {
+                                IpvsError::Rejected {
+                                    change: chunk[offset].to_string(),
+                                    errno,
+                                }
+                            };
+                            failed.push((base + offset, error));
+                        }
+                        Err(e) => failed.push((base + offset, IpvsError::Decode(e))),
+                    }
+                }
+            }
+        }
+        if failed.is_empty() {
+            Ok(())
+        } else {
+            Err(ApplyError { failed })
+        }
+    }
+}

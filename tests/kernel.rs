@@ -1,0 +1,518 @@
+//! The netlink IPVS backend against a real kernel, cross-checked with ipvsadm.
+//!
+//! The host kernel here has no IPVS, so these tests are ignored by a plain `cargo test` and
+//! run inside the lab VM by `tests/lab/kernel-tests.sh` (part of `scripts/test`) with
+//! `--include-ignored`. They change the VM's IPVS table, so they run one at a time.
+
+use lvsform::ipvs::{Change, Ipvs, IpvsError, NetlinkIpvs};
+use lvsform::model::*;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, Ipv4Addr};
+use std::process::Command;
+use std::sync::Mutex;
+
+const LAB: &str = "needs a kernel with IPVS: run in the lab VM by tests/lab/kernel-tests.sh";
+
+/// Tests share the one IPVS table of the VM.
+static TABLE: Mutex<()> = Mutex::new(());
+
+fn ipvsadm(args: &[&str]) -> String {
+    let out = Command::new("ipvsadm")
+        .args(args)
+        .output()
+        .expect("ipvsadm");
+    assert!(
+        out.status.success(),
+        "ipvsadm {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn ipvsadm_stdin(args: &[&str], input: &str) {
+    use std::io::Write;
+    let mut child = Command::new("ipvsadm")
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("ipvsadm");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    assert!(child.wait().unwrap().success(), "ipvsadm {args:?} failed");
+}
+
+/// Runs a command whose failure is expected at times (nothing to stop, already there).
+fn quiet(argv: &[&str]) {
+    let _ = Command::new(argv[0])
+        .args(&argv[1..])
+        .stderr(std::process::Stdio::null())
+        .status();
+}
+
+fn reset() {
+    ipvsadm(&["-C"]);
+    for state in ["master", "backup"] {
+        quiet(&["ipvsadm", "--stop-daemon", state]);
+    }
+    ipvsadm(&["--set", "900", "120", "300"]);
+    quiet(&["ip", "link", "add", "sync0", "type", "dummy"]);
+    Command::new("ip")
+        .args(["link", "set", "sync0", "up", "multicast", "on"])
+        .status()
+        .unwrap();
+}
+
+fn ip(text: &str) -> IpAddr {
+    text.parse().unwrap()
+}
+
+fn settings(scheduler: Scheduler) -> ServiceSettings {
+    ServiceSettings {
+        scheduler,
+        flags: BTreeSet::new(),
+        persistence: None,
+        one_packet: false,
+    }
+}
+
+fn dest(forwarding: Forwarding, weight: u32) -> Destination {
+    Destination {
+        forwarding,
+        weight,
+        upper_threshold: 0,
+        lower_threshold: 0,
+    }
+}
+
+fn dkey(address: &str, port: u16) -> DestinationKey {
+    DestinationKey {
+        address: ip(address),
+        port,
+    }
+}
+
+/// A table that uses every feature lvsform manages.
+fn mixed_table() -> BTreeMap<ServiceKey, Service> {
+    let mut services = BTreeMap::new();
+    let web = ServiceKey::Address {
+        protocol: Protocol::Tcp,
+        vip: ip("203.0.113.10"),
+        port: 80,
+    };
+    let mut thresholds = dest(Forwarding::Dr, 3);
+    thresholds.upper_threshold = 1000;
+    thresholds.lower_threshold = 800;
+    services.insert(
+        web,
+        Service {
+            settings: settings(Scheduler::Wrr),
+            destinations: BTreeMap::from([
+                (dkey("10.1.0.11", 80), thresholds),
+                (dkey("10.1.0.12", 80), dest(Forwarding::Dr, 0)),
+            ]),
+        },
+    );
+    let sip = ServiceKey::Address {
+        protocol: Protocol::Udp,
+        vip: ip("203.0.113.11"),
+        port: 5060,
+    };
+    services.insert(
+        sip,
+        Service {
+            settings: ServiceSettings {
+                persistence: Some(Persistence {
+                    timeout: 120,
+                    netmask: IpNetmask::V4(Ipv4Addr::new(255, 255, 255, 0)),
+                    engine: Some("sip".into()),
+                }),
+                one_packet: true,
+                ..settings(Scheduler::Wlc)
+            },
+            destinations: BTreeMap::from([(dkey("10.1.0.21", 5080), dest(Forwarding::Nat, 2))]),
+        },
+    );
+    let sctp = ServiceKey::Address {
+        protocol: Protocol::Sctp,
+        vip: ip("203.0.113.12"),
+        port: 3868,
+    };
+    services.insert(
+        sctp,
+        Service {
+            settings: ServiceSettings {
+                flags: BTreeSet::from([SchedulerFlag::Fallback, SchedulerFlag::Port]),
+                ..settings(Scheduler::Sh)
+            },
+            destinations: BTreeMap::from([(dkey("10.1.0.31", 3868), dest(Forwarding::Dr, 1))]),
+        },
+    );
+    let v6 = ServiceKey::Address {
+        protocol: Protocol::Tcp,
+        vip: ip("2001:db8::10"),
+        port: 443,
+    };
+    let gue = Tunnel {
+        kind: TunnelType::Gue,
+        port: 6080,
+        checksum: TunnelChecksum::Csum,
+    };
+    let gre = Tunnel {
+        kind: TunnelType::Gre,
+        port: 0,
+        checksum: TunnelChecksum::NoCsum,
+    };
+    services.insert(
+        v6,
+        Service {
+            settings: ServiceSettings {
+                flags: BTreeSet::from([SchedulerFlag::Port]),
+                persistence: Some(Persistence {
+                    timeout: 600,
+                    netmask: IpNetmask::V6(64),
+                    engine: None,
+                }),
+                ..settings(Scheduler::Mh)
+            },
+            destinations: BTreeMap::from([
+                (dkey("2001:db8:1::11", 443), dest(Forwarding::Tun(gue), 1)),
+                (dkey("2001:db8:1::12", 443), dest(Forwarding::Tun(gre), 1)),
+                (dkey("2001:db8:1::13", 443), dest(Forwarding::Dr, 5)),
+            ]),
+        },
+    );
+    let mark = ServiceKey::Fwmark {
+        mark: 10,
+        family: Family::Ipv4,
+    };
+    services.insert(
+        mark,
+        Service {
+            settings: ServiceSettings {
+                persistence: Some(Persistence {
+                    timeout: 300,
+                    netmask: IpNetmask::V4(Ipv4Addr::BROADCAST),
+                    engine: None,
+                }),
+                ..settings(Scheduler::Rr)
+            },
+            destinations: BTreeMap::from([(
+                dkey("10.1.0.41", 0),
+                dest(Forwarding::Tun(Tunnel::default()), 1),
+            )]),
+        },
+    );
+    let mark6 = ServiceKey::Fwmark {
+        mark: 11,
+        family: Family::Ipv6,
+    };
+    services.insert(
+        mark6,
+        Service {
+            settings: settings(Scheduler::Lc),
+            destinations: BTreeMap::from([(dkey("2001:db8:1::51", 0), dest(Forwarding::Dr, 1))]),
+        },
+    );
+    services
+}
+
+/// The same table as ipvsadm rules (`ipvsadm -R` input).
+const MIXED_RULES: &str = "\
+-A -t 203.0.113.10:80 -s wrr
+-a -t 203.0.113.10:80 -r 10.1.0.11:80 -g -w 3 -x 1000 -y 800
+-a -t 203.0.113.10:80 -r 10.1.0.12:80 -g -w 0
+-A -u 203.0.113.11:5060 -s wlc -o -p 120 -M 255.255.255.0 --pe sip
+-a -u 203.0.113.11:5060 -r 10.1.0.21:5080 -m -w 2
+-A --sctp-service 203.0.113.12:3868 -s sh -b sh-fallback,sh-port
+-a --sctp-service 203.0.113.12:3868 -r 10.1.0.31:3868 -g -w 1
+-A -t [2001:db8::10]:443 -s mh -b mh-port -p 600 -M 64
+-a -t [2001:db8::10]:443 -r [2001:db8:1::11]:443 -i --tun-type gue --tun-port 6080 --tun-csum -w 1
+-a -t [2001:db8::10]:443 -r [2001:db8:1::12]:443 -i --tun-type gre -w 1
+-a -t [2001:db8::10]:443 -r [2001:db8:1::13]:443 -g -w 5
+-A -f 10 -s rr -p 300
+-a -f 10 -r 10.1.0.41:0 -i -w 1
+-A -f 11 -6 -s lc
+-a -f 11 -6 -r [2001:db8:1::51]:0 -g -w 1
+";
+
+/// Every change that builds `services` from an empty table.
+fn build_changes(services: &BTreeMap<ServiceKey, Service>) -> Vec<Change> {
+    let mut changes = Vec::new();
+    for (key, service) in services {
+        changes.push(Change::AddService {
+            key: *key,
+            settings: service.settings.clone(),
+        });
+        for (dk, d) in &service.destinations {
+            changes.push(Change::AddDest {
+                service: *key,
+                key: *dk,
+                dest: d.clone(),
+            });
+        }
+    }
+    changes
+}
+
+/// `ipvsadm -Sn` lines, sorted (its order follows the kernel's hash table).
+fn saved_rules() -> Vec<String> {
+    let mut lines: Vec<String> = ipvsadm(&["-Sn"]).lines().map(str::to_string).collect();
+    lines.sort();
+    lines
+}
+
+#[test]
+#[ignore = "needs a kernel with IPVS: run in the lab VM by tests/lab/kernel-tests.sh"]
+fn a_table_written_by_lvsform_is_what_ipvsadm_lists() {
+    let _lock = TABLE
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    reset();
+    let mut ipvs = NetlinkIpvs::connect().expect(LAB);
+    let table = mixed_table();
+    ipvs.apply(&build_changes(&table)).expect("apply");
+    let ours = saved_rules();
+    ipvsadm(&["-C"]);
+    ipvsadm_stdin(&["-R"], MIXED_RULES);
+    assert_eq!(
+        ours,
+        saved_rules(),
+        "lvsform's table differs from ipvsadm's for the same rules"
+    );
+    assert_eq!(ours.len(), MIXED_RULES.lines().count());
+}
+
+#[test]
+#[ignore = "needs a kernel with IPVS: run in the lab VM by tests/lab/kernel-tests.sh"]
+fn a_table_written_by_ipvsadm_is_read_back_exactly() {
+    let _lock = TABLE
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    reset();
+    ipvsadm_stdin(&["-R"], MIXED_RULES);
+    ipvsadm(&["--set", "1000", "100", "200"]);
+    ipvsadm(&[
+        "--start-daemon",
+        "master",
+        "--mcast-interface",
+        "sync0",
+        "--syncid",
+        "7",
+    ]);
+    let mut ipvs = NetlinkIpvs::connect().expect(LAB);
+    let table = ipvs.observe().expect("observe");
+    let expected = mixed_table();
+    for (key, service) in &expected {
+        assert_eq!(table.services.get(key), Some(service), "{key}");
+    }
+    assert_eq!(table.services.len(), expected.len());
+    assert_eq!(
+        table.timeouts,
+        Timeouts {
+            tcp: 1000,
+            tcp_fin: 100,
+            udp: 200
+        }
+    );
+    assert_eq!(
+        table.sync_daemons.into_iter().collect::<Vec<_>>(),
+        [SyncDaemon {
+            state: SyncState::Master,
+            interface: "sync0".into(),
+            syncid: 7
+        }]
+    );
+    assert_eq!(table.info.version_text(), "1.2.1");
+    assert!(table.info.conn_tab_size > 0);
+    let counters = table.counters[&(*expected.keys().next().unwrap(), dkey("10.1.0.11", 80))];
+    assert_eq!((counters.active, counters.inactive), (0, 0));
+}
+
+#[test]
+#[ignore = "needs a kernel with IPVS: run in the lab VM by tests/lab/kernel-tests.sh"]
+fn edits_timeouts_daemons_and_deletes_take_effect() {
+    let _lock = TABLE
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    reset();
+    let mut ipvs = NetlinkIpvs::connect().expect(LAB);
+    let mut table = mixed_table();
+    ipvs.apply(&build_changes(&table)).expect("build");
+    let web = *table.keys().next().unwrap();
+    let new_settings = ServiceSettings {
+        scheduler: Scheduler::Lc,
+        ..table[&web].settings.clone()
+    };
+    let mut edited = table[&web].destinations[&dkey("10.1.0.12", 80)].clone();
+    edited.weight = 7;
+    let daemon = SyncDaemon {
+        state: SyncState::Backup,
+        interface: "sync0".into(),
+        syncid: 3,
+    };
+    ipvs.apply(&[
+        Change::EditService {
+            key: web,
+            settings: new_settings.clone(),
+        },
+        Change::EditDest {
+            service: web,
+            key: dkey("10.1.0.12", 80),
+            dest: edited.clone(),
+        },
+        Change::DelDest {
+            service: web,
+            key: dkey("10.1.0.11", 80),
+        },
+        Change::SetTimeouts(Timeouts {
+            tcp: 60,
+            tcp_fin: 30,
+            udp: 20,
+        }),
+        Change::StartDaemon(daemon.clone()),
+    ])
+    .expect("edits");
+    let observed = ipvs.observe().unwrap();
+    let service = table.get_mut(&web).unwrap();
+    service.settings = new_settings;
+    service.destinations.remove(&dkey("10.1.0.11", 80));
+    service.destinations.insert(dkey("10.1.0.12", 80), edited);
+    assert_eq!(observed.services, table);
+    assert_eq!(
+        observed.timeouts,
+        Timeouts {
+            tcp: 60,
+            tcp_fin: 30,
+            udp: 20
+        }
+    );
+    assert!(ipvsadm(&["-Ln", "--timeout"]).contains("Timeout (tcp tcpfin udp): 60 30 20"));
+    assert!(observed.sync_daemons.contains(&daemon));
+    assert!(ipvsadm(&["-Ln", "--daemon"]).contains("backup sync daemon (mcast=sync0, syncid=3"));
+
+    let deletes: Vec<Change> = table
+        .keys()
+        .map(|key| Change::DelService { key: *key })
+        .collect();
+    ipvs.apply(&deletes).expect("delete");
+    ipvs.apply(&[Change::StopDaemon(daemon)]).expect("stop");
+    let observed = ipvs.observe().unwrap();
+    assert!(observed.services.is_empty() && observed.sync_daemons.is_empty());
+    assert_eq!(ipvsadm(&["-Sn"]), "");
+}
+
+#[test]
+#[ignore = "needs a kernel with IPVS: run in the lab VM by tests/lab/kernel-tests.sh"]
+fn kernel_rejections_name_the_change_and_spare_the_rest() {
+    let _lock = TABLE
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    reset();
+    let mut ipvs = NetlinkIpvs::connect().expect(LAB);
+    let table = mixed_table();
+    let web = *table.keys().next().unwrap();
+    let missing = ServiceKey::Address {
+        protocol: Protocol::Tcp,
+        vip: ip("198.51.100.1"),
+        port: 80,
+    };
+    let mut changes = build_changes(&table);
+    changes.insert(
+        1,
+        Change::AddService {
+            key: web,
+            settings: settings(Scheduler::Rr),
+        },
+    );
+    changes.push(Change::AddDest {
+        service: missing,
+        key: dkey("10.9.9.9", 80),
+        dest: dest(Forwarding::Dr, 1),
+    });
+    changes.push(Change::DelDest {
+        service: web,
+        key: dkey("10.9.9.9", 80),
+    });
+    let error = ipvs.apply(&changes).expect_err("three changes must fail");
+    let failed: Vec<(usize, String)> = error
+        .failed
+        .iter()
+        .map(|(i, e)| (*i, e.to_string()))
+        .collect();
+    let last = changes.len() - 1;
+    assert_eq!(failed.len(), 3, "{failed:?}");
+    assert_eq!(failed[0].0, 1);
+    assert!(
+        failed[0].1.starts_with(
+            "the kernel refused to add service tcp/203.0.113.10:80: it already exists"
+        ),
+        "{}",
+        failed[0].1
+    );
+    assert_eq!(failed[1].0, last - 1);
+    assert!(
+        failed[1]
+            .1
+            .contains("add real server 10.9.9.9:80 to tcp/198.51.100.1:80: no such service"),
+        "{}",
+        failed[1].1
+    );
+    assert_eq!(failed[2].0, last);
+    assert!(
+        failed[2].1.contains("no such real server"),
+        "{}",
+        failed[2].1
+    );
+    // Every other change took effect.
+    assert_eq!(ipvs.observe().unwrap().services, table);
+    assert!(matches!(
+        error.failed[0].1,
+        IpvsError::Rejected {
+            errno: libc::EEXIST,
+            ..
+        }
+    ));
+}
+
+#[test]
+#[ignore = "needs a kernel with IPVS: run in the lab VM by tests/lab/kernel-tests.sh"]
+fn large_batches_are_acknowledged_completely() {
+    let _lock = TABLE
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    reset();
+    let mut ipvs = NetlinkIpvs::connect().expect(LAB);
+    let mut table = BTreeMap::new();
+    for s in 0..20u16 {
+        let key = ServiceKey::Address {
+            protocol: Protocol::Tcp,
+            vip: ip("203.0.113.100"),
+            port: 1000 + s,
+        };
+        let destinations = (0..250u32)
+            .map(|d| {
+                (
+                    DestinationKey {
+                        address: IpAddr::V4(Ipv4Addr::from(0x0a02_0000 + d)),
+                        port: 1000 + s,
+                    },
+                    dest(Forwarding::Dr, d % 7),
+                )
+            })
+            .collect();
+        table.insert(
+            key,
+            Service {
+                settings: settings(Scheduler::Rr),
+                destinations,
+            },
+        );
+    }
+    ipvs.apply(&build_changes(&table)).expect("5,020 changes");
+    assert_eq!(ipvs.observe().unwrap().services, table);
+    assert_eq!(ipvsadm(&["-Sn"]).lines().count(), 20 * 251);
+}

@@ -1,0 +1,23 @@
+# Inside the lab VM: the real-kernel tests, then command-line checks against the kernel.
+# Ends with one "N passed, M failed" line.
+passed=0
+failed=0
+check() { # check NAME COMMAND...: counts a check and says how it went
+  name=$1
+  shift
+  if "$@"; then passed=$((passed + 1)); echo "check $name ... ok"; else failed=$((failed + 1)); echo "check $name ... FAILED"; fi
+}
+
+kernel-tests --include-ignored --test-threads=1 >/tmp/kernel.log 2>&1
+cat /tmp/kernel.log
+p=$(sed -n 's/^test result: .* \([0-9]*\) passed; \([0-9]*\) failed.*/\1/p' /tmp/kernel.log)
+f=$(sed -n 's/^test result: .* \([0-9]*\) passed; \([0-9]*\) failed.*/\2/p' /tmp/kernel.log)
+passed=$((passed + ${p:-0}))
+failed=$((failed + ${f:-1}))
+
+for script in /lab/checks/*.sh; do
+  [ -e "$script" ] && . "$script"
+done
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
