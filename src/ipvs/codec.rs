@@ -120,9 +120,12 @@ fn string(kind: &str, v: &[u8]) -> Result<String, DecodeError> {
 pub struct Writer {
     buf: Vec<u8>,
     nests: Vec<usize>,
+    nested_flag: u16,
 }
 
 impl Writer {
+    /// Requests mark nests with NLA_F_NESTED, as libnl (and so ipvsadm) does; the kernel's
+    /// replies do not.
     pub fn new(kind: u16, flags: u16, seq: u32) -> Writer {
         let mut buf = Vec::with_capacity(128);
         buf.extend_from_slice(&[0; 4]);
@@ -130,9 +133,15 @@ impl Writer {
         buf.extend_from_slice(&flags.to_ne_bytes());
         buf.extend_from_slice(&seq.to_ne_bytes());
         buf.extend_from_slice(&0u32.to_ne_bytes());
+        let nested_flag = if flags & NLM_F_REQUEST != 0 {
+            NLA_F_NESTED
+        } else {
+            0
+        };
         Writer {
             buf,
             nests: Vec::new(),
+            nested_flag,
         }
     }
 
@@ -152,7 +161,7 @@ impl Writer {
 
     pub fn nest(&mut self, kind: u16) {
         self.nests.push(self.buf.len());
-        self.attr(kind, &[]);
+        self.attr(kind | self.nested_flag, &[]);
     }
 
     pub fn end(&mut self) {

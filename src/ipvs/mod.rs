@@ -6,6 +6,8 @@ pub mod codec;
 mod consts;
 mod convert;
 mod fake;
+#[cfg(test)]
+mod fixtures;
 mod netlink;
 
 pub use codec::Stats;

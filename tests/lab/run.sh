@@ -19,7 +19,7 @@ while [ $# -gt 0 ]; do
 done
 [ $# -gt 0 ] || { echo "usage: $0 [--file PATH[:VM_PATH]]... -- COMMAND..." >&2; exit 2; }
 
-packages=(qemu-system-x86 cpio kmod busybox iproute2 ipvsadm openssh-server openssh-client)
+packages=(qemu-system-x86 cpio kmod busybox iproute2 ipvsadm openssh-server openssh-client tcpdump)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -47,7 +47,7 @@ install_binary /bin/busybox /bin/busybox
 for applet in $(/bin/busybox --list); do
   [ -e "$root/bin/$applet" ] || ln -s busybox "$root/bin/$applet"
 done
-for tool in /usr/sbin/ip /usr/sbin/ipvsadm /usr/sbin/sshd /usr/bin/ssh /usr/bin/ssh-keygen /usr/bin/ssh-keyscan /usr/sbin/modprobe /usr/sbin/depmod; do
+for tool in /usr/bin/tcpdump /usr/sbin/ip /usr/sbin/ipvsadm /usr/sbin/sshd /usr/bin/ssh /usr/bin/ssh-keygen /usr/bin/ssh-keyscan /usr/sbin/modprobe /usr/sbin/depmod; do
   install_binary "$(readlink -f "$tool")" "$tool"
 done
 # sshd runs its unprivileged child as `sshd`; root logs in with keys only.
