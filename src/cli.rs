@@ -41,6 +41,15 @@ enum Command {
         #[command(flatten)]
         vars: VarArgs,
     },
+    /// Show the director's live IPVS table.
+    Show {
+        /// Print one JSON document on stdout.
+        #[arg(long)]
+        json: bool,
+        /// Add per-service and per-server counters and rates.
+        #[arg(long)]
+        stats: bool,
+    },
     /// Rewrite configuration files in the canonical format.
     Fmt {
         /// The configuration directory.
@@ -105,6 +114,7 @@ pub fn run() -> u8 {
             validate(&dir, json, &Inputs::from_env(vars), color)
         }
         Command::Fmt { dir, check } => fmt(&dir, check, color),
+        Command::Show { json, stats } => show(json, stats),
     }
 }
 
@@ -209,4 +219,22 @@ fn fmt(dir: &Path, check: bool, color: bool) -> u8 {
     } else {
         EXIT_OK
     }
+}
+
+fn show(json: bool, stats: bool) -> u8 {
+    use crate::ipvs::Ipvs;
+    let table = match crate::ipvs::NetlinkIpvs::connect().and_then(|mut ipvs| ipvs.observe()) {
+        Ok(table) => table,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return EXIT_ERROR;
+        }
+    };
+    if json {
+        let doc = serde_json::json!({ "format_version": "1", "table": table });
+        out(&format!("{doc:#}\n"));
+    } else {
+        out(&crate::show::render(&table, stats));
+    }
+    EXIT_OK
 }

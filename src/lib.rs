@@ -9,3 +9,4 @@ pub mod diag;
 pub mod fmt;
 pub mod ipvs;
 pub mod model;
+pub mod show;
