@@ -51,6 +51,8 @@ for tool in /usr/bin/setpriv /usr/bin/tcpdump /usr/sbin/ip /usr/sbin/ipvsadm /us
   install_binary "$(readlink -f "$tool")" "$tool"
 done
 # sshd runs its unprivileged child as `sshd`; root logs in with keys only.
+# The kernel loads modules on demand (schedulers) through /sbin/modprobe.
+ln -s /usr/sbin/modprobe "$root/sbin/modprobe"
 printf 'root:x:0:0:root:/root:/bin/sh\nsshd:x:101:65534::/run/sshd:/bin/false\nnobody:x:65534:65534::/:/bin/false\n' >"$root/etc/passwd"
 printf 'root:*:19000:0:99999:7:::\nsshd:*:19000:0:99999:7:::\n' >"$root/etc/shadow"
 printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"

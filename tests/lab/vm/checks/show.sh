@@ -26,11 +26,15 @@ check show_as_nobody_is_refused [ "$status" -eq 1 ]
 check show_as_nobody_says_why grep -q 'not permitted to use IPVS: run lvsform as root' /tmp/show-nobody.txt
 
 # Without the ip_vs module the error names the fix.
+# The kernel would load ip_vs again on demand: make its module loader fail meanwhile.
 ipvsadm -C
+loader=$(cat /proc/sys/kernel/modprobe)
+echo /bin/false >/proc/sys/kernel/modprobe
 modprobe -r ip_vs_rr ip_vs_wrr ip_vs_lc ip_vs_wlc ip_vs_lblc ip_vs_lblcr ip_vs_dh ip_vs_sh ip_vs_sed ip_vs_nq ip_vs_fo ip_vs_ovf ip_vs_mh ip_vs_pe_sip ip_vs
 lvsform show >/tmp/show-noipvs.txt 2>&1
 status=$?
 cat /tmp/show-noipvs.txt
 check show_without_ipvs_fails [ "$status" -eq 1 ]
 check show_without_ipvs_says_modprobe grep -q 'the kernel has no IPVS: load it with `modprobe ip_vs`' /tmp/show-noipvs.txt
-modprobe ip_vs
+echo "$loader" >/proc/sys/kernel/modprobe
+for m in $(cat /lab/modules); do modprobe "$m"; done

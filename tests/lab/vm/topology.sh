@@ -1,0 +1,120 @@
+# The lab network, inside the VM (sourced). The VM's root namespace is the router between
+# the client network and the server LAN; director and real servers share one bridged L2
+# segment, as LVS-DR needs; the client is never on the servers' subnet.
+#
+#   client 192.0.2.10 --- 192.0.2.1 [router] 10.1.0.254 --- lan0 bridge
+#                                                              |-- director eth0 10.1.0.1
+#                                                              |-- rs1 eth0 10.1.0.11
+#                                                              |-- rs2 eth0 10.1.0.12
+#                                                              `-- rs3 eth0 10.1.0.13
+# The router finds the VIPs (203.0.113.0/24) on the LAN by ARP. Each real server runs an HTTP
+# server answering its own name (port 80, and 8080 for NAT port mapping) and sshd on its
+# address with its own host key; /lab/ssh holds the client key and known_hosts.
+VIP=203.0.113.10
+DIP=10.1.0.1
+ROUTER_LAN=10.1.0.254
+SERVERS="rs1 rs2 rs3"
+
+rip() { echo "10.1.0.1${1#rs}"; }
+in_ns() { ns=$1; shift; ip netns exec "$ns" "$@"; }
+
+topology_up() {
+  sysctl -qw net.ipv4.ip_forward=1
+  ip link add lan0 type bridge
+  ip link set lan0 up
+  ip addr add "$ROUTER_LAN/24" dev lan0
+  # The VIPs are on-link: the router asks ARP who holds a VIP, and only the director may
+  # answer (DR and TUN real servers hold it too, silently).
+  ip route add 203.0.113.0/24 dev lan0
+
+  ip netns add client
+  ip link add r-client type veth peer name eth0 netns client
+  ip addr add 192.0.2.1/24 dev r-client
+  ip link set r-client up
+  in_ns client ip addr add 192.0.2.10/24 dev eth0
+  in_ns client ip link set eth0 up
+  in_ns client ip link set lo up
+  in_ns client ip route add default via 192.0.2.1
+
+  for host in director $SERVERS; do
+    ip netns add "$host"
+    ip link add "l-$host" type veth peer name eth0 netns "$host"
+    ip link set "l-$host" master lan0 up
+    in_ns "$host" ip link set lo up
+    in_ns "$host" ip link set eth0 up
+  done
+  in_ns director ip addr add "$DIP/24" dev eth0
+  in_ns director ip route add default via "$ROUTER_LAN"
+
+  mkdir -p /lab/ssh /run/sshd
+  ssh-keygen -q -t ed25519 -N '' -f /lab/ssh/id_ed25519
+  : >/lab/ssh/known_hosts
+  for host in $SERVERS; do
+    addr=$(rip "$host")
+    in_ns "$host" ip addr add "$addr/24" dev eth0
+    in_ns "$host" ip route add default via "$ROUTER_LAN"
+    mkdir -p "/srv/$host/www" "/srv/$host/ssh"
+    echo "$host" >"/srv/$host/www/index.html"
+    in_ns "$host" httpd -p 80 -h "/srv/$host/www"
+    in_ns "$host" httpd -p 8080 -h "/srv/$host/www"
+    ssh-keygen -q -t ed25519 -N '' -f "/srv/$host/ssh/host_key"
+    cp /lab/ssh/id_ed25519.pub "/srv/$host/ssh/authorized_keys"
+    cat >"/srv/$host/ssh/sshd_config" <<CONF
+ListenAddress $addr
+HostKey /srv/$host/ssh/host_key
+AuthorizedKeysFile /srv/$host/ssh/authorized_keys
+PidFile /run/sshd-$host.pid
+PermitRootLogin prohibit-password
+StrictModes no
+UsePAM no
+KexAlgorithms curve25519-sha256
+CONF
+    in_ns "$host" /usr/sbin/sshd -f "/srv/$host/ssh/sshd_config"
+    echo "$addr $(cut -d' ' -f1,2 "/srv/$host/ssh/host_key.pub")" >>/lab/ssh/known_hosts
+  done
+}
+
+# Prints the name of the real server that answered each of COUNT HTTP requests to ADDR
+# (port 80), one line each. (Debian's busybox wget crashes; nc speaks HTTP/1.0 fine.)
+fetch() {
+  addr=$1
+  count=$2
+  i=0
+  while [ "$i" -lt "$count" ]; do
+    body=$(printf 'GET / HTTP/1.0\r\n\r\n' | in_ns client nc -w 3 "$addr" 80 2>/dev/null | tail -1)
+    echo "${body:-(no answer)}"
+    i=$((i + 1))
+  done
+}
+
+# True when COUNT requests to ADDR were answered by every real server.
+all_servers_answer() {
+  answers=$(fetch "$1" "${2:-6}")
+  echo "$answers" | tr '\n' ' '
+  echo
+  for host in $SERVERS; do
+    echo "$answers" | grep -qx "$host" || return 1
+  done
+  ! echo "$answers" | grep -q "no answer"
+}
+
+# True when every real server but HOST answered requests to ADDR and HOST never did: a sabotaged server is
+# noticed, and only that one.
+only_server_missing() {
+  addr=$1
+  missing=$2
+  answers=$(fetch "$addr" 6)
+  echo "$answers" | tr '\n' ' '
+  echo
+  for host in $SERVERS; do
+    if [ "$host" = "$missing" ]; then
+      echo "$answers" | grep -qx "$host" && return 1
+    else
+      echo "$answers" | grep -qx "$host" || return 1
+    fi
+  done
+  return 0
+}
+
+# IPVS counters of the first TCP service in the director: "CONNS INPKTS OUTPKTS".
+tcp_counters() { in_ns director ipvsadm -Ln --stats | awk '/^TCP/ {print $3, $4, $5; exit}'; }
