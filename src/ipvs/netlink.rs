@@ -23,6 +23,8 @@ pub struct NetlinkIpvs {
     family: u16,
     seq: u32,
     buf: Vec<u8>,
+    /// IPVS requests sent so far (dumps and changes), for tests and benchmarks.
+    pub requests_sent: usize,
 }
 
 fn io(err: std::io::Error) -> IpvsError {
@@ -41,6 +43,7 @@ impl NetlinkIpvs {
             family: GENL_ID_CTRL,
             seq: 0,
             buf: vec![0; RECV_BUFFER],
+            requests_sent: 0,
         };
         ipvs.seq += 1;
         let request = codec::get_family(IPVS_GENL_NAME, ipvs.seq);
@@ -110,6 +113,7 @@ impl NetlinkIpvs {
         let flags = NLM_F_REQUEST | if dump { NLM_F_DUMP } else { NLM_F_ACK };
         let bytes = message.emit(self.family, flags, self.seq);
         self.socket.send(&bytes, Msg::empty()).map_err(io)?;
+        self.requests_sent += 1;
         let mut replies = Vec::new();
         self.receive(self.seq, |m| {
             replies.push(Message::parse(m.payload)?);
@@ -305,6 +309,7 @@ impl Ipvs for NetlinkIpvs {
                 }));
                 return Err(ApplyError { failed });
             }
+            self.requests_sent += chunk.len();
             let mut pending = chunk.len();
             while pending > 0 {
                 let len = match self.socket.recv(&mut self.buf[..], Msg::empty()) {
