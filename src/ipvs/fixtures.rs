@@ -454,3 +454,72 @@ fn malformed_input_is_an_error_not_a_panic() {
     let message = messages(&corrupt).next().unwrap().unwrap();
     assert!(Message::parse(message.payload).is_err());
 }
+
+#[test]
+fn new_service_udp_one_packet_with_sip_persistence() {
+    let (_, message) = round_trip("new-service-udp-one-packet-sip");
+    let attrs = vec![
+        SvcAttr::Af(AF_INET),
+        SvcAttr::Protocol(IPPROTO_UDP),
+        SvcAttr::Addr(v4(203, 0, 113, 11)),
+        SvcAttr::Port(5060),
+        SvcAttr::SchedName("wlc".into()),
+        SvcAttr::PeName("sip".into()),
+        SvcAttr::Flags {
+            flags: IP_VS_SVC_F_PERSISTENT | IP_VS_SVC_F_ONEPACKET,
+            mask: u32::MAX,
+        },
+        SvcAttr::Timeout(120),
+        SvcAttr::Netmask([255; 4]),
+    ];
+    assert_eq!(
+        message,
+        Message::new(IPVS_CMD_NEW_SERVICE, vec![Attr::Service(attrs.clone())])
+    );
+    let entry = convert::service_entry(&attrs).unwrap();
+    assert_eq!(entry.key.to_string(), "udp/203.0.113.11:5060");
+    assert!(entry.settings.one_packet);
+    let persistence = entry.settings.persistence.clone().unwrap();
+    assert_eq!(
+        (persistence.timeout, persistence.engine.as_deref()),
+        (120, Some("sip"))
+    );
+    assert_eq!(convert::service_attrs(&entry.key, &entry.settings), attrs);
+}
+
+#[test]
+fn new_service_sctp_and_gre_destination() {
+    let (_, message) = round_trip("new-service-sctp-sh");
+    let Attr::Service(attrs) = &message.attrs[0] else {
+        panic!()
+    };
+    let entry = convert::service_entry(attrs).unwrap();
+    assert_eq!(entry.key.to_string(), "sctp/203.0.113.12:3868");
+    assert_eq!(entry.settings.scheduler, Scheduler::Sh);
+    assert_eq!(
+        entry.settings.flags,
+        BTreeSet::from([SchedulerFlag::Fallback])
+    );
+    assert_eq!(convert::service_attrs(&entry.key, &entry.settings), *attrs);
+
+    let (_, message) = round_trip("new-dest-tun-gre");
+    let Attr::Dest(attrs) = &message.attrs[1] else {
+        panic!()
+    };
+    let (key, dest, _) = convert::dest_entry(Family::Ipv4, attrs).unwrap();
+    assert_eq!(key.to_string(), "10.1.0.31:3868");
+    let gre = Tunnel {
+        kind: TunnelType::Gre,
+        port: 0,
+        checksum: TunnelChecksum::NoCsum,
+    };
+    assert_eq!(
+        dest,
+        Destination {
+            forwarding: Forwarding::Tun(gre),
+            weight: 4,
+            upper_threshold: 0,
+            lower_threshold: 0
+        }
+    );
+}

@@ -100,24 +100,55 @@ def messages(pcap):
             packet = packet[(length + 3) & ~3:]
 
 
-# (file name, title, predicate on (kind, flags, cmd, nth match of that predicate))
+# Attribute bytes that tell messages apart (length, type, value), as they appear on the wire.
+TCP = bytes.fromhex("0600020006000000")          # IPVS_SVC_ATTR_PROTOCOL = IPPROTO_TCP
+UDP = bytes.fromhex("0600020011000000")          # IPVS_SVC_ATTR_PROTOCOL = IPPROTO_UDP
+SCTP = bytes.fromhex("0600020084000000")         # IPVS_SVC_ATTR_PROTOCOL = IPPROTO_SCTP
+FWMARK_10 = bytes.fromhex("080005000a000000")    # IPVS_SVC_ATTR_FWMARK = 10
+MASQ = bytes.fromhex("0800030000000000")         # IPVS_DEST_ATTR_FWD_METHOD = IP_VS_CONN_F_MASQ
+GUE = bytes.fromhex("05000d0001")                # IPVS_DEST_ATTR_TUN_TYPE = GUE
+GRE = bytes.fromhex("05000d0002")                # IPVS_DEST_ATTR_TUN_TYPE = GRE
+V4_WEB = bytes.fromhex("cb00710a")               # 203.0.113.10
+WEIGHT_0 = bytes.fromhex("0800040000000000")     # IPVS_DEST_ATTR_WEIGHT = 0
+REQUEST, MULTI = 1, 2
+
+# (file name, title, predicate on (netlink type, flags, genl command or errno, bytes)).
+# Requests are picked by what they carry, dumps likewise: the kernel lists in hash order.
 WANTED = [
-    ("new-service-v4-persistent", "ipvsadm -A -t 203.0.113.10:80 -s wrr -p 300 -M 255.255.255.0", lambda k, f, c: f & 1 and c == 1, 0),
-    ("new-dest-nat-thresholds", "ipvsadm -a -t 203.0.113.10:80 -r 10.1.0.11:8080 -m -w 3 -x 100 -y 50", lambda k, f, c: f & 1 and c == 5, 0),
-    ("new-service-fwmark-v6-mh", "ipvsadm -A -f 10 -6 -s mh -b mh-fallback,mh-port", lambda k, f, c: f & 1 and c == 1, 1),
-    ("new-dest-tun-gue-v6", "ipvsadm -a -f 10 -6 -r [2001:db8::11]:0 -i --tun-type gue --tun-port 6080 --tun-csum -w 2", lambda k, f, c: f & 1 and c == 5, 1),
-    ("error-eexist", "the kernel's answer to a second ipvsadm -A -t 203.0.113.10:80", lambda k, f, c: k == 2 and c == -17, 0),
-    ("set-config", "ipvsadm --set 900 120 300", lambda k, f, c: f & 1 and c == 12, 0),
-    ("new-daemon", "ipvsadm --start-daemon master --mcast-interface sync0 --syncid 5", lambda k, f, c: f & 1 and c == 9, 0),
-    ("dump-service-v4", "kernel reply to GET_SERVICE (ipvsadm -Ln): the TCP service", lambda k, f, c: f & 2 and c == 1, 0),
-    ("dump-service-fwmark-v6", "kernel reply to GET_SERVICE (ipvsadm -Ln): the fwmark service", lambda k, f, c: f & 2 and c == 1, 1),
-    ("dump-dest-nat", "kernel reply to GET_DEST (ipvsadm -Ln): the NAT real server", lambda k, f, c: f & 2 and c == 5, 0),
-    ("dump-dest-tun-gue", "kernel reply to GET_DEST (ipvsadm -Ln): the GUE real server", lambda k, f, c: f & 2 and c == 5, 1),
-    ("get-info-reply", "kernel reply to GET_INFO", lambda k, f, c: not f & 1 and c == 14, 0),
-    ("get-config-reply", "kernel reply to GET_CONFIG (ipvsadm -L --timeout)", lambda k, f, c: not f & 1 and c == 12, 0),
-    ("dump-daemon", "kernel reply to GET_DAEMON (ipvsadm -L --daemon)", lambda k, f, c: f & 2 and c == 9, 0),
-    ("set-dest-weight-0", "ipvsadm -e -t 203.0.113.10:80 -r 10.1.0.11:8080 -m -w 0", lambda k, f, c: f & 1 and c == 6, 0),
-    ("del-dest", "ipvsadm -d -t 203.0.113.10:80 -r 10.1.0.11:8080", lambda k, f, c: f & 1 and c == 7, 0),
+    ("new-service-v4-persistent", "ipvsadm -A -t 203.0.113.10:80 -s wrr -p 300 -M 255.255.255.0",
+     lambda k, f, c, m: f & REQUEST and c == 1 and TCP in m and b"wrr" in m),
+    ("new-dest-nat-thresholds", "ipvsadm -a -t 203.0.113.10:80 -r 10.1.0.11:8080 -m -w 3 -x 100 -y 50",
+     lambda k, f, c, m: f & REQUEST and c == 5 and MASQ in m),
+    ("new-service-fwmark-v6-mh", "ipvsadm -A -f 10 -6 -s mh -b mh-fallback,mh-port",
+     lambda k, f, c, m: f & REQUEST and c == 1 and FWMARK_10 in m),
+    ("new-dest-tun-gue-v6", "ipvsadm -a -f 10 -6 -r [2001:db8::11]:0 -i --tun-type gue --tun-port 6080 --tun-csum -w 2",
+     lambda k, f, c, m: f & REQUEST and c == 5 and GUE in m),
+    ("new-service-udp-one-packet-sip", "ipvsadm -A -u 203.0.113.11:5060 -s wlc -o -p 120 --pe sip",
+     lambda k, f, c, m: f & REQUEST and c == 1 and UDP in m),
+    ("new-service-sctp-sh", "ipvsadm -A --sctp-service 203.0.113.12:3868 -s sh -b sh-fallback",
+     lambda k, f, c, m: f & REQUEST and c == 1 and SCTP in m),
+    ("new-dest-tun-gre", "ipvsadm -a --sctp-service 203.0.113.12:3868 -r 10.1.0.31:3868 -i --tun-type gre -w 4",
+     lambda k, f, c, m: f & REQUEST and c == 5 and GRE in m),
+    ("error-eexist", "the kernel's answer to a second ipvsadm -A -t 203.0.113.10:80",
+     lambda k, f, c, m: k == 2 and c == -17),
+    ("set-config", "ipvsadm --set 900 120 300", lambda k, f, c, m: f & REQUEST and c == 12),
+    ("new-daemon", "ipvsadm --start-daemon master --mcast-interface sync0 --syncid 5",
+     lambda k, f, c, m: f & REQUEST and c == 9),
+    ("dump-service-v4", "kernel reply to GET_SERVICE (ipvsadm -Ln): the TCP service",
+     lambda k, f, c, m: f & MULTI and c == 1 and TCP in m and V4_WEB in m),
+    ("dump-service-fwmark-v6", "kernel reply to GET_SERVICE (ipvsadm -Ln): the fwmark service",
+     lambda k, f, c, m: f & MULTI and c == 1 and FWMARK_10 in m),
+    ("dump-dest-nat", "kernel reply to GET_DEST (ipvsadm -Ln): the NAT real server",
+     lambda k, f, c, m: f & MULTI and c == 5 and MASQ in m and not WEIGHT_0 in m),
+    ("dump-dest-tun-gue", "kernel reply to GET_DEST (ipvsadm -Ln): the GUE real server",
+     lambda k, f, c, m: f & MULTI and c == 5 and GUE in m),
+    ("get-info-reply", "kernel reply to GET_INFO", lambda k, f, c, m: not f & REQUEST and c == 14),
+    ("get-config-reply", "kernel reply to GET_CONFIG (ipvsadm -L --timeout)",
+     lambda k, f, c, m: not f & REQUEST and c == 12),
+    ("dump-daemon", "kernel reply to GET_DAEMON (ipvsadm -L --daemon)", lambda k, f, c, m: f & MULTI and c == 9),
+    ("set-dest-weight-0", "ipvsadm -e -t 203.0.113.10:80 -r 10.1.0.11:8080 -m -w 0",
+     lambda k, f, c, m: f & REQUEST and c == 6),
+    ("del-dest", "ipvsadm -d -t 203.0.113.10:80 -r 10.1.0.11:8080", lambda k, f, c, m: f & REQUEST and c == 7),
 ]
 
 
@@ -146,16 +177,16 @@ def main():
             cmd = message[16]
         else:
             continue
-        for index, (name, title, wanted, nth) in enumerate(WANTED):
-            if wanted(kind, flags, cmd):
+        for index, (name, title, wanted) in enumerate(WANTED):
+            if wanted(kind, flags, cmd, message):
                 count = seen.get(index, 0)
                 seen[index] = count + 1
-                if count == nth:
+                if count == 0:
                     path = os.path.join(out_dir, f"{name}.hex")
                     with open(path, "w") as f:
                         f.write("\n".join(annotate(message, family, title)) + "\n")
                     written += 1
-    missing = [w[0] for i, w in enumerate(WANTED) if seen.get(i, 0) <= w[3]]
+    missing = [w[0] for i, w in enumerate(WANTED) if i not in seen]
     print(f"{written} fixtures written; IPVS family id {family}; missing: {missing or 'none'}")
 
 

@@ -13,6 +13,9 @@ step ipvsadm -a -t 203.0.113.10:80 -r 10.1.0.11:8080 -m -w 3 -x 100 -y 50
 step ipvsadm -A -f 10 -6 -s mh -b mh-fallback,mh-port
 step ipvsadm -a -f 10 -6 -r [2001:db8::11]:0 -i --tun-type gue --tun-port 6080 --tun-csum -w 2
 step ipvsadm -A -t 203.0.113.10:80 -s rr
+step ipvsadm -A -u 203.0.113.11:5060 -s wlc -o -p 120 --pe sip
+step ipvsadm -A --sctp-service 203.0.113.12:3868 -s sh -b sh-fallback
+step ipvsadm -a --sctp-service 203.0.113.12:3868 -r 10.1.0.31:3868 -i --tun-type gre -w 4
 step ipvsadm --set 900 120 300
 step ipvsadm --start-daemon master --mcast-interface sync0 --syncid 5
 step ipvsadm -Ln

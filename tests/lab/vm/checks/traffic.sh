@@ -31,6 +31,12 @@ dr_bypasses_director() {
   [ "${2:-0}" -gt 0 ] && [ "${3:-1}" -eq 0 ]
 }
 check dr_replies_bypass_the_director dr_bypasses_director
+# lvsform reads the same counters as ipvsadm.
+counters_agree() {
+  set -- $(tcp_counters)
+  in_ns director lvsform show --stats | grep -q "^  conns $1  packets in $2 out $3 "
+}
+check show_stats_match_ipvsadm counters_agree
 director_mac=$(in_ns director cat /sys/class/net/eth0/address)
 vip_owner_is_director() { ip neigh show "$VIP" | grep -q "$director_mac"; }
 check dr_router_sees_the_vip_at_the_director vip_owner_is_director
