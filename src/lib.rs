@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod diag;
 pub mod fmt;
+pub mod host;
 pub mod ipvs;
 pub mod model;
 pub mod show;

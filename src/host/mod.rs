@@ -1,0 +1,269 @@
+//! Real-server hosts: what lvsform reads and changes on them (sysctls, addresses, links,
+//! modules, persistence files), behind a narrow interface with an SSH implementation
+//! (`SshHost`, the only code that uses ssh2) and an in-memory one (`FakeHost`).
+//!
+//! Remote commands are built here from validated values only: every sysctl, interface,
+//! module and file comes from the managed sets below, every address is a parsed `IpNet`,
+//! and each word is shell-quoted all the same.
+
+mod fake;
+mod script;
+mod ssh;
+
+pub use fake::FakeHost;
+pub use ssh::SshHost;
+
+use crate::model::InterfaceAddress;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::net::IpAddr;
+
+/// Interfaces whose addresses and state lvsform reads and may change.
+pub const MANAGED_INTERFACES: &[&str] = &["lo", "tunl0", "gre0", "ip6tnl0", "ip6gre0"];
+/// Kernel modules lvsform may load.
+pub const MANAGED_MODULES: &[&str] = &["ipip", "ip_gre", "ip6_tunnel", "ip6_gre", "fou"];
+/// The persistence files (SPEC §2).
+pub const SYSCTL_FILE: &str = "/etc/sysctl.d/90-lvsform.conf";
+pub const UNIT_FILE: &str = "/etc/systemd/system/lvsform-vips.service";
+pub const MANAGED_FILES: &[&str] = &[SYSCTL_FILE, UNIT_FILE];
+
+/// Every sysctl lvsform reads and may set on a real server.
+pub fn managed_sysctls() -> Vec<String> {
+    let mut names = Vec::new();
+    for scope in ["all", "lo", "tunl0", "gre0"] {
+        for key in ["arp_ignore", "arp_announce", "rp_filter"] {
+            names.push(format!("net.ipv4.conf.{scope}.{key}"));
+        }
+    }
+    names
+}
+
+/// What one host holds of the managed settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct HostFacts {
+    pub sysctls: BTreeMap<String, String>,
+    /// Addresses on the managed interfaces.
+    pub addresses: BTreeSet<InterfaceAddress>,
+    /// Managed interfaces that exist, and whether each is up.
+    pub links: BTreeMap<String, bool>,
+    /// Managed modules that are loaded (or built in).
+    pub modules: BTreeSet<String>,
+    /// The gateway of the IPv4 default route.
+    pub default_route: Option<IpAddr>,
+    /// Managed files that exist, with their content.
+    pub files: BTreeMap<String, String>,
+    /// systemd is the init system (the VIP unit can be installed).
+    pub systemd: bool,
+    /// `iptables -S INPUT`, when iptables is there and readable.
+    pub iptables_input: Option<String>,
+}
+
+/// One change to a host. Each is idempotent and carries what it replaced, so that its
+/// inverse restores the host exactly.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum HostChange {
+    SetSysctl { name: String, value: String, before: Option<String> },
+    AddAddress(InterfaceAddress),
+    DelAddress(InterfaceAddress),
+    LoadModule(String),
+    UnloadModule(String),
+    LinkUp(String),
+    LinkDown(String),
+    WriteFile { path: String, content: String, before: Option<String> },
+    RemoveFile { path: String, before: String },
+}
+
+impl HostChange {
+    /// The change that undoes this one.
+    pub fn inverse(&self) -> HostChange {
+        match self {
+            HostChange::SetSysctl { name, value, before } => match before {
+                Some(old) => HostChange::SetSysctl { name: name.clone(), value: old.clone(), before: Some(value.clone()) },
+                // A sysctl that did not exist cannot be removed: setting it again is a no-op.
+                None => self.clone(),
+            },
+            HostChange::AddAddress(a) => HostChange::DelAddress(a.clone()),
+            HostChange::DelAddress(a) => HostChange::AddAddress(a.clone()),
+            HostChange::LoadModule(m) => HostChange::UnloadModule(m.clone()),
+            HostChange::UnloadModule(m) => HostChange::LoadModule(m.clone()),
+            HostChange::LinkUp(l) => HostChange::LinkDown(l.clone()),
+            HostChange::LinkDown(l) => HostChange::LinkUp(l.clone()),
+            HostChange::WriteFile { path, content, before } => match before {
+                Some(old) => HostChange::WriteFile { path: path.clone(), content: old.clone(), before: Some(content.clone()) },
+                None => HostChange::RemoveFile { path: path.clone(), before: content.clone() },
+            },
+            HostChange::RemoveFile { path, before } => {
+                HostChange::WriteFile { path: path.clone(), content: before.clone(), before: None }
+            }
+        }
+    }
+}
+
+impl fmt::Display for HostChange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HostChange::SetSysctl { name, value, .. } => write!(f, "set {name} = {value}"),
+            HostChange::AddAddress(a) => write!(f, "add {} to {}", a.address, a.interface),
+            HostChange::DelAddress(a) => write!(f, "remove {} from {}", a.address, a.interface),
+            HostChange::LoadModule(m) => write!(f, "load module {m}"),
+            HostChange::UnloadModule(m) => write!(f, "unload module {m}"),
+            HostChange::LinkUp(l) => write!(f, "bring {l} up"),
+            HostChange::LinkDown(l) => write!(f, "bring {l} down"),
+            HostChange::WriteFile { path, .. } => write!(f, "write {path}"),
+            HostChange::RemoveFile { path, .. } => write!(f, "remove {path}"),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum HostError {
+    /// A value outside the managed sets: refused before anything ran.
+    Unsafe(String),
+    Connect { host: String, detail: String },
+    UnknownHostKey { host: String, port: u16, fingerprint: String, known_hosts: String },
+    HostKeyMismatch { host: String, port: u16, fingerprint: String, known_hosts: String },
+    Auth { host: String, user: String, detail: String },
+    Ssh { host: String, detail: String },
+    Permission { host: String, detail: String },
+    Remote { host: String, step: Option<String>, status: i32, stderr: String },
+    Output { host: String, detail: String },
+}
+
+fn keyscan(host: &str, port: u16) -> String {
+    if port == 22 { format!("ssh-keyscan {host}") } else { format!("ssh-keyscan -p {port} {host}") }
+}
+
+impl fmt::Display for HostError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HostError::Unsafe(detail) => write!(f, "refused before running anything: {detail}"),
+            HostError::Connect { host, detail } => write!(
+                f,
+                "{host}: cannot connect: {detail}\n  help: check that the host is up, that sshd listens on that port, and the ssh `timeout`"
+            ),
+            HostError::UnknownHostKey { host, port, fingerprint, known_hosts } => write!(
+                f,
+                "{host}: host key {fingerprint} is not in {known_hosts}\n  help: verify the fingerprint with the host's owner, then add it: {} >> {known_hosts}",
+                keyscan(host, *port)
+            ),
+            HostError::HostKeyMismatch { host, port: _, fingerprint, known_hosts } => write!(
+                f,
+                "{host}: HOST KEY MISMATCH: the host presented {fingerprint}, which differs from {known_hosts}; refusing to connect (someone may be impersonating it)\n  help: if the host was reinstalled, remove its old line from {known_hosts} and verify the new key"
+            ),
+            HostError::Auth { host, user, detail } => write!(
+                f,
+                "{host}: authentication as {user} failed: {detail}\n  help: check `user`, `private_key` or `agent` in the ssh block, and the host's authorized_keys"
+            ),
+            HostError::Ssh { host, detail } => write!(f, "{host}: ssh: {detail}"),
+            HostError::Permission { host, detail } => write!(
+                f,
+                "{host}: permission denied: {detail}\n  help: log in as root, or set `sudo = true` in the ssh block (it needs passwordless sudo)"
+            ),
+            HostError::Remote { host, step, status, stderr } => {
+                match step {
+                    Some(step) => write!(f, "{host}: failed to {step} (exit status {status})")?,
+                    None => write!(f, "{host}: the remote command failed (exit status {status})")?,
+                }
+                if !stderr.trim().is_empty() {
+                    write!(f, ": {}", stderr.trim())?;
+                }
+                Ok(())
+            }
+            HostError::Output { host, detail } => write!(f, "{host}: unexpected output: {detail}"),
+        }
+    }
+}
+
+impl std::error::Error for HostError {}
+
+/// How far a batch of changes got before it failed.
+#[derive(Debug)]
+pub struct HostApplyError {
+    /// The first `applied` changes took effect; the others did not.
+    pub applied: usize,
+    pub error: HostError,
+}
+
+impl fmt::Display for HostApplyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+/// One real-server host.
+pub trait Host: Send {
+    /// The SSH address, as hosts are keyed in the configuration.
+    fn name(&self) -> &str;
+
+    /// Reads every managed setting in one round trip.
+    fn observe(&mut self) -> Result<HostFacts, HostError>;
+
+    /// Carries out the changes in order and stops at the first failure.
+    fn apply(&mut self, changes: &[HostChange]) -> Result<(), HostApplyError>;
+}
+
+/// Runs `work` on every item with at most `parallelism` at once; results keep the items'
+/// order, and one item's failure never hides the others' results.
+pub fn for_each_parallel<T: Send, R: Send>(items: &mut [T], parallelism: usize, work: impl Fn(&mut T) -> R + Sync) -> Vec<R> {
+    let queue = std::sync::Mutex::new(items.iter_mut().enumerate());
+    let results = std::sync::Mutex::new(Vec::with_capacity(queue.lock().unwrap().len()));
+    std::thread::scope(|scope| {
+        for _ in 0..parallelism.max(1) {
+            scope.spawn(|| {
+                loop {
+                    let next = queue.lock().unwrap_or_else(|e| e.into_inner()).next();
+                    let Some((index, item)) = next else { break };
+                    let result = work(item);
+                    results.lock().unwrap_or_else(|e| e.into_inner()).push((index, result));
+                }
+            });
+        }
+    });
+    let mut results = results.into_inner().unwrap_or_else(|e| e.into_inner());
+    results.sort_by_key(|(index, _)| *index);
+    results.into_iter().map(|(_, result)| result).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inverses_restore_what_was_there() {
+        let lo = InterfaceAddress::host("lo", "203.0.113.10".parse().unwrap());
+        let changes = [
+            HostChange::SetSysctl { name: "net.ipv4.conf.lo.arp_ignore".into(), value: "1".into(), before: Some("0".into()) },
+            HostChange::AddAddress(lo.clone()),
+            HostChange::LoadModule("ipip".into()),
+            HostChange::LinkUp("tunl0".into()),
+            HostChange::WriteFile { path: SYSCTL_FILE.into(), content: "new\n".into(), before: Some("old\n".into()) },
+            HostChange::WriteFile { path: UNIT_FILE.into(), content: "unit\n".into(), before: None },
+        ];
+        for change in &changes {
+            assert_eq!(change.inverse().inverse(), *change, "{change}");
+        }
+        assert_eq!(changes[1].inverse(), HostChange::DelAddress(lo));
+        assert_eq!(changes[5].inverse(), HostChange::RemoveFile { path: UNIT_FILE.into(), before: "unit\n".into() });
+    }
+
+    #[test]
+    fn parallel_fan_out_keeps_order_and_bounds_concurrency() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let running = AtomicUsize::new(0);
+        let peak = AtomicUsize::new(0);
+        let mut items: Vec<u32> = (0..40).collect();
+        let results = for_each_parallel(&mut items, 4, |n| {
+            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+            peak.fetch_max(now, Ordering::SeqCst);
+            std::thread::sleep(std::time::Duration::from_millis(2));
+            running.fetch_sub(1, Ordering::SeqCst);
+            if *n % 7 == 0 { Err(*n) } else { Ok(*n * 2) }
+        });
+        assert_eq!(results.len(), 40);
+        assert_eq!(results[3], Ok(6));
+        assert_eq!(results[14], Err(14));
+        assert!(peak.load(Ordering::SeqCst) <= 4);
+        assert!(peak.load(Ordering::SeqCst) > 1, "work ran in parallel");
+    }
+}
