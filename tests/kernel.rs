@@ -516,3 +516,75 @@ fn large_batches_are_acknowledged_completely() {
     assert_eq!(ipvs.observe().unwrap().services, table);
     assert_eq!(ipvsadm(&["-Sn"]).lines().count(), 20 * 251);
 }
+
+/// Tunnel settings over SSH on the lab's first real server (rs1, 10.1.0.11): ipip, tunl0
+/// and rp_filter exist only in the VM's kernel. Runs after tests/lab/vm/checks/traffic.sh
+/// has built the topology (tests/lab/vm/checks/tunnel-hosts.sh).
+#[test]
+#[ignore = "needs the lab topology: run in the lab VM by tests/lab/kernel-tests.sh"]
+fn lab_host_tunnel_settings_over_ssh() {
+    use lvsform::config::SshTarget;
+    use lvsform::host::{Host, HostChange, SshHost};
+    let target = SshTarget {
+        host: "10.1.0.11".into(),
+        port: 22,
+        user: "root".into(),
+        private_key: Some("/lab/ssh/id_ed25519".into()),
+        agent: false,
+        known_hosts: "/lab/ssh/known_hosts".into(),
+        sudo: false,
+        timeout: std::time::Duration::from_secs(10),
+        strict_host_key_checking: true,
+    };
+    let in_rs1 = |argv: &[&str]| {
+        let out = Command::new("ip")
+            .args(["netns", "exec", "rs1"])
+            .args(argv)
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    };
+    in_rs1(&["ip", "link", "set", "tunl0", "down"]); // the traffic checks left it up
+    let mut host = SshHost::new(target);
+    let before = host.observe().expect("rs1 over SSH");
+    assert!(
+        before.modules.contains("ipip"),
+        "the lab loads ipip at boot"
+    );
+    assert_eq!(before.links.get("tunl0"), Some(&false));
+    let vip = lvsform::model::InterfaceAddress::host("tunl0", ip("203.0.113.53"));
+    let sysctl = |name: &str, value: &str| HostChange::SetSysctl {
+        name: name.into(),
+        value: value.into(),
+        before: before.sysctls.get(name).cloned(),
+    };
+    let changes = vec![
+        HostChange::LinkUp("tunl0".into()),
+        HostChange::AddAddress(vip.clone()),
+        sysctl("net.ipv4.conf.tunl0.rp_filter", "0"),
+        sysctl("net.ipv4.conf.all.rp_filter", "0"),
+        sysctl("net.ipv4.conf.all.arp_ignore", "1"),
+        sysctl("net.ipv4.conf.all.arp_announce", "2"),
+    ];
+    // Loading a module that is there changes nothing.
+    host.apply(&[HostChange::LoadModule("ipip".into())])
+        .expect("modprobe ipip");
+    host.apply(&changes).expect("prepare tunl0");
+    assert!(in_rs1(&["ip", "-o", "addr", "show", "dev", "tunl0"]).contains("203.0.113.53/32"));
+    assert!(in_rs1(&["ip", "-o", "link", "show", "tunl0"]).contains(",UP"));
+    assert_eq!(
+        in_rs1(&["sysctl", "-n", "net.ipv4.conf.tunl0.rp_filter"]).trim(),
+        "0"
+    );
+    let during = host.observe().unwrap();
+    assert!(during.addresses.contains(&vip));
+    assert_eq!(during.links.get("tunl0"), Some(&true));
+
+    let undo: Vec<HostChange> = changes.iter().rev().map(HostChange::inverse).collect();
+    host.apply(&undo).expect("undo");
+    assert_eq!(
+        host.observe().unwrap(),
+        before,
+        "the undo restores rs1 exactly"
+    );
+}

@@ -20,15 +20,29 @@ fn reads_what_the_namespace_holds() {
     let ns = &lab.hosts[0];
     ns.exec(&["sysctl", "-qw", "net.ipv4.conf.lo.arp_ignore=1"]);
     ns.exec(&["ip", "addr", "add", "203.0.113.10/32", "dev", "lo"]);
-    ns.exec(&["ip", "route", "add", "default", "via", &ns.local.to_string()]);
+    ns.exec(&[
+        "ip",
+        "route",
+        "add",
+        "default",
+        "via",
+        &ns.local.to_string(),
+    ]);
     let mut host = SshHost::new(lab.target(0));
     let facts = host.observe().expect("facts");
     assert_eq!(facts.sysctls["net.ipv4.conf.lo.arp_ignore"], "1");
-    assert_eq!(facts.sysctls["net.ipv4.conf.all.arp_ignore"], ns.sysctl("net.ipv4.conf.all.arp_ignore"));
+    assert_eq!(
+        facts.sysctls["net.ipv4.conf.all.arp_ignore"],
+        ns.sysctl("net.ipv4.conf.all.arp_ignore")
+    );
     assert!(facts.addresses.contains(&vip()));
     assert_eq!(facts.links.get("lo"), Some(&true));
     assert_eq!(facts.default_route, Some(ns.local.into()));
-    assert!(facts.files.is_empty(), "no persistence files yet: {:?}", facts.files);
+    assert!(
+        facts.files.is_empty(),
+        "no persistence files yet: {:?}",
+        facts.files
+    );
     // The host kernel has neither ipip nor tunl0: the lab VM covers those.
     assert!(!facts.links.contains_key("tunl0"));
 }
@@ -41,11 +55,23 @@ fn every_change_takes_effect_and_its_undo_restores_the_host() {
     let before = host.observe().unwrap();
     let arp = |n: &str| before.sysctls[n].clone();
     let changes = vec![
-        HostChange::SetSysctl { name: "net.ipv4.conf.all.arp_ignore".into(), value: "1".into(), before: Some(arp("net.ipv4.conf.all.arp_ignore")) },
-        HostChange::SetSysctl { name: "net.ipv4.conf.lo.arp_announce".into(), value: "2".into(), before: Some(arp("net.ipv4.conf.lo.arp_announce")) },
+        HostChange::SetSysctl {
+            name: "net.ipv4.conf.all.arp_ignore".into(),
+            value: "1".into(),
+            before: Some(arp("net.ipv4.conf.all.arp_ignore")),
+        },
+        HostChange::SetSysctl {
+            name: "net.ipv4.conf.lo.arp_announce".into(),
+            value: "2".into(),
+            before: Some(arp("net.ipv4.conf.lo.arp_announce")),
+        },
         HostChange::AddAddress(vip()),
         HostChange::LinkDown("lo".into()),
-        HostChange::WriteFile { path: SYSCTL_FILE.into(), content: "net.ipv4.conf.all.arp_ignore = 1\n".into(), before: None },
+        HostChange::WriteFile {
+            path: SYSCTL_FILE.into(),
+            content: "net.ipv4.conf.all.arp_ignore = 1\n".into(),
+            before: None,
+        },
     ];
     host.apply(&changes).expect("apply");
     // What the namespace holds, read without lvsform.
@@ -53,18 +79,31 @@ fn every_change_takes_effect_and_its_undo_restores_the_host() {
     assert_eq!(ns.sysctl("net.ipv4.conf.lo.arp_announce"), "2");
     let addresses = ns.exec(&["ip", "-o", "addr", "show", "dev", "lo"]);
     assert!(addresses.contains("203.0.113.10/32"), "{addresses}");
-    assert!(!ns.exec(&["ip", "-o", "link", "show", "lo"]).contains(",UP"), "lo is down");
-    assert_eq!(std::fs::read_to_string(ns.etc.join("sysctl.d/90-lvsform.conf")).unwrap(), "net.ipv4.conf.all.arp_ignore = 1\n");
+    assert!(
+        !ns.exec(&["ip", "-o", "link", "show", "lo"]).contains(",UP"),
+        "lo is down"
+    );
+    assert_eq!(
+        std::fs::read_to_string(ns.etc.join("sysctl.d/90-lvsform.conf")).unwrap(),
+        "net.ipv4.conf.all.arp_ignore = 1\n"
+    );
 
     // Applying again changes nothing (idempotent).
     host.apply(&changes).expect("apply again");
     let after = host.observe().unwrap();
     let undo: Vec<HostChange> = changes.iter().rev().map(HostChange::inverse).collect();
     host.apply(&undo).expect("undo");
-    assert_eq!(host.observe().unwrap(), before, "the undo restores every fact");
+    assert_eq!(
+        host.observe().unwrap(),
+        before,
+        "the undo restores every fact"
+    );
     assert_ne!(after, before);
     assert!(!ns.etc.join("sysctl.d/90-lvsform.conf").exists());
-    assert!(!ns.exec(&["ip", "-o", "addr", "show", "dev", "lo"]).contains("203.0.113.10"));
+    assert!(
+        !ns.exec(&["ip", "-o", "addr", "show", "dev", "lo"])
+            .contains("203.0.113.10")
+    );
 }
 
 #[test]
@@ -72,13 +111,27 @@ fn a_failing_step_is_named_and_earlier_steps_are_counted() {
     let lab = Lab::new(1);
     let mut host = SshHost::new(lab.target(0));
     // The host kernel has no ipip module: modprobe fails for real.
-    let changes = vec![HostChange::AddAddress(vip()), HostChange::LoadModule("ipip".into()), HostChange::LinkUp("lo".into())];
+    let changes = vec![
+        HostChange::AddAddress(vip()),
+        HostChange::LoadModule("ipip".into()),
+        HostChange::LinkUp("lo".into()),
+    ];
     let error = host.apply(&changes).expect_err("modprobe ipip fails here");
     assert_eq!(error.applied, 1);
     let message = error.to_string();
-    assert!(message.starts_with(&format!("{}: failed to load module ipip (exit status 1)", lab.hosts[0].address)), "{message}");
+    assert!(
+        message.starts_with(&format!(
+            "{}: failed to load module ipip (exit status 1)",
+            lab.hosts[0].address
+        )),
+        "{message}"
+    );
     assert!(message.contains("ipip"), "{message}");
-    assert!(lab.hosts[0].exec(&["ip", "-o", "addr", "show", "dev", "lo"]).contains("203.0.113.10"));
+    assert!(
+        lab.hosts[0]
+            .exec(&["ip", "-o", "addr", "show", "dev", "lo"])
+            .contains("203.0.113.10")
+    );
 }
 
 #[test]
@@ -87,18 +140,39 @@ fn host_keys_are_checked_strictly() {
     // Host 0's address with host 1's key: a mismatch.
     let key1 = std::fs::read_to_string(&lab.hosts[1].host_key_pub).unwrap();
     let mut fields = key1.split_whitespace();
-    std::fs::write(&lab.known_hosts, format!("{} {} {}\n", lab.hosts[0].address, fields.next().unwrap(), fields.next().unwrap())).unwrap();
+    std::fs::write(
+        &lab.known_hosts,
+        format!(
+            "{} {} {}\n",
+            lab.hosts[0].address,
+            fields.next().unwrap(),
+            fields.next().unwrap()
+        ),
+    )
+    .unwrap();
     let error = SshHost::new(lab.target(0)).observe().expect_err("mismatch");
-    assert!(matches!(error, HostError::HostKeyMismatch { .. }), "{error}");
+    assert!(
+        matches!(error, HostError::HostKeyMismatch { .. }),
+        "{error}"
+    );
     let message = error.to_string();
-    assert!(message.contains("HOST KEY MISMATCH") && message.contains(&lab.hosts[0].fingerprint()), "{message}");
+    assert!(
+        message.contains("HOST KEY MISMATCH") && message.contains(&lab.hosts[0].fingerprint()),
+        "{message}"
+    );
 
     // Host 1 is not in known_hosts at all.
     let error = SshHost::new(lab.target(1)).observe().expect_err("unknown");
     assert!(matches!(error, HostError::UnknownHostKey { .. }), "{error}");
     let message = error.to_string();
-    assert!(message.contains(&lab.hosts[1].fingerprint()), "names the key: {message}");
-    assert!(message.contains(&format!("ssh-keyscan {}", lab.hosts[1].address)), "{message}");
+    assert!(
+        message.contains(&lab.hosts[1].fingerprint()),
+        "names the key: {message}"
+    );
+    assert!(
+        message.contains(&format!("ssh-keyscan {}", lab.hosts[1].address)),
+        "{message}"
+    );
 
     // The explicit opt-out connects anyway.
     let mut target = lab.target(1);
@@ -111,7 +185,9 @@ fn unreachable_hosts_fail_within_the_timeout() {
     let lab = Lab::new(1);
     let mut closed = lab.target(0);
     closed.port = 2222;
-    let error = SshHost::new(closed).observe().expect_err("nothing listens on 2222");
+    let error = SshHost::new(closed)
+        .observe()
+        .expect_err("nothing listens on 2222");
     assert!(matches!(error, HostError::Connect { .. }), "{error}");
     assert!(error.to_string().contains("refused"), "{error}");
 
@@ -126,16 +202,38 @@ fn unreachable_hosts_fail_within_the_timeout() {
 fn authentication_failures_are_reported() {
     let lab = Lab::new(1);
     let other = lab.dir.path().join("other_key");
-    std::process::Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f", other.to_str().unwrap()]).status().unwrap();
+    std::process::Command::new("ssh-keygen")
+        .args([
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-f",
+            other.to_str().unwrap(),
+        ])
+        .status()
+        .unwrap();
     let mut target = lab.target(0);
     target.private_key = Some(other);
-    let error = SshHost::new(target).observe().expect_err("key not authorized");
+    let error = SshHost::new(target)
+        .observe()
+        .expect_err("key not authorized");
     assert!(matches!(error, HostError::Auth { .. }), "{error}");
-    assert!(error.to_string().contains("authentication as root failed"), "{error}");
+    assert!(
+        error.to_string().contains("authentication as root failed"),
+        "{error}"
+    );
 
     let mut target = lab.target(0);
     target.private_key = Some(lab.dir.path().join("missing"));
-    assert!(SshHost::new(target).observe().unwrap_err().to_string().contains("cannot be read"));
+    assert!(
+        SshHost::new(target)
+            .observe()
+            .unwrap_err()
+            .to_string()
+            .contains("cannot be read")
+    );
 }
 
 #[test]
@@ -146,14 +244,26 @@ fn unprivileged_users_need_sudo() {
     target.user = TEST_USER.into();
     let mut host = SshHost::new(target.clone());
     host.observe().expect("reading works without privileges");
-    let change = HostChange::SetSysctl { name: "net.ipv4.conf.lo.arp_ignore".into(), value: "1".into(), before: Some("0".into()) };
-    let error = host.apply(std::slice::from_ref(&change)).expect_err("not root");
-    assert!(matches!(error.error, HostError::Permission { .. }), "{}", error.error);
+    let change = HostChange::SetSysctl {
+        name: "net.ipv4.conf.lo.arp_ignore".into(),
+        value: "1".into(),
+        before: Some("0".into()),
+    };
+    let error = host
+        .apply(std::slice::from_ref(&change))
+        .expect_err("not root");
+    assert!(
+        matches!(error.error, HostError::Permission { .. }),
+        "{}",
+        error.error
+    );
     assert!(error.to_string().contains("set `sudo = true`"), "{error}");
     assert_eq!(error.applied, 0);
 
     target.sudo = true;
-    SshHost::new(target).apply(&[change]).expect("passwordless sudo (granted in the namespace's sudoers.d)");
+    SshHost::new(target)
+        .apply(&[change])
+        .expect("passwordless sudo (granted in the namespace's sudoers.d)");
     assert_eq!(lab.hosts[0].sysctl("net.ipv4.conf.lo.arp_ignore"), "1");
 }
 
@@ -167,7 +277,10 @@ fn hosts_are_reached_in_parallel_and_failures_stay_apart() {
     let results = for_each_parallel(&mut hosts, 2, |h| h.observe());
     assert!(results[0].is_ok() && results[2].is_ok());
     let error = results[1].as_ref().unwrap_err().to_string();
-    assert!(error.starts_with(&lab.hosts[1].address.to_string()), "names the host: {error}");
+    assert!(
+        error.starts_with(&lab.hosts[1].address.to_string()),
+        "names the host: {error}"
+    );
 }
 
 #[test]
@@ -175,9 +288,16 @@ fn ipv6_vips_are_added_and_removed() {
     let lab = Lab::new(1);
     let mut host = SshHost::new(lab.target(0));
     let before = host.observe().unwrap();
-    let vip6 = HostChange::AddAddress(InterfaceAddress::host("lo", "2001:db8::10".parse().unwrap()));
+    let vip6 = HostChange::AddAddress(InterfaceAddress::host(
+        "lo",
+        "2001:db8::10".parse().unwrap(),
+    ));
     host.apply(std::slice::from_ref(&vip6)).unwrap();
-    assert!(lab.hosts[0].exec(&["ip", "-o", "addr", "show", "dev", "lo"]).contains("2001:db8::10/128"));
+    assert!(
+        lab.hosts[0]
+            .exec(&["ip", "-o", "addr", "show", "dev", "lo"])
+            .contains("2001:db8::10/128")
+    );
     host.apply(&[vip6.inverse()]).unwrap();
     assert_eq!(host.observe().unwrap(), before);
 }

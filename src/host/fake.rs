@@ -17,7 +17,13 @@ pub struct FakeHost {
 
 impl FakeHost {
     pub fn new(name: &str, facts: HostFacts) -> FakeHost {
-        FakeHost { name: name.to_string(), facts, applied: 0, fail_at: None, unreachable: false }
+        FakeHost {
+            name: name.to_string(),
+            facts,
+            applied: 0,
+            fail_at: None,
+            unreachable: false,
+        }
     }
 
     fn change(&mut self, change: &HostChange) {
@@ -61,7 +67,10 @@ impl Host for FakeHost {
 
     fn observe(&mut self) -> Result<HostFacts, HostError> {
         if self.unreachable {
-            return Err(HostError::Connect { host: self.name.clone(), detail: "no answer (fake)".into() });
+            return Err(HostError::Connect {
+                host: self.name.clone(),
+                detail: "no answer (fake)".into(),
+            });
         }
         Ok(self.facts.clone())
     }
@@ -72,8 +81,16 @@ impl Host for FakeHost {
         for (index, change) in changes.iter().enumerate() {
             if self.fail_at == Some(self.applied) {
                 self.applied += 1;
-                let error = HostError::Remote { host: self.name.clone(), step: Some(change.to_string()), status: 1, stderr: "injected failure".into() };
-                return Err(HostApplyError { applied: index, error });
+                let error = HostError::Remote {
+                    host: self.name.clone(),
+                    step: Some(change.to_string()),
+                    status: 1,
+                    stderr: "injected failure".into(),
+                };
+                return Err(HostApplyError {
+                    applied: index,
+                    error,
+                });
             }
             self.change(change);
             self.applied += 1;
@@ -92,19 +109,39 @@ mod tests {
         let mut host = FakeHost::new("10.1.0.11", HostFacts::default());
         let before = host.observe().unwrap();
         let changes = vec![
-            HostChange::SetSysctl { name: "net.ipv4.conf.lo.arp_ignore".into(), value: "1".into(), before: Some("0".into()) },
-            HostChange::AddAddress(InterfaceAddress::host("lo", "203.0.113.10".parse().unwrap())),
+            HostChange::SetSysctl {
+                name: "net.ipv4.conf.lo.arp_ignore".into(),
+                value: "1".into(),
+                before: Some("0".into()),
+            },
+            HostChange::AddAddress(InterfaceAddress::host(
+                "lo",
+                "203.0.113.10".parse().unwrap(),
+            )),
             HostChange::LinkUp("tunl0".into()),
         ];
         host.fail_at = Some(2);
         let error = host.apply(&changes).unwrap_err();
         assert_eq!(error.applied, 2);
-        let undo: Vec<HostChange> = changes[..error.applied].iter().rev().map(HostChange::inverse).collect();
+        let undo: Vec<HostChange> = changes[..error.applied]
+            .iter()
+            .rev()
+            .map(HostChange::inverse)
+            .collect();
         host.apply(&undo).unwrap();
         let mut after = host.observe().unwrap();
         // The sysctl did not exist before; its undo restores the recorded old value.
-        assert_eq!(after.sysctls.remove("net.ipv4.conf.lo.arp_ignore").as_deref(), Some("0"));
+        assert_eq!(
+            after
+                .sysctls
+                .remove("net.ipv4.conf.lo.arp_ignore")
+                .as_deref(),
+            Some("0")
+        );
         assert_eq!(after, before);
-        assert!(host.apply(&[HostChange::LoadModule("evil; reboot".into())]).is_err());
+        assert!(
+            host.apply(&[HostChange::LoadModule("evil; reboot".into())])
+                .is_err()
+        );
     }
 }

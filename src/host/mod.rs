@@ -63,23 +63,42 @@ pub struct HostFacts {
 /// inverse restores the host exactly.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum HostChange {
-    SetSysctl { name: String, value: String, before: Option<String> },
+    SetSysctl {
+        name: String,
+        value: String,
+        before: Option<String>,
+    },
     AddAddress(InterfaceAddress),
     DelAddress(InterfaceAddress),
     LoadModule(String),
     UnloadModule(String),
     LinkUp(String),
     LinkDown(String),
-    WriteFile { path: String, content: String, before: Option<String> },
-    RemoveFile { path: String, before: String },
+    WriteFile {
+        path: String,
+        content: String,
+        before: Option<String>,
+    },
+    RemoveFile {
+        path: String,
+        before: String,
+    },
 }
 
 impl HostChange {
     /// The change that undoes this one.
     pub fn inverse(&self) -> HostChange {
         match self {
-            HostChange::SetSysctl { name, value, before } => match before {
-                Some(old) => HostChange::SetSysctl { name: name.clone(), value: old.clone(), before: Some(value.clone()) },
+            HostChange::SetSysctl {
+                name,
+                value,
+                before,
+            } => match before {
+                Some(old) => HostChange::SetSysctl {
+                    name: name.clone(),
+                    value: old.clone(),
+                    before: Some(value.clone()),
+                },
                 // A sysctl that did not exist cannot be removed: setting it again is a no-op.
                 None => self.clone(),
             },
@@ -89,13 +108,26 @@ impl HostChange {
             HostChange::UnloadModule(m) => HostChange::LoadModule(m.clone()),
             HostChange::LinkUp(l) => HostChange::LinkDown(l.clone()),
             HostChange::LinkDown(l) => HostChange::LinkUp(l.clone()),
-            HostChange::WriteFile { path, content, before } => match before {
-                Some(old) => HostChange::WriteFile { path: path.clone(), content: old.clone(), before: Some(content.clone()) },
-                None => HostChange::RemoveFile { path: path.clone(), before: content.clone() },
+            HostChange::WriteFile {
+                path,
+                content,
+                before,
+            } => match before {
+                Some(old) => HostChange::WriteFile {
+                    path: path.clone(),
+                    content: old.clone(),
+                    before: Some(content.clone()),
+                },
+                None => HostChange::RemoveFile {
+                    path: path.clone(),
+                    before: content.clone(),
+                },
             },
-            HostChange::RemoveFile { path, before } => {
-                HostChange::WriteFile { path: path.clone(), content: before.clone(), before: None }
-            }
+            HostChange::RemoveFile { path, before } => HostChange::WriteFile {
+                path: path.clone(),
+                content: before.clone(),
+                before: None,
+            },
         }
     }
 }
@@ -120,18 +152,53 @@ impl fmt::Display for HostChange {
 pub enum HostError {
     /// A value outside the managed sets: refused before anything ran.
     Unsafe(String),
-    Connect { host: String, detail: String },
-    UnknownHostKey { host: String, port: u16, fingerprint: String, known_hosts: String },
-    HostKeyMismatch { host: String, port: u16, fingerprint: String, known_hosts: String },
-    Auth { host: String, user: String, detail: String },
-    Ssh { host: String, detail: String },
-    Permission { host: String, detail: String },
-    Remote { host: String, step: Option<String>, status: i32, stderr: String },
-    Output { host: String, detail: String },
+    Connect {
+        host: String,
+        detail: String,
+    },
+    UnknownHostKey {
+        host: String,
+        port: u16,
+        fingerprint: String,
+        known_hosts: String,
+    },
+    HostKeyMismatch {
+        host: String,
+        port: u16,
+        fingerprint: String,
+        known_hosts: String,
+    },
+    Auth {
+        host: String,
+        user: String,
+        detail: String,
+    },
+    Ssh {
+        host: String,
+        detail: String,
+    },
+    Permission {
+        host: String,
+        detail: String,
+    },
+    Remote {
+        host: String,
+        step: Option<String>,
+        status: i32,
+        stderr: String,
+    },
+    Output {
+        host: String,
+        detail: String,
+    },
 }
 
 fn keyscan(host: &str, port: u16) -> String {
-    if port == 22 { format!("ssh-keyscan {host}") } else { format!("ssh-keyscan -p {port} {host}") }
+    if port == 22 {
+        format!("ssh-keyscan {host}")
+    } else {
+        format!("ssh-keyscan -p {port} {host}")
+    }
 }
 
 impl fmt::Display for HostError {
@@ -142,12 +209,22 @@ impl fmt::Display for HostError {
                 f,
                 "{host}: cannot connect: {detail}\n  help: check that the host is up, that sshd listens on that port, and the ssh `timeout`"
             ),
-            HostError::UnknownHostKey { host, port, fingerprint, known_hosts } => write!(
+            HostError::UnknownHostKey {
+                host,
+                port,
+                fingerprint,
+                known_hosts,
+            } => write!(
                 f,
                 "{host}: host key {fingerprint} is not in {known_hosts}\n  help: verify the fingerprint with the host's owner, then add it: {} >> {known_hosts}",
                 keyscan(host, *port)
             ),
-            HostError::HostKeyMismatch { host, port: _, fingerprint, known_hosts } => write!(
+            HostError::HostKeyMismatch {
+                host,
+                port: _,
+                fingerprint,
+                known_hosts,
+            } => write!(
                 f,
                 "{host}: HOST KEY MISMATCH: the host presented {fingerprint}, which differs from {known_hosts}; refusing to connect (someone may be impersonating it)\n  help: if the host was reinstalled, remove its old line from {known_hosts} and verify the new key"
             ),
@@ -160,10 +237,18 @@ impl fmt::Display for HostError {
                 f,
                 "{host}: permission denied: {detail}\n  help: log in as root, or set `sudo = true` in the ssh block (it needs passwordless sudo)"
             ),
-            HostError::Remote { host, step, status, stderr } => {
+            HostError::Remote {
+                host,
+                step,
+                status,
+                stderr,
+            } => {
                 match step {
                     Some(step) => write!(f, "{host}: failed to {step} (exit status {status})")?,
-                    None => write!(f, "{host}: the remote command failed (exit status {status})")?,
+                    None => write!(
+                        f,
+                        "{host}: the remote command failed (exit status {status})"
+                    )?,
                 }
                 if !stderr.trim().is_empty() {
                     write!(f, ": {}", stderr.trim())?;
@@ -205,7 +290,11 @@ pub trait Host: Send {
 
 /// Runs `work` on every item with at most `parallelism` at once; results keep the items'
 /// order, and one item's failure never hides the others' results.
-pub fn for_each_parallel<T: Send, R: Send>(items: &mut [T], parallelism: usize, work: impl Fn(&mut T) -> R + Sync) -> Vec<R> {
+pub fn for_each_parallel<T: Send, R: Send>(
+    items: &mut [T],
+    parallelism: usize,
+    work: impl Fn(&mut T) -> R + Sync,
+) -> Vec<R> {
     let queue = std::sync::Mutex::new(items.iter_mut().enumerate());
     let results = std::sync::Mutex::new(Vec::with_capacity(queue.lock().unwrap().len()));
     std::thread::scope(|scope| {
@@ -215,7 +304,10 @@ pub fn for_each_parallel<T: Send, R: Send>(items: &mut [T], parallelism: usize, 
                     let next = queue.lock().unwrap_or_else(|e| e.into_inner()).next();
                     let Some((index, item)) = next else { break };
                     let result = work(item);
-                    results.lock().unwrap_or_else(|e| e.into_inner()).push((index, result));
+                    results
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push((index, result));
                 }
             });
         }
@@ -233,18 +325,36 @@ mod tests {
     fn inverses_restore_what_was_there() {
         let lo = InterfaceAddress::host("lo", "203.0.113.10".parse().unwrap());
         let changes = [
-            HostChange::SetSysctl { name: "net.ipv4.conf.lo.arp_ignore".into(), value: "1".into(), before: Some("0".into()) },
+            HostChange::SetSysctl {
+                name: "net.ipv4.conf.lo.arp_ignore".into(),
+                value: "1".into(),
+                before: Some("0".into()),
+            },
             HostChange::AddAddress(lo.clone()),
             HostChange::LoadModule("ipip".into()),
             HostChange::LinkUp("tunl0".into()),
-            HostChange::WriteFile { path: SYSCTL_FILE.into(), content: "new\n".into(), before: Some("old\n".into()) },
-            HostChange::WriteFile { path: UNIT_FILE.into(), content: "unit\n".into(), before: None },
+            HostChange::WriteFile {
+                path: SYSCTL_FILE.into(),
+                content: "new\n".into(),
+                before: Some("old\n".into()),
+            },
+            HostChange::WriteFile {
+                path: UNIT_FILE.into(),
+                content: "unit\n".into(),
+                before: None,
+            },
         ];
         for change in &changes {
             assert_eq!(change.inverse().inverse(), *change, "{change}");
         }
         assert_eq!(changes[1].inverse(), HostChange::DelAddress(lo));
-        assert_eq!(changes[5].inverse(), HostChange::RemoveFile { path: UNIT_FILE.into(), before: "unit\n".into() });
+        assert_eq!(
+            changes[5].inverse(),
+            HostChange::RemoveFile {
+                path: UNIT_FILE.into(),
+                before: "unit\n".into()
+            }
+        );
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! The POSIX shell scripts lvsform runs on a host, and the parser of what they print.
 //! Nothing reaches a script unless it is in a managed set or a parsed address.
 
-use super::{HostChange, HostError, HostFacts, MANAGED_FILES, MANAGED_INTERFACES, MANAGED_MODULES, managed_sysctls};
+use super::{
+    HostChange, HostError, HostFacts, MANAGED_FILES, MANAGED_INTERFACES, MANAGED_MODULES,
+    managed_sysctls,
+};
 use crate::model::InterfaceAddress;
 
 /// POSIX single-quoting: safe for any string without NUL.
@@ -17,17 +20,24 @@ fn checked<'a>(what: &str, value: &'a str, allowed: &[&str]) -> Result<&'a str, 
     if allowed.contains(&value) {
         Ok(value)
     } else {
-        Err(HostError::Unsafe(format!("{what} {:?} is not one lvsform manages", value)))
+        Err(HostError::Unsafe(format!(
+            "{what} {:?} is not one lvsform manages",
+            value
+        )))
     }
 }
 
 fn checked_sysctl<'a>(name: &'a str, value: &str) -> Result<(&'a str, String), HostError> {
     if !managed_sysctls().iter().any(|n| n == name) {
-        return Err(HostError::Unsafe(format!("sysctl {name:?} is not one lvsform manages")));
+        return Err(HostError::Unsafe(format!(
+            "sysctl {name:?} is not one lvsform manages"
+        )));
     }
     // The managed sysctls all take small integers.
     if value.is_empty() || value.len() > 10 || !value.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(HostError::Unsafe(format!("sysctl value {value:?} for {name} is not a number")));
+        return Err(HostError::Unsafe(format!(
+            "sysctl value {value:?} for {name} is not a number"
+        )));
     }
     Ok((name, path_of(name)))
 }
@@ -41,12 +51,17 @@ pub fn observe() -> String {
     let mut s = String::from("LC_ALL=C; export LC_ALL\n");
     for name in managed_sysctls() {
         let path = quote(&path_of(&name));
-        s.push_str(&format!("[ -r {path} ] && printf 'sysctl %s %s\\n' {} \"$(cat {path})\"\n", quote(&name)));
+        s.push_str(&format!(
+            "[ -r {path} ] && printf 'sysctl %s %s\\n' {} \"$(cat {path})\"\n",
+            quote(&name)
+        ));
     }
     s.push_str("ip -o addr show 2>/dev/null | sed 's/^/addr /'\n");
     s.push_str("ip -o link show 2>/dev/null | sed 's/^/link /'\n");
     for module in MANAGED_MODULES {
-        s.push_str(&format!("[ -d /sys/module/{module} ] && echo 'module {module}'\n"));
+        s.push_str(&format!(
+            "[ -d /sys/module/{module} ] && echo 'module {module}'\n"
+        ));
     }
     s.push_str("ip -4 route show default 2>/dev/null | sed 's/^/route4 /'\n");
     for file in MANAGED_FILES {
@@ -80,36 +95,61 @@ fn command(change: &HostChange) -> Result<String, HostError> {
         }
         HostChange::AddAddress(a) => {
             let interface = checked_interface(a)?;
-            format!("ip addr replace {} dev {}", quote(&a.address.to_string()), quote(interface))
+            format!(
+                "ip addr replace {} dev {}",
+                quote(&a.address.to_string()),
+                quote(interface)
+            )
         }
         HostChange::DelAddress(a) => {
             let interface = checked_interface(a)?;
             let (addr, dev) = (quote(&a.address.to_string()), quote(interface));
-            format!("if [ -n \"$(ip -o addr show dev {dev} to {addr} 2>/dev/null)\" ]; then ip addr del {addr} dev {dev}; fi")
+            format!(
+                "if [ -n \"$(ip -o addr show dev {dev} to {addr} 2>/dev/null)\" ]; then ip addr del {addr} dev {dev}; fi"
+            )
         }
-        HostChange::LoadModule(m) => format!("modprobe {}", quote(checked("module", m, MANAGED_MODULES)?)),
+        HostChange::LoadModule(m) => {
+            format!("modprobe {}", quote(checked("module", m, MANAGED_MODULES)?))
+        }
         HostChange::UnloadModule(m) => {
             let m = quote(checked("module", m, MANAGED_MODULES)?);
             format!("if [ -d /sys/module/{m} ]; then modprobe -r {m}; fi")
         }
-        HostChange::LinkUp(l) => format!("ip link set dev {} up", quote(checked("interface", l, MANAGED_INTERFACES)?)),
-        HostChange::LinkDown(l) => format!("ip link set dev {} down", quote(checked("interface", l, MANAGED_INTERFACES)?)),
+        HostChange::LinkUp(l) => format!(
+            "ip link set dev {} up",
+            quote(checked("interface", l, MANAGED_INTERFACES)?)
+        ),
+        HostChange::LinkDown(l) => format!(
+            "ip link set dev {} down",
+            quote(checked("interface", l, MANAGED_INTERFACES)?)
+        ),
         HostChange::WriteFile { path, content, .. } => {
             let path = checked("file", path, MANAGED_FILES)?;
             if content.contains('\0') {
-                return Err(HostError::Unsafe(format!("content for {path} holds a NUL byte")));
+                return Err(HostError::Unsafe(format!(
+                    "content for {path} holds a NUL byte"
+                )));
             }
             let dir = path.rsplit_once('/').map_or("/", |(d, _)| d);
             let (q, tmp) = (quote(path), quote(&format!("{path}.lvsform-new")));
-            format!("mkdir -p {}\nprintf '%s' {} > {tmp}\nmv {tmp} {q}", quote(dir), quote(content))
+            format!(
+                "mkdir -p {}\nprintf '%s' {} > {tmp}\nmv {tmp} {q}",
+                quote(dir),
+                quote(content)
+            )
         }
-        HostChange::RemoveFile { path, .. } => format!("rm -f {}", quote(checked("file", path, MANAGED_FILES)?)),
+        HostChange::RemoveFile { path, .. } => {
+            format!("rm -f {}", quote(checked("file", path, MANAGED_FILES)?))
+        }
     })
 }
 
 /// Parses what `observe()` printed.
 pub fn parse_facts(host: &str, output: &str) -> Result<HostFacts, HostError> {
-    let bad = |detail: String| HostError::Output { host: host.to_string(), detail };
+    let bad = |detail: String| HostError::Output {
+        host: host.to_string(),
+        detail,
+    };
     let mut facts = HostFacts::default();
     let mut iptables = Vec::new();
     let mut rest = output;
@@ -133,7 +173,10 @@ pub fn parse_facts(host: &str, output: &str) -> Result<HostFacts, HostError> {
                     if MANAGED_INTERFACES.contains(&name)
                         && let Ok(address) = address.parse()
                     {
-                        facts.addresses.insert(InterfaceAddress { interface: name.to_string(), address });
+                        facts.addresses.insert(InterfaceAddress {
+                            interface: name.to_string(),
+                            address,
+                        });
                     }
                 }
             }
@@ -159,9 +202,15 @@ pub fn parse_facts(host: &str, output: &str) -> Result<HostFacts, HostError> {
                 }
             }
             "file" => {
-                let (path, len) = value.rsplit_once(' ').ok_or_else(|| bad(format!("file line {line:?}")))?;
-                let len: usize = len.parse().map_err(|_| bad(format!("file length in {line:?}")))?;
-                let content = rest.get(..len).ok_or_else(|| bad(format!("{path} is cut short")))?;
+                let (path, len) = value
+                    .rsplit_once(' ')
+                    .ok_or_else(|| bad(format!("file line {line:?}")))?;
+                let len: usize = len
+                    .parse()
+                    .map_err(|_| bad(format!("file length in {line:?}")))?;
+                let content = rest
+                    .get(..len)
+                    .ok_or_else(|| bad(format!("{path} is cut short")))?;
                 facts.files.insert(path.to_string(), content.to_string());
                 rest = &rest[len..];
             }
@@ -202,33 +251,73 @@ mod tests {
 
     #[test]
     fn hostile_values_are_refused_before_any_script_exists() {
-        let hostile = ["lo; reboot", "$(reboot)", "`reboot`", "lo\nreboot", "../../etc/passwd", "tunl0 && rm -rf /"];
+        let hostile = [
+            "lo; reboot",
+            "$(reboot)",
+            "`reboot`",
+            "lo\nreboot",
+            "../../etc/passwd",
+            "tunl0 && rm -rf /",
+        ];
         for bad in hostile {
             let changes = [
-                HostChange::SetSysctl { name: format!("net.ipv4.conf.{bad}.arp_ignore"), value: "1".into(), before: None },
-                HostChange::SetSysctl { name: "net.ipv4.conf.lo.arp_ignore".into(), value: bad.into(), before: None },
-                HostChange::AddAddress(InterfaceAddress { interface: bad.into(), address: "10.0.0.1/32".parse().unwrap() }),
-                HostChange::DelAddress(InterfaceAddress { interface: bad.into(), address: "10.0.0.1/32".parse().unwrap() }),
+                HostChange::SetSysctl {
+                    name: format!("net.ipv4.conf.{bad}.arp_ignore"),
+                    value: "1".into(),
+                    before: None,
+                },
+                HostChange::SetSysctl {
+                    name: "net.ipv4.conf.lo.arp_ignore".into(),
+                    value: bad.into(),
+                    before: None,
+                },
+                HostChange::AddAddress(InterfaceAddress {
+                    interface: bad.into(),
+                    address: "10.0.0.1/32".parse().unwrap(),
+                }),
+                HostChange::DelAddress(InterfaceAddress {
+                    interface: bad.into(),
+                    address: "10.0.0.1/32".parse().unwrap(),
+                }),
                 HostChange::LoadModule(bad.into()),
                 HostChange::UnloadModule(bad.into()),
                 HostChange::LinkUp(bad.into()),
                 HostChange::LinkDown(bad.into()),
-                HostChange::WriteFile { path: bad.into(), content: "x".into(), before: None },
-                HostChange::RemoveFile { path: bad.into(), before: "x".into() },
+                HostChange::WriteFile {
+                    path: bad.into(),
+                    content: "x".into(),
+                    before: None,
+                },
+                HostChange::RemoveFile {
+                    path: bad.into(),
+                    before: "x".into(),
+                },
             ];
             for change in changes {
                 let result = apply(&[HostChange::LinkUp("lo".into()), change.clone()]);
-                assert!(matches!(result, Err(HostError::Unsafe(_))), "{change:?} was accepted");
+                assert!(
+                    matches!(result, Err(HostError::Unsafe(_))),
+                    "{change:?} was accepted"
+                );
             }
         }
-        let nul = HostChange::WriteFile { path: SYSCTL_FILE.into(), content: "a\0b".into(), before: None };
+        let nul = HostChange::WriteFile {
+            path: SYSCTL_FILE.into(),
+            content: "a\0b".into(),
+            before: None,
+        };
         assert!(matches!(apply(&[nul]), Err(HostError::Unsafe(_))));
     }
 
     #[test]
     fn file_content_is_quoted_verbatim() {
         let content = "x = '$(reboot)'\n`id`\n";
-        let script = apply(&[HostChange::WriteFile { path: UNIT_FILE.into(), content: content.into(), before: None }]).unwrap();
+        let script = apply(&[HostChange::WriteFile {
+            path: UNIT_FILE.into(),
+            content: content.into(),
+            before: None,
+        }])
+        .unwrap();
         assert!(script.contains(&format!("printf '%s' {} > ", quote(content))));
         assert!(script.ends_with("echo 'done 0'\n"));
     }
@@ -251,8 +340,19 @@ mod tests {
             end\n";
         let facts = parse_facts("h", report).unwrap();
         assert_eq!(facts.sysctls["net.ipv4.conf.lo.arp_ignore"], "0");
-        let addresses: Vec<String> = facts.addresses.iter().map(|a| format!("{} {}", a.interface, a.address)).collect();
-        assert_eq!(addresses, ["lo 127.0.0.1/8", "lo 203.0.113.10/32", "tunl0 203.0.113.53/32"]);
+        let addresses: Vec<String> = facts
+            .addresses
+            .iter()
+            .map(|a| format!("{} {}", a.interface, a.address))
+            .collect();
+        assert_eq!(
+            addresses,
+            [
+                "lo 127.0.0.1/8",
+                "lo 203.0.113.10/32",
+                "tunl0 203.0.113.53/32"
+            ]
+        );
         assert_eq!(facts.links.get("lo"), Some(&true));
         assert_eq!(facts.links.get("tunl0"), Some(&false));
         assert!(facts.modules.contains("ipip"));
@@ -260,7 +360,10 @@ mod tests {
         assert_eq!(facts.files[SYSCTL_FILE], "line1\nline2\n");
         assert!(facts.systemd);
         assert_eq!(facts.iptables_input.as_deref(), Some("-P INPUT ACCEPT"));
-        assert!(parse_facts("h", "sysctl a 1\n").is_err(), "a report without its end");
+        assert!(
+            parse_facts("h", "sysctl a 1\n").is_err(),
+            "a report without its end"
+        );
         assert!(parse_facts("h", "file /x 99\nshort\nend\n").is_err());
     }
 }

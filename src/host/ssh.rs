@@ -26,16 +26,25 @@ struct Output {
 
 impl SshHost {
     pub fn new(target: SshTarget) -> SshHost {
-        SshHost { target, session: None }
+        SshHost {
+            target,
+            session: None,
+        }
     }
 
     fn ssh_error(&self, err: impl std::fmt::Display) -> HostError {
-        HostError::Ssh { host: self.target.host.clone(), detail: err.to_string() }
+        HostError::Ssh {
+            host: self.target.host.clone(),
+            detail: err.to_string(),
+        }
     }
 
     fn connect(&self) -> Result<Session, HostError> {
         let t = &self.target;
-        let connect_error = |detail: String| HostError::Connect { host: t.host.clone(), detail };
+        let connect_error = |detail: String| HostError::Connect {
+            host: t.host.clone(),
+            detail,
+        };
         let addresses: Vec<_> = (t.host.as_str(), t.port)
             .to_socket_addrs()
             .map_err(|e| connect_error(format!("cannot resolve the name: {e}")))?
@@ -57,13 +66,19 @@ impl SshHost {
         let stream = stream.ok_or_else(|| connect_error(format!("port {}: {last}", t.port)))?;
         let mut session = Session::new().map_err(|e| self.ssh_error(e))?;
         session.set_timeout(u32::try_from(t.timeout.as_millis()).unwrap_or(u32::MAX));
-        session.method_pref(MethodType::Kex, KEX).map_err(|e| self.ssh_error(e))?;
+        session
+            .method_pref(MethodType::Kex, KEX)
+            .map_err(|e| self.ssh_error(e))?;
         if let Some(prefs) = host_key_prefs(&t.known_hosts, &t.host, t.port) {
             // Ask for a key type that known_hosts holds, or the check could never match.
-            session.method_pref(MethodType::HostKey, &prefs).map_err(|e| self.ssh_error(e))?;
+            session
+                .method_pref(MethodType::HostKey, &prefs)
+                .map_err(|e| self.ssh_error(e))?;
         }
         session.set_tcp_stream(stream);
-        session.handshake().map_err(|e| connect_error(format!("SSH handshake failed: {e}")))?;
+        session
+            .handshake()
+            .map_err(|e| connect_error(format!("SSH handshake failed: {e}")))?;
         self.check_host_key(&session)?;
         let auth = if t.agent && t.private_key.is_none() {
             session.userauth_agent(&t.user)
@@ -78,7 +93,11 @@ impl SshHost {
             }
             session.userauth_pubkey_file(&t.user, None, key, None)
         };
-        auth.map_err(|e| HostError::Auth { host: t.host.clone(), user: t.user.clone(), detail: e.message().to_string() })?;
+        auth.map_err(|e| HostError::Auth {
+            host: t.host.clone(),
+            user: t.user.clone(),
+            detail: e.message().to_string(),
+        })?;
         Ok(session)
     }
 
@@ -91,7 +110,9 @@ impl SshHost {
         if !t.strict_host_key_checking {
             return Ok(()); // turned off for this host; the configuration warned about it
         }
-        let (key, _) = session.host_key().ok_or_else(|| self.ssh_error("the host sent no host key"))?;
+        let (key, _) = session
+            .host_key()
+            .ok_or_else(|| self.ssh_error("the host sent no host key"))?;
         let mut known = session.known_hosts().map_err(|e| self.ssh_error(e))?;
         let file = t.known_hosts.display().to_string();
         if t.known_hosts.is_file() {
@@ -101,10 +122,18 @@ impl SshHost {
         }
         match known.check_port(&t.host, t.port, key) {
             CheckResult::Match => Ok(()),
-            CheckResult::Mismatch => Err(HostError::HostKeyMismatch { host: t.host.clone(), port: t.port, fingerprint, known_hosts: file }),
-            CheckResult::NotFound | CheckResult::Failure => {
-                Err(HostError::UnknownHostKey { host: t.host.clone(), port: t.port, fingerprint, known_hosts: file })
-            }
+            CheckResult::Mismatch => Err(HostError::HostKeyMismatch {
+                host: t.host.clone(),
+                port: t.port,
+                fingerprint,
+                known_hosts: file,
+            }),
+            CheckResult::NotFound | CheckResult::Failure => Err(HostError::UnknownHostKey {
+                host: t.host.clone(),
+                port: t.port,
+                fingerprint,
+                known_hosts: file,
+            }),
         }
     }
 
@@ -125,7 +154,11 @@ impl SshHost {
             channel.read_to_string(&mut stdout)?;
             channel.stderr().read_to_string(&mut stderr)?;
             channel.wait_close()?;
-            Ok(Output { stdout, stderr, status: channel.exit_status()? })
+            Ok(Output {
+                stdout,
+                stderr,
+                status: channel.exit_status()?,
+            })
         };
         run().map_err(|e| {
             // A broken session is not reused.
@@ -137,13 +170,27 @@ impl SshHost {
     fn failure(&self, output: &Output, step: Option<String>) -> HostError {
         let host = self.target.host.clone();
         let stderr = output.stderr.trim().to_string();
-        if stderr.contains("Permission denied") || stderr.contains("Read-only file system") || stderr.contains("Operation not permitted") {
-            return HostError::Permission { host, detail: stderr };
+        if stderr.contains("Permission denied")
+            || stderr.contains("Read-only file system")
+            || stderr.contains("Operation not permitted")
+        {
+            return HostError::Permission {
+                host,
+                detail: stderr,
+            };
         }
         if self.target.sudo && stderr.starts_with("sudo:") {
-            return HostError::Permission { host, detail: stderr };
+            return HostError::Permission {
+                host,
+                detail: stderr,
+            };
         }
-        HostError::Remote { host, step, status: output.status, stderr }
+        HostError::Remote {
+            host,
+            step,
+            status: output.status,
+            stderr,
+        }
     }
 }
 
@@ -161,25 +208,37 @@ impl Host for SshHost {
     }
 
     fn apply(&mut self, changes: &[HostChange]) -> Result<(), HostApplyError> {
-        let script = script::apply(changes).map_err(|error| HostApplyError { applied: 0, error })?;
-        let output = self.run(&script).map_err(|error| HostApplyError { applied: 0, error })?;
+        let script =
+            script::apply(changes).map_err(|error| HostApplyError { applied: 0, error })?;
+        let output = self
+            .run(&script)
+            .map_err(|error| HostApplyError { applied: 0, error })?;
         let applied = script::completed(&output.stdout);
         if output.status == 0 && applied == changes.len() {
             return Ok(());
         }
         let step = changes.get(applied).map(ToString::to_string);
-        Err(HostApplyError { applied, error: self.failure(&output, step) })
+        Err(HostApplyError {
+            applied,
+            error: self.failure(&output, step),
+        })
     }
 }
 
 /// The host-key algorithms of the known_hosts lines for this host (plain, not hashed).
 fn host_key_prefs(known_hosts: &Path, host: &str, port: u16) -> Option<String> {
     let text = std::fs::read_to_string(known_hosts).ok()?;
-    let name = if port == 22 { host.to_string() } else { format!("[{host}]:{port}") };
+    let name = if port == 22 {
+        host.to_string()
+    } else {
+        format!("[{host}]:{port}")
+    };
     let mut types: Vec<&str> = Vec::new();
     for line in text.lines() {
         let mut fields = line.split_whitespace();
-        let (Some(hosts), Some(kind)) = (fields.next(), fields.next()) else { continue };
+        let (Some(hosts), Some(kind)) = (fields.next(), fields.next()) else {
+            continue;
+        };
         // An "ssh-rsa" key is offered with SHA-2 signatures by current servers.
         let algorithms: &[&str] = match kind {
             "ssh-rsa" => &["rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"],
@@ -201,7 +260,10 @@ fn base64(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |acc, (i, b)| acc | u32::from(*b) << (16 - 8 * i));
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, b)| acc | u32::from(*b) << (16 - 8 * i));
         for i in 0..=chunk.len() {
             out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
         }
@@ -226,8 +288,14 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("known_hosts");
         std::fs::write(&file, "10.0.0.1 ssh-ed25519 AAAA\n[10.0.0.1]:2222 ecdsa-sha2-nistp256 BBBB\nother,10.0.0.1 ssh-rsa CCCC\n").unwrap();
-        assert_eq!(host_key_prefs(&file, "10.0.0.1", 22).as_deref(), Some("ssh-ed25519,rsa-sha2-512,rsa-sha2-256,ssh-rsa"));
-        assert_eq!(host_key_prefs(&file, "10.0.0.1", 2222).as_deref(), Some("ecdsa-sha2-nistp256"));
+        assert_eq!(
+            host_key_prefs(&file, "10.0.0.1", 22).as_deref(),
+            Some("ssh-ed25519,rsa-sha2-512,rsa-sha2-256,ssh-rsa")
+        );
+        assert_eq!(
+            host_key_prefs(&file, "10.0.0.1", 2222).as_deref(),
+            Some("ecdsa-sha2-nistp256")
+        );
         assert_eq!(host_key_prefs(&file, "10.0.0.2", 22), None);
         std::fs::remove_dir_all(dir).ok();
     }

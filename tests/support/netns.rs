@@ -19,13 +19,24 @@ pub const TEST_USER: &str = "lvsform-test";
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
 fn run(argv: &[&str]) {
-    let status = Command::new(argv[0]).args(&argv[1..]).stderr(Stdio::null()).status().expect(argv[0]);
+    let status = Command::new(argv[0])
+        .args(&argv[1..])
+        .stderr(Stdio::null())
+        .status()
+        .expect(argv[0]);
     assert!(status.success(), "{argv:?} failed");
 }
 
 fn output(argv: &[&str]) -> String {
-    let out = Command::new(argv[0]).args(&argv[1..]).output().expect(argv[0]);
-    assert!(out.status.success(), "{argv:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(argv[0])
+        .args(&argv[1..])
+        .output()
+        .expect(argv[0]);
+    assert!(
+        out.status.success(),
+        "{argv:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -56,7 +67,11 @@ impl SshHostNs {
 
     /// The host key fingerprint as `ssh-keygen -l` prints it.
     pub fn fingerprint(&self) -> String {
-        output(&["ssh-keygen", "-lf", self.host_key_pub.to_str().unwrap()]).split_whitespace().nth(1).unwrap().to_string()
+        output(&["ssh-keygen", "-lf", self.host_key_pub.to_str().unwrap()])
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .to_string()
     }
 }
 
@@ -64,8 +79,14 @@ impl Drop for SshHostNs {
     fn drop(&mut self) {
         let _ = self.sshd.kill();
         let _ = self.sshd.wait();
-        let _ = Command::new("ip").args(["netns", "del", &self.netns]).stderr(Stdio::null()).status();
-        let _ = Command::new("ip").args(["link", "del", &self.veth]).stderr(Stdio::null()).status();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.netns])
+            .stderr(Stdio::null())
+            .status();
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.veth])
+            .stderr(Stdio::null())
+            .status();
     }
 }
 
@@ -82,19 +103,40 @@ impl Lab {
         std::fs::create_dir_all("/run/sshd").unwrap();
         let dir = tempfile::tempdir().unwrap();
         let client_key = dir.path().join("id_ed25519");
-        run(&["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", client_key.to_str().unwrap()]);
+        run(&[
+            "ssh-keygen",
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-f",
+            client_key.to_str().unwrap(),
+        ]);
         let authorized = dir.path().join("authorized_keys");
         std::fs::copy(client_key.with_extension("pub"), &authorized).unwrap();
-        let mut lab = Lab { known_hosts: dir.path().join("known_hosts"), client_key, hosts: Vec::new(), dir };
+        let mut lab = Lab {
+            known_hosts: dir.path().join("known_hosts"),
+            client_key,
+            hosts: Vec::new(),
+            dir,
+        };
         let mut known = String::new();
         let hosts: Vec<SshHostNs> = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..count).map(|_| scope.spawn(|| lab.start_host(&authorized))).collect();
+            let handles: Vec<_> = (0..count)
+                .map(|_| scope.spawn(|| lab.start_host(&authorized)))
+                .collect();
             handles.into_iter().map(|h| h.join().unwrap()).collect()
         });
         for host in &hosts {
             let key = std::fs::read_to_string(&host.host_key_pub).unwrap();
             let mut fields = key.split_whitespace();
-            known.push_str(&format!("{} {} {}\n", host.address, fields.next().unwrap(), fields.next().unwrap()));
+            known.push_str(&format!(
+                "{} {} {}\n",
+                host.address,
+                fields.next().unwrap(),
+                fields.next().unwrap()
+            ));
         }
         std::fs::write(&lab.known_hosts, known).unwrap();
         lab.hosts = hosts;
@@ -107,9 +149,15 @@ impl Lab {
         let veth = format!("lvsf{unique:x}");
         // A /29 per host in 10.213.0.0/16: .1 here, .2 the host, .3 silent.
         let base = u32::from(Ipv4Addr::new(10, 213, 0, 0)) + (unique % 8192) * 8;
-        let (local, address, silent) = (Ipv4Addr::from(base + 1), Ipv4Addr::from(base + 2), Ipv4Addr::from(base + 3));
+        let (local, address, silent) = (
+            Ipv4Addr::from(base + 1),
+            Ipv4Addr::from(base + 2),
+            Ipv4Addr::from(base + 3),
+        );
         run(&["ip", "netns", "add", &netns]);
-        run(&["ip", "link", "add", &veth, "type", "veth", "peer", "name", "eth0", "netns", &netns]);
+        run(&[
+            "ip", "link", "add", &veth, "type", "veth", "peer", "name", "eth0", "netns", &netns,
+        ]);
         run(&["ip", "addr", "add", &format!("{local}/29"), "dev", &veth]);
         run(&["ip", "link", "set", &veth, "up"]);
         for argv in [
@@ -129,7 +177,16 @@ impl Lab {
         std::fs::write(&sudoers, format!("{TEST_USER} ALL=(root) NOPASSWD: ALL\n")).unwrap();
         run(&["chmod", "0440", sudoers.to_str().unwrap()]);
         let host_key = etc.join("host_key");
-        run(&["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", host_key.to_str().unwrap()]);
+        run(&[
+            "ssh-keygen",
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-f",
+            host_key.to_str().unwrap(),
+        ]);
         let config = etc.join("sshd_config");
         std::fs::write(
             &config,
@@ -147,7 +204,18 @@ impl Lab {
             config.display()
         );
         let sshd = Command::new("ip")
-            .args(["netns", "exec", &netns, "unshare", "-m", "--propagation", "private", "sh", "-c", &script])
+            .args([
+                "netns",
+                "exec",
+                &netns,
+                "unshare",
+                "-m",
+                "--propagation",
+                "private",
+                "sh",
+                "-c",
+                &script,
+            ])
             .stderr(Stdio::null())
             .spawn()
             .expect("sshd");
@@ -157,7 +225,16 @@ impl Lab {
             assert!(Instant::now() < deadline, "sshd in {netns} did not start");
             std::thread::sleep(Duration::from_millis(20));
         }
-        SshHostNs { netns, veth, local, address, silent_address: silent, host_key_pub: host_key.with_extension("pub"), sshd, etc }
+        SshHostNs {
+            netns,
+            veth,
+            local,
+            address,
+            silent_address: silent,
+            host_key_pub: host_key.with_extension("pub"),
+            sshd,
+            etc,
+        }
     }
 
     /// How lvsform reaches host `index` as root.
@@ -178,9 +255,17 @@ impl Lab {
 
 /// Creates the unprivileged test account once (a `*` password field: key login allowed).
 pub fn ensure_test_user() {
-    let exists = Command::new("id").arg(TEST_USER).stdout(Stdio::null()).stderr(Stdio::null()).status().unwrap().success();
+    let exists = Command::new("id")
+        .arg(TEST_USER)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap()
+        .success();
     if !exists {
-        let _ = Command::new("useradd").args(["-M", "-d", "/nonexistent", "-s", "/bin/sh", TEST_USER]).status();
+        let _ = Command::new("useradd")
+            .args(["-M", "-d", "/nonexistent", "-s", "/bin/sh", TEST_USER])
+            .status();
     }
     run(&["usermod", "-p", "*", TEST_USER]);
 }
