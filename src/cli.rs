@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 /// Exit codes (SPEC §3).
 pub const EXIT_OK: u8 = 0;
 pub const EXIT_ERROR: u8 = 1;
+pub const EXIT_CHANGES: u8 = 2;
 pub const EXIT_FMT_CHANGES: u8 = 3;
+pub const EXIT_ROLLBACK_FAILED: u8 = 4;
 
 #[derive(Parser)]
 #[command(
@@ -38,6 +40,40 @@ enum Command {
         /// Print the result as one JSON document on stdout.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        vars: VarArgs,
+    },
+    /// Read the live state and show what apply would change.
+    Plan {
+        /// The configuration directory.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Print the plan as one JSON document on stdout.
+        #[arg(long)]
+        json: bool,
+        /// Exit 2 when there are changes, 0 when there are none.
+        #[arg(long)]
+        detailed_exitcode: bool,
+        #[command(flatten)]
+        vars: VarArgs,
+    },
+    /// Plan, ask, and carry out the changes; roll back on failure.
+    Apply {
+        /// The configuration directory.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        auto_approve: bool,
+        /// Print the plan as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+        /// Delete real servers at once instead of waiting for their connections to end.
+        #[arg(long)]
+        no_drain: bool,
+        /// How long to wait for another apply to finish (e.g. 30s).
+        #[arg(long, default_value = "0s", value_parser = parse_lock_timeout)]
+        lock_timeout: std::time::Duration,
         #[command(flatten)]
         vars: VarArgs,
     },
@@ -114,19 +150,56 @@ pub fn run() -> u8 {
             validate(&dir, json, &Inputs::from_env(vars), color)
         }
         Command::Fmt { dir, check } => fmt(&dir, check, color),
+        Command::Plan {
+            dir,
+            json,
+            detailed_exitcode,
+            vars,
+        } => {
+            let vars = sub.map(|m| ordered_vars(&vars, m)).unwrap_or_default();
+            let options = crate::commands::Options {
+                dir,
+                inputs: Inputs::from_env(vars),
+                json,
+                color,
+            };
+            crate::commands::plan(&options, detailed_exitcode)
+        }
+        Command::Apply {
+            dir,
+            auto_approve,
+            json,
+            no_drain,
+            lock_timeout,
+            vars,
+        } => {
+            let vars = sub.map(|m| ordered_vars(&vars, m)).unwrap_or_default();
+            let options = crate::commands::Options {
+                dir,
+                inputs: Inputs::from_env(vars),
+                json,
+                color,
+            };
+            let apply = crate::commands::ApplyOptions {
+                auto_approve,
+                drain: !no_drain,
+                lock_timeout,
+            };
+            crate::commands::apply(&options, &apply)
+        }
         Command::Show { json, stats } => show(json, stats),
     }
 }
 
 /// Prints to stdout; a closed pipe (`| head`) is not an error.
-fn out(text: &str) {
+pub(crate) fn out(text: &str) {
     let mut stdout = std::io::stdout().lock();
     let _ = stdout
         .write_all(text.as_bytes())
         .and_then(|()| stdout.flush());
 }
 
-fn report(diags: &Diagnostics, color: bool) {
+pub(crate) fn report(diags: &Diagnostics, color: bool) {
     let mut stderr = std::io::stderr().lock();
     for diag in &diags.0 {
         let _ = writeln!(stderr, "{}", render(diag, color));
@@ -237,4 +310,9 @@ fn show(json: bool, stats: bool) -> u8 {
         out(&crate::show::render(&table, stats));
     }
     EXIT_OK
+}
+
+fn parse_lock_timeout(text: &str) -> Result<std::time::Duration, String> {
+    crate::config::parse_duration(text)
+        .ok_or_else(|| format!("\"{text}\" is not a duration like 30s"))
 }

@@ -3,11 +3,16 @@
 //! The configuration (`config`) evaluates HCL into the desired `model::State`; later stages
 //! observe the live state into the same type and plan the difference.
 
+pub mod apply;
 pub mod cli;
+mod commands;
 pub mod config;
 pub mod diag;
+pub mod director;
 pub mod fmt;
 pub mod host;
 pub mod ipvs;
+pub mod lock;
 pub mod model;
+pub mod plan;
 pub mod show;

@@ -9,6 +9,7 @@ pub mod files;
 mod functions;
 mod vars;
 
+pub use body::parse_duration;
 pub use vars::VarArg;
 
 use crate::diag::{Diagnostics, Location};

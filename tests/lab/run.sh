@@ -2,7 +2,7 @@
 # Boots the lab VM (Debian's cloud kernel under qemu, software emulation) and runs one
 # command inside it as root; prints the VM's console and exits with the command's status.
 #
-#   tests/lab/run.sh [--file HOST_PATH[:VM_PATH]]... -- COMMAND...
+#   tests/lab/run.sh [--file HOST_PATH[:VM_PATH]]... [--dir HOST_DIR:VM_DIR]... -- COMMAND...
 #
 # The VM holds busybox, iproute2, ipvsadm, OpenSSH, the IPVS/tunnel/bridge modules, the
 # scripts of tests/lab/vm/ under /lab, and every --file (with the libraries it links).
@@ -10,9 +10,11 @@ set -euo pipefail
 lab=$(cd "$(dirname "$0")" && pwd)
 
 files=()
+dirs=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --file) files+=("$2"); shift 2 ;;
+    --dir) dirs+=("$2"); shift 2 ;;
     --) shift; break ;;
     *) break ;;
   esac
@@ -75,6 +77,10 @@ for spec in ${files[@]+"${files[@]}"}; do
   dst=${spec#*:}
   [ "$dst" != "$spec" ] || dst=/usr/bin/$(basename "$src")
   install_binary "$src" "$dst"
+done
+for spec in ${dirs[@]+"${dirs[@]}"}; do
+  mkdir -p "$root${spec#*:}"
+  cp -r "${spec%%:*}/." "$root${spec#*:}/"
 done
 printf '%q ' "$@" >"$root/lab/command"
 

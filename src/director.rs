@@ -1,0 +1,138 @@
+//! The director's own settings besides IPVS: its sysctls and the VIPs on its interface.
+//! Read from /proc and iproute2 locally; changed without a shell (arguments only).
+
+use crate::model::InterfaceAddress;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::process::Command;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DirectorFacts {
+    /// The values of the sysctls asked for (absent: no such sysctl).
+    pub sysctls: BTreeMap<String, String>,
+    /// Addresses on the interface asked for.
+    pub addresses: BTreeSet<InterfaceAddress>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DirectorChange {
+    SetSysctl {
+        name: String,
+        value: String,
+        before: Option<String>,
+    },
+    AddAddress(InterfaceAddress),
+    DelAddress(InterfaceAddress),
+}
+
+impl DirectorChange {
+    pub fn inverse(&self) -> DirectorChange {
+        match self {
+            DirectorChange::SetSysctl {
+                name,
+                value,
+                before: Some(old),
+            } => DirectorChange::SetSysctl {
+                name: name.clone(),
+                value: old.clone(),
+                before: Some(value.clone()),
+            },
+            DirectorChange::SetSysctl { .. } => self.clone(),
+            DirectorChange::AddAddress(a) => DirectorChange::DelAddress(a.clone()),
+            DirectorChange::DelAddress(a) => DirectorChange::AddAddress(a.clone()),
+        }
+    }
+}
+
+impl fmt::Display for DirectorChange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DirectorChange::SetSysctl { name, value, .. } => {
+                write!(f, "set {name} = {value} on the director")
+            }
+            DirectorChange::AddAddress(a) => {
+                write!(f, "add {} to the director's {}", a.address, a.interface)
+            }
+            DirectorChange::DelAddress(a) => write!(
+                f,
+                "remove {} from the director's {}",
+                a.address, a.interface
+            ),
+        }
+    }
+}
+
+fn sysctl_path(name: &str) -> String {
+    format!("/proc/sys/{}", name.replace('.', "/"))
+}
+
+/// Reads the named sysctls and the addresses on `interface`.
+pub fn observe(sysctls: &[String], interface: Option<&str>) -> Result<DirectorFacts, String> {
+    let mut facts = DirectorFacts::default();
+    for name in sysctls {
+        if let Ok(value) = std::fs::read_to_string(sysctl_path(name)) {
+            facts.sysctls.insert(name.clone(), value.trim().to_string());
+        }
+    }
+    if let Some(interface) = interface {
+        let output = Command::new("ip")
+            .args(["-o", "addr", "show", "dev", interface])
+            .output()
+            .map_err(|e| format!("cannot run `ip`: {e}"))?;
+        if !output.status.success() {
+            return Err(format!(
+                "the director has no interface {interface}: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            ));
+        }
+        for line in String::from_utf8_lossy(&output.stdout).lines() {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            if let [_, _, "inet" | "inet6", address, ..] = fields[..]
+                && let Ok(address) = address.parse()
+            {
+                facts.addresses.insert(InterfaceAddress {
+                    interface: interface.to_string(),
+                    address,
+                });
+            }
+        }
+    }
+    Ok(facts)
+}
+
+/// Carries out one change on the director.
+pub fn apply(change: &DirectorChange) -> Result<(), String> {
+    match change {
+        DirectorChange::SetSysctl { name, value, .. } => {
+            std::fs::write(sysctl_path(name), format!("{value}\n"))
+                .map_err(|e| format!("cannot set {name}: {e}"))
+        }
+        DirectorChange::AddAddress(a) => ip(&[
+            "addr",
+            "replace",
+            &a.address.to_string(),
+            "dev",
+            &a.interface,
+        ]),
+        DirectorChange::DelAddress(a) => {
+            ip(&["addr", "del", &a.address.to_string(), "dev", &a.interface])
+        }
+    }
+}
+
+fn ip(args: &[&str]) -> Result<(), String> {
+    let output = Command::new("ip")
+        .args(args)
+        .output()
+        .map_err(|e| format!("cannot run `ip`: {e}"))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr).trim()
+        ))
+    }
+}

@@ -1,0 +1,661 @@
+//! diff(desired, observed) -> Plan.
+
+use super::{Action, Observed, Phase, Plan, ResourceChange, Step};
+use crate::config::{Config, Depool};
+use crate::diag::Diag;
+use crate::director::DirectorChange;
+use crate::host::{HostChange, HostFacts};
+use crate::ipvs::Change;
+use crate::model::{
+    Destination, DestinationKey, Forwarding, Host, InterfaceAddress, Protocol, Service, ServiceKey,
+};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+use std::time::Duration;
+
+/// How long an undeclared service's real servers drain before they are deleted.
+const DEFAULT_DRAIN: Duration = Duration::from_secs(60);
+
+pub fn diff(config: &Config, observed: &Observed) -> Result<Plan, Vec<Diag>> {
+    let mut d = Differ {
+        config,
+        observed,
+        plan: Plan::default(),
+        errors: Vec::new(),
+        retired_vips: BTreeSet::new(),
+        director_before: BTreeMap::new(),
+        director_after: BTreeMap::new(),
+    };
+    d.director();
+    d.services();
+    d.hosts();
+    d.director_cleanup();
+    d.warnings();
+    d.plan.steps.sort_by_key(|(phase, _)| *phase);
+    if d.errors.is_empty() {
+        Ok(d.plan)
+    } else {
+        Err(d.errors)
+    }
+}
+
+struct Differ<'a> {
+    config: &'a Config,
+    observed: &'a Observed,
+    plan: Plan,
+    errors: Vec<Diag>,
+    /// VIPs of live services this plan deletes.
+    retired_vips: BTreeSet<IpAddr>,
+    /// The `director` resource's changed attributes.
+    director_before: BTreeMap<String, Value>,
+    director_after: BTreeMap<String, Value>,
+}
+
+fn service_json(key: &ServiceKey, service: &Service) -> Value {
+    let s = &service.settings;
+    let mut v = match key {
+        ServiceKey::Address {
+            protocol,
+            vip,
+            port,
+        } => json!({"protocol": protocol, "vip": vip, "port": port}),
+        ServiceKey::Fwmark { mark, family } => json!({"fwmark": mark, "family": family}),
+    };
+    let map = v.as_object_mut().expect("an object");
+    map.insert("scheduler".into(), json!(s.scheduler));
+    map.insert(
+        "scheduler_flags".into(),
+        json!(
+            s.flags
+                .iter()
+                .map(|f| format!("{}-{f}", s.scheduler))
+                .collect::<Vec<_>>()
+        ),
+    );
+    map.insert(
+        "persistence".into(),
+        serde_json::to_value(&s.persistence).unwrap_or(Value::Null),
+    );
+    map.insert("one_packet".into(), json!(s.one_packet));
+    v
+}
+
+fn dest_json(key: &DestinationKey, dest: &Destination) -> Value {
+    let tunnel = match dest.forwarding {
+        Forwarding::Tun(t) => serde_json::to_value(t).unwrap_or(Value::Null),
+        _ => Value::Null,
+    };
+    json!({
+        "address": key.address,
+        "port": key.port,
+        "weight": dest.weight,
+        "mode": dest.forwarding.mode(),
+        "upper_threshold": dest.upper_threshold,
+        "lower_threshold": dest.lower_threshold,
+        "tunnel": tunnel,
+    })
+}
+
+fn drains(key: &ServiceKey) -> bool {
+    !matches!(
+        key,
+        ServiceKey::Address {
+            protocol: Protocol::Udp,
+            ..
+        }
+    )
+}
+
+impl Differ<'_> {
+    fn step(&mut self, phase: Phase, step: Step) {
+        self.plan.steps.push((phase, step));
+    }
+
+    fn change(
+        &mut self,
+        address: String,
+        action: Action,
+        before: Option<Value>,
+        after: Option<Value>,
+        impact: Option<String>,
+    ) {
+        self.plan.changes.push(ResourceChange {
+            address,
+            action,
+            before,
+            after,
+            impact,
+        });
+    }
+
+    fn ignored(&self, key: &ServiceKey) -> bool {
+        let d = &self.config.director;
+        match key {
+            ServiceKey::Address { vip, .. } => d.ignore_vips.iter().any(|net| net.contains(vip)),
+            ServiceKey::Fwmark { mark, .. } => d.ignore_fwmarks.contains(mark),
+        }
+    }
+
+    fn impact(
+        &self,
+        service: &ServiceKey,
+        dest: &DestinationKey,
+        drain: Option<Duration>,
+    ) -> String {
+        let c = self
+            .observed
+            .table
+            .counters
+            .get(&(*service, *dest))
+            .copied()
+            .unwrap_or_default();
+        let mut text = format!("{} active, {} inactive connections", c.active, c.inactive);
+        if let Some(drain) = drain.filter(|d| !d.is_zero()) {
+            text.push_str(&format!(", will drain up to {}s", drain.as_secs()));
+        }
+        text
+    }
+
+    fn services(&mut self) {
+        let desired = &self.config.desired.services;
+        let observed = &self.observed.table.services;
+        for (key, want) in desired {
+            let meta = &self.config.services[key];
+            match observed.get(key) {
+                None => {
+                    self.change(
+                        meta.address.clone(),
+                        Action::Create,
+                        None,
+                        Some(service_json(key, want)),
+                        None,
+                    );
+                    self.step(
+                        Phase::ServiceUpsert,
+                        Step::Ipvs(Change::AddService {
+                            key: *key,
+                            settings: want.settings.clone(),
+                        }),
+                    );
+                    for (dkey, dest) in &want.destinations {
+                        let address = meta.destinations[dkey].address.clone();
+                        self.change(
+                            address,
+                            Action::Create,
+                            None,
+                            Some(dest_json(dkey, dest)),
+                            None,
+                        );
+                        self.step(
+                            Phase::DestUpsert,
+                            Step::Ipvs(Change::AddDest {
+                                service: *key,
+                                key: *dkey,
+                                dest: dest.clone(),
+                            }),
+                        );
+                    }
+                }
+                Some(have) => {
+                    if have.settings != want.settings {
+                        self.change(
+                            meta.address.clone(),
+                            Action::Update,
+                            Some(service_json(key, have)),
+                            Some(service_json(key, want)),
+                            None,
+                        );
+                        self.step(
+                            Phase::ServiceUpsert,
+                            Step::Ipvs(Change::EditService {
+                                key: *key,
+                                settings: want.settings.clone(),
+                            }),
+                        );
+                    }
+                    let mut depooled = 0;
+                    for (dkey, dest) in &want.destinations {
+                        let address = meta.destinations[dkey].address.clone();
+                        match have.destinations.get(dkey) {
+                            None => {
+                                self.change(
+                                    address,
+                                    Action::Create,
+                                    None,
+                                    Some(dest_json(dkey, dest)),
+                                    None,
+                                );
+                                self.step(
+                                    Phase::DestUpsert,
+                                    Step::Ipvs(Change::AddDest {
+                                        service: *key,
+                                        key: *dkey,
+                                        dest: dest.clone(),
+                                    }),
+                                );
+                            }
+                            Some(old) if old != dest => {
+                                let zeroed = dest.weight == 0 && old.weight > 0;
+                                depooled += usize::from(zeroed);
+                                let impact = zeroed.then(|| self.impact(key, dkey, None));
+                                self.change(
+                                    address,
+                                    Action::Update,
+                                    Some(dest_json(dkey, old)),
+                                    Some(dest_json(dkey, dest)),
+                                    impact,
+                                );
+                                self.step(
+                                    Phase::DestUpsert,
+                                    Step::Ipvs(Change::EditDest {
+                                        service: *key,
+                                        key: *dkey,
+                                        dest: dest.clone(),
+                                    }),
+                                );
+                            }
+                            Some(_) => {}
+                        }
+                    }
+                    for (dkey, old) in &have.destinations {
+                        if !want.destinations.contains_key(dkey) {
+                            depooled += 1;
+                            let address = format!("{}.real_server[\"{dkey}\"]", meta.address);
+                            self.remove_dest(address, key, dkey, old, meta.drain);
+                        }
+                    }
+                    self.check_depool(key, have.destinations.len(), depooled);
+                }
+            }
+        }
+        for (key, have) in observed {
+            if desired.contains_key(key) || self.ignored(key) {
+                continue;
+            }
+            let address = format!("virtual_server[\"{key}\"]");
+            let active: u32 = have
+                .destinations
+                .keys()
+                .map(|d| {
+                    self.observed
+                        .table
+                        .counters
+                        .get(&(*key, *d))
+                        .map_or(0, |c| c.active)
+                })
+                .sum();
+            let impact = format!(
+                "{} real servers, {active} active connections",
+                have.destinations.len()
+            );
+            self.change(
+                address.clone(),
+                Action::Delete,
+                Some(service_json(key, have)),
+                None,
+                Some(impact),
+            );
+            for (dkey, old) in &have.destinations {
+                if drains(key) {
+                    self.drain(key, dkey, old, DEFAULT_DRAIN);
+                }
+            }
+            self.step(
+                Phase::ServiceRemove,
+                Step::Ipvs(Change::DelService { key: *key }),
+            );
+            if let ServiceKey::Address { vip, .. } = key {
+                self.retired_vips.insert(*vip);
+            }
+        }
+        let desired_timeouts = self.config.desired.director.timeouts;
+        if let Some(t) = desired_timeouts
+            && t != self.observed.table.timeouts
+        {
+            self.director_before
+                .insert("timeouts".into(), json!(self.observed.table.timeouts));
+            self.director_after.insert("timeouts".into(), json!(t));
+            self.step(Phase::Director, Step::Ipvs(Change::SetTimeouts(t)));
+        }
+        let want_daemons = &self.config.desired.director.sync_daemons;
+        let have_daemons = &self.observed.table.sync_daemons;
+        if want_daemons != have_daemons {
+            self.director_before
+                .insert("sync_daemons".into(), json!(have_daemons));
+            self.director_after
+                .insert("sync_daemons".into(), json!(want_daemons));
+        }
+        for daemon in have_daemons.difference(want_daemons) {
+            self.step(
+                Phase::Director,
+                Step::Ipvs(Change::StopDaemon(daemon.clone())),
+            );
+        }
+        for daemon in want_daemons.difference(have_daemons) {
+            self.step(
+                Phase::Director,
+                Step::Ipvs(Change::StartDaemon(daemon.clone())),
+            );
+        }
+    }
+
+    /// Weight 0 and a wait (TCP/SCTP), then the deletion.
+    fn remove_dest(
+        &mut self,
+        address: String,
+        service: &ServiceKey,
+        dkey: &DestinationKey,
+        old: &Destination,
+        drain: Duration,
+    ) {
+        let drain = if drains(service) {
+            drain
+        } else {
+            Duration::ZERO
+        };
+        let impact = self.impact(service, dkey, Some(drain));
+        self.change(
+            address,
+            Action::Delete,
+            Some(dest_json(dkey, old)),
+            None,
+            Some(impact),
+        );
+        if !drain.is_zero() {
+            self.drain(service, dkey, old, drain);
+        }
+        self.step(
+            Phase::DestRemove,
+            Step::Ipvs(Change::DelDest {
+                service: *service,
+                key: *dkey,
+            }),
+        );
+    }
+
+    fn drain(
+        &mut self,
+        service: &ServiceKey,
+        dkey: &DestinationKey,
+        old: &Destination,
+        timeout: Duration,
+    ) {
+        if old.weight > 0 {
+            let zero = Destination {
+                weight: 0,
+                ..old.clone()
+            };
+            self.step(
+                Phase::Drain,
+                Step::Ipvs(Change::EditDest {
+                    service: *service,
+                    key: *dkey,
+                    dest: zero,
+                }),
+            );
+        }
+        self.step(
+            Phase::Drain,
+            Step::Drain {
+                service: *service,
+                dest: *dkey,
+                timeout,
+            },
+        );
+    }
+
+    fn check_depool(&mut self, key: &ServiceKey, total: usize, depooled: usize) {
+        let meta = &self.config.services[key];
+        let allowed = match meta.max_depool {
+            Depool::Percent(p) => total * usize::from(p) / 100,
+            Depool::Count(n) => n as usize,
+        };
+        if depooled > allowed && depooled > 0 {
+            let mut diag = Diag::error(format!(
+                "{} would remove or zero {depooled} of its {total} real servers; max_depool allows {allowed}",
+                meta.address
+            ))
+            .help("apply the change in smaller steps, or raise max_depool for this service");
+            if let Some(location) = self.config.locations.get(&meta.address) {
+                diag = diag.at(&location.file, location.span.clone());
+            }
+            self.errors.push(diag);
+        }
+    }
+
+    fn hosts(&mut self) {
+        let dip = self.config.director.dip;
+        for (name, want) in &self.config.desired.hosts {
+            let Some(have) = self.observed.hosts.get(name) else {
+                continue;
+            };
+            let changes = host_changes(want, have);
+            if want.route_via_director {
+                self.check_route(name, have, dip);
+            }
+            let mut before = BTreeMap::new();
+            let mut after = BTreeMap::new();
+            for change in &changes {
+                match change {
+                    HostChange::SetSysctl {
+                        name: s,
+                        value,
+                        before: old,
+                    } => {
+                        before.insert(s.clone(), json!(old));
+                        after.insert(s.clone(), json!(value));
+                    }
+                    HostChange::AddAddress(a) => {
+                        after.insert(
+                            format!("address {} on {}", a.address, a.interface),
+                            json!("present"),
+                        );
+                    }
+                    HostChange::LoadModule(m) => {
+                        after.insert(format!("module {m}"), json!("loaded"));
+                    }
+                    HostChange::LinkUp(l) => {
+                        after.insert(format!("link {l}"), json!("up"));
+                    }
+                    _ => {}
+                }
+            }
+            for change in changes {
+                self.step(
+                    Phase::HostPrepare,
+                    Step::Host {
+                        host: name.clone(),
+                        change,
+                    },
+                );
+            }
+            let cleanup: Vec<InterfaceAddress> = have
+                .addresses
+                .iter()
+                .filter(|a| {
+                    self.retired_vips.contains(&a.address.addr())
+                        && a.address.prefix_len() == a.address.max_prefix_len()
+                })
+                .filter(|a| !want.addresses.contains(a))
+                .cloned()
+                .collect();
+            for address in cleanup {
+                before.insert(
+                    format!("address {} on {}", address.address, address.interface),
+                    json!("present"),
+                );
+                self.step(
+                    Phase::HostCleanup,
+                    Step::Host {
+                        host: name.clone(),
+                        change: HostChange::DelAddress(address),
+                    },
+                );
+            }
+            if !after.is_empty() || !before.is_empty() {
+                self.change(
+                    format!("host[\"{name}\"]"),
+                    Action::Update,
+                    Some(json!(before)),
+                    Some(json!(after)),
+                    None,
+                );
+            }
+        }
+    }
+
+    fn check_route(&mut self, host: &str, have: &HostFacts, dip: Option<IpAddr>) {
+        let dip = dip.or_else(|| {
+            let rip: IpAddr = host.parse().ok()?;
+            self.observed
+                .director
+                .addresses
+                .iter()
+                .find(|a| a.address.contains(&rip))
+                .map(|a| a.address.addr())
+        });
+        let Some(dip) = dip else {
+            self.errors.push(
+                Diag::error(format!("host[\"{host}\"]: NAT needs the director's address on the real servers' LAN, and none is known"))
+                    .help("set director.dip, or director.interface to the interface on that LAN"),
+            );
+            return;
+        };
+        if have.default_route != Some(dip) {
+            let found = have
+                .default_route
+                .map_or("no default route".to_string(), |g| {
+                    format!("a default route via {g}")
+                });
+            self.errors.push(
+                Diag::error(format!("host[\"{host}\"] has {found}; NAT needs it via the director ({dip}), or replies bypass IPVS"))
+                    .help(format!("on {host}: ip route replace default via {dip}")),
+            );
+        }
+    }
+
+    fn director(&mut self) {
+        let want = &self.config.desired.director;
+        let have = &self.observed.director;
+        for (name, value) in &want.sysctls {
+            let old = have.sysctls.get(name);
+            if old != Some(value) {
+                self.director_before.insert(name.clone(), json!(old));
+                self.director_after.insert(name.clone(), json!(value));
+                self.step(
+                    Phase::Director,
+                    Step::Director(DirectorChange::SetSysctl {
+                        name: name.clone(),
+                        value: value.clone(),
+                        before: old.cloned(),
+                    }),
+                );
+            }
+        }
+        for address in want.addresses.difference(&have.addresses) {
+            self.director_after.insert(
+                format!("address {} on {}", address.address, address.interface),
+                json!("present"),
+            );
+            self.step(
+                Phase::Director,
+                Step::Director(DirectorChange::AddAddress(address.clone())),
+            );
+        }
+    }
+
+    /// VIPs of deleted services leave the director's interface last.
+    fn director_cleanup(&mut self) {
+        let want = &self.config.desired.director.addresses;
+        let stale: Vec<InterfaceAddress> = self
+            .observed
+            .director
+            .addresses
+            .iter()
+            .filter(|a| self.retired_vips.contains(&a.address.addr()) && !want.contains(a))
+            .cloned()
+            .collect();
+        for address in stale {
+            self.director_before.insert(
+                format!("address {} on {}", address.address, address.interface),
+                json!("present"),
+            );
+            self.step(
+                Phase::DirectorCleanup,
+                Step::Director(DirectorChange::DelAddress(address)),
+            );
+        }
+        if !self.director_before.is_empty() || !self.director_after.is_empty() {
+            let before = json!(std::mem::take(&mut self.director_before));
+            let after = json!(std::mem::take(&mut self.director_after));
+            self.change(
+                "director".into(),
+                Action::Update,
+                Some(before),
+                Some(after),
+                None,
+            );
+        }
+    }
+
+    /// Plan-time warnings, one line per kind with a count.
+    fn warnings(&mut self) {
+        // LVS-DR is unstable when the VIP is in the DIP's subnet: the kernel may pick either
+        // address as the source of outgoing packets.
+        let same_subnet = self
+            .config
+            .desired
+            .services
+            .iter()
+            .filter(|(_, s)| {
+                s.destinations
+                    .values()
+                    .any(|d| d.forwarding == Forwarding::Dr)
+            })
+            .filter(|(key, _)| match key {
+                ServiceKey::Address { vip, .. } => {
+                    self.observed.director.addresses.iter().any(|a| {
+                        a.address.prefix_len() < a.address.max_prefix_len()
+                            && a.address.contains(vip)
+                    })
+                }
+                ServiceKey::Fwmark { .. } => false,
+            })
+            .count();
+        if same_subnet > 0 {
+            self.plan.warnings.push(format!(
+                "{same_subnet} DR service(s) have their VIP in the subnet of the director's own address: LVS-DR is known to be unstable there"
+            ));
+        }
+    }
+}
+
+/// What a host lacks of the settings it must hold.
+pub fn host_changes(want: &Host, have: &HostFacts) -> Vec<HostChange> {
+    let mut changes = Vec::new();
+    for module in want.modules.iter().filter(|m| !have.modules.contains(*m)) {
+        changes.push(HostChange::LoadModule(module.clone()));
+    }
+    for link in want
+        .links_up
+        .iter()
+        .filter(|l| have.links.get(*l) != Some(&true))
+    {
+        changes.push(HostChange::LinkUp(link.clone()));
+    }
+    for (name, value) in &want.sysctls {
+        let old = have.sysctls.get(name);
+        if old != Some(value) {
+            changes.push(HostChange::SetSysctl {
+                name: name.clone(),
+                value: value.clone(),
+                before: old.cloned(),
+            });
+        }
+    }
+    for address in want.addresses.difference(&have.addresses) {
+        changes.push(HostChange::AddAddress(address.clone()));
+    }
+    changes
+}

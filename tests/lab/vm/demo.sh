@@ -1,0 +1,31 @@
+# Inside the lab VM: the main job end to end. lvsform, running on the director, plans and
+# applies /lab/examples/$1 (default dr): the IPVS table over netlink, the real servers
+# over SSH; then a client fetches the VIP and every real server must answer.
+. /lab/topology.sh
+example=${1:-dr}
+topology_up >/dev/null
+mkdir -p /root/.ssh
+cp /lab/ssh/id_ed25519 /root/.ssh/id_ed25519
+cp /lab/ssh/known_hosts /root/.ssh/known_hosts
+if [ "$example" = nat ]; then
+  # NAT: the real servers' default route must be the director (lvsform checks it).
+  for host in $SERVERS; do in_ns "$host" ip route replace default via "$DIP"; done
+fi
+cd "/lab/examples/$example"
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+step "lvsform plan (examples/$example)"
+in_ns director lvsform plan --no-color || exit 1
+step "lvsform apply --auto-approve"
+in_ns director lvsform apply --auto-approve --no-color || exit 1
+step "the director's IPVS table (lvsform show)"
+in_ns director lvsform show
+step "requests from the client to http://$VIP/"
+answers=$(fetch "$VIP" 6)
+echo "$answers"
+for host in $SERVERS; do
+  echo "$answers" | grep -qx "$host" || { echo "FAILED: $host never answered"; exit 1; }
+done
+echo "every real server answered"
+step "lvsform plan --detailed-exitcode (nothing left to do)"
+in_ns director lvsform plan --detailed-exitcode --no-color
