@@ -38,11 +38,20 @@ impl FakeHost {
             HostChange::DelAddress(a) => {
                 f.addresses.remove(a);
             }
+            // As in the kernel, a tunnel module brings its fallback device (down), and takes
+            // it away again when unloaded.
             HostChange::LoadModule(m) => {
                 f.modules.insert(m.clone());
+                if let Some(link) = fallback_device(m) {
+                    f.links.entry(link.to_string()).or_insert(false);
+                }
             }
             HostChange::UnloadModule(m) => {
                 f.modules.remove(m);
+                if let Some(link) = fallback_device(m) {
+                    f.links.remove(link);
+                    f.addresses.retain(|a| a.interface != link);
+                }
             }
             HostChange::LinkUp(l) => {
                 f.links.insert(l.clone(), true);
@@ -57,6 +66,16 @@ impl FakeHost {
                 f.files.remove(path);
             }
         }
+    }
+}
+
+fn fallback_device(module: &str) -> Option<&'static str> {
+    match module {
+        "ipip" => Some("tunl0"),
+        "ip_gre" => Some("gre0"),
+        "ip6_tunnel" => Some("ip6tnl0"),
+        "ip6_gre" => Some("ip6gre0"),
+        _ => None,
     }
 }
 

@@ -1,0 +1,371 @@
+//! Planning and applying against the in-memory backends: a mixed plan (director, IPVS,
+//! several hosts) applied fully reaches the desired state and plans empty afterwards; a
+//! failure injected at every single step rolls everything back exactly.
+
+use lvsform::apply::{self, Backends, Director, Progress};
+use lvsform::config::{self, Config, Inputs};
+use lvsform::director::{DirectorChange, DirectorFacts};
+use lvsform::host::{FakeHost, Host, HostFacts};
+use lvsform::ipvs::{Change, FakeIpvs, Ipvs};
+use lvsform::model::*;
+use lvsform::plan::{self, Action, Step};
+use std::collections::BTreeMap;
+
+#[derive(Clone, Default)]
+struct FakeDirector {
+    facts: DirectorFacts,
+    applied: usize,
+    fail_at: Option<usize>,
+}
+
+impl Director for FakeDirector {
+    fn observe(&mut self, _: &[String], _: Option<&str>) -> Result<DirectorFacts, String> {
+        Ok(self.facts.clone())
+    }
+
+    fn apply(&mut self, change: &DirectorChange) -> Result<(), String> {
+        if self.fail_at == Some(self.applied) {
+            self.applied += 1;
+            return Err("injected failure".into());
+        }
+        self.applied += 1;
+        match change {
+            DirectorChange::SetSysctl { name, value, .. } => {
+                self.facts.sysctls.insert(name.clone(), value.clone());
+            }
+            DirectorChange::AddAddress(a) => {
+                self.facts.addresses.insert(a.clone());
+            }
+            DirectorChange::DelAddress(a) => {
+                self.facts.addresses.remove(a);
+            }
+        }
+        Ok(())
+    }
+}
+
+struct Quiet;
+
+impl Progress for Quiet {
+    fn step(&mut self, _: usize, _: usize, _: &str) {}
+    fn undo(&mut self, _: &str, _: &Result<(), String>) {}
+}
+
+/// The world before the apply: what the fakes hold.
+#[derive(Clone)]
+struct World {
+    ipvs: FakeIpvs,
+    hosts: Vec<FakeHost>,
+    director: FakeDirector,
+}
+
+impl World {
+    fn run<T>(&mut self, parallelism: usize, f: impl FnOnce(&mut Backends) -> T) -> T {
+        let mut hosts: Vec<Box<dyn Host>> = self
+            .hosts
+            .drain(..)
+            .map(|h| Box::new(h) as Box<dyn Host>)
+            .collect();
+        let result = {
+            let mut backends = Backends {
+                ipvs: &mut self.ipvs,
+                hosts: &mut hosts,
+                director: &mut self.director,
+                parallelism,
+                drain: false,
+            };
+            f(&mut backends)
+        };
+        // The fakes come back out of their boxes through their observations.
+        self.hosts = hosts
+            .into_iter()
+            .map(|mut h| {
+                let name = h.name().to_string();
+                FakeHost::new(&name, h.observe().unwrap())
+            })
+            .collect();
+        result
+    }
+
+    fn snapshot(
+        &self,
+    ) -> (
+        BTreeMap<ServiceKey, Service>,
+        Timeouts,
+        Vec<HostFacts>,
+        DirectorFacts,
+    ) {
+        let mut hosts: Vec<HostFacts> = self.hosts.iter().map(|h| h.facts.clone()).collect();
+        hosts.sort_by_key(|f| format!("{f:?}"));
+        (
+            self.ipvs.table.services.clone(),
+            self.ipvs.table.timeouts,
+            hosts,
+            self.director.facts.clone(),
+        )
+    }
+}
+
+const CONFIG: &str = r#"
+director {
+  interface = "eth0"
+  dip       = "10.1.0.1"
+  timeouts {
+    tcp = 600
+  }
+}
+
+virtual_server "web" {
+  vip       = "203.0.113.10"
+  port      = 80
+  scheduler = "wrr"
+  mode      = "dr"
+  real_server "a" {
+    address = "10.1.0.11"
+    weight  = 5
+  }
+  real_server "b" {
+    address = "10.1.0.12"
+  }
+}
+
+virtual_server "dns" {
+  protocol = "udp"
+  vip      = "203.0.113.53"
+  port     = 53
+  mode     = "tun"
+  real_server "c" {
+    address = "10.1.0.13"
+  }
+}
+"#;
+
+fn config() -> Config {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("main.lvs.hcl"), CONFIG).unwrap();
+    let (config, diags) = config::load(dir.path(), &Inputs::default());
+    config.unwrap_or_else(|| {
+        panic!(
+            "{:?}",
+            diags.0.iter().map(|d| d.compact()).collect::<Vec<_>>()
+        )
+    })
+}
+
+/// A live world that differs from the configuration in every way the planner handles.
+fn world() -> World {
+    let mut ipvs = FakeIpvs::default();
+    let web = ServiceKey::Address {
+        protocol: Protocol::Tcp,
+        vip: "203.0.113.10".parse().unwrap(),
+        port: 80,
+    };
+    let stale = ServiceKey::Address {
+        protocol: Protocol::Tcp,
+        vip: "203.0.113.99".parse().unwrap(),
+        port: 8080,
+    };
+    let dest = |weight| Destination {
+        forwarding: Forwarding::Dr,
+        weight,
+        upper_threshold: 0,
+        lower_threshold: 0,
+    };
+    let rr = ServiceSettings {
+        scheduler: Scheduler::Rr,
+        flags: Default::default(),
+        persistence: None,
+        one_packet: false,
+    };
+    ipvs.apply(&[
+        Change::AddService {
+            key: web,
+            settings: rr.clone(),
+        },
+        Change::AddDest {
+            service: web,
+            key: DestinationKey {
+                address: "10.1.0.11".parse().unwrap(),
+                port: 80,
+            },
+            dest: dest(1),
+        },
+        Change::AddDest {
+            service: web,
+            key: DestinationKey {
+                address: "10.1.0.19".parse().unwrap(),
+                port: 80,
+            },
+            dest: dest(1),
+        },
+        Change::AddService {
+            key: stale,
+            settings: rr,
+        },
+        Change::AddDest {
+            service: stale,
+            key: DestinationKey {
+                address: "10.1.0.11".parse().unwrap(),
+                port: 8080,
+            },
+            dest: dest(2),
+        },
+    ])
+    .unwrap();
+    ipvs.applied = 0;
+    let mut facts = HostFacts::default();
+    facts.sysctls = ["all", "lo", "tunl0"]
+        .iter()
+        .flat_map(|s| {
+            ["arp_ignore", "arp_announce", "rp_filter"]
+                .map(|k| (format!("net.ipv4.conf.{s}.{k}"), "0".to_string()))
+        })
+        .collect();
+    facts.links.insert("lo".into(), true);
+    let mut stale_host = facts.clone();
+    stale_host.addresses.insert(InterfaceAddress::host(
+        "lo",
+        "203.0.113.99".parse().unwrap(),
+    ));
+    let hosts = vec![
+        FakeHost::new("10.1.0.11", stale_host),
+        FakeHost::new("10.1.0.12", facts.clone()),
+        FakeHost::new("10.1.0.13", facts),
+    ];
+    let mut director = FakeDirector::default();
+    director.facts.addresses.insert(InterfaceAddress::host(
+        "eth0",
+        "203.0.113.99".parse().unwrap(),
+    ));
+    World {
+        ipvs,
+        hosts,
+        director,
+    }
+}
+
+#[test]
+fn a_full_apply_converges_and_the_next_plan_is_empty() {
+    let config = config();
+    let mut world = world();
+    let observed = world.run(4, |b| apply::observe(&config, b)).unwrap();
+    let plan = plan::diff(&config, &observed).unwrap();
+    let actions: Vec<(String, Action)> = plan
+        .changes
+        .iter()
+        .map(|c| (c.address.clone(), c.action))
+        .collect();
+    assert!(
+        actions.contains(&("virtual_server.web".into(), Action::Update)),
+        "{actions:?}"
+    );
+    assert!(actions.contains(&("virtual_server.dns".into(), Action::Create)));
+    assert!(actions.contains(&(
+        "virtual_server[\"tcp/203.0.113.99:8080\"]".into(),
+        Action::Delete
+    )));
+    assert!(actions.contains(&(
+        "virtual_server.web.real_server[\"10.1.0.19:80\"]".into(),
+        Action::Delete
+    )));
+    let phases: Vec<_> = plan.steps.iter().map(|(p, _)| *p).collect();
+    assert!(
+        phases.windows(2).all(|w| w[0] <= w[1]),
+        "steps in phase order"
+    );
+    let text = plan::render::human(&plan, false);
+    assert!(
+        text.contains("Plan: 3 to add, 6 to change, 2 to destroy."),
+        "{text}"
+    );
+
+    world
+        .run(4, |b| {
+            apply::execute(&plan.steps, &observed.table, b, &mut Quiet)
+        })
+        .unwrap();
+    let again = world.run(4, |b| apply::observe(&config, b)).unwrap();
+    let replan = plan::diff(&config, &again).unwrap();
+    assert!(replan.is_empty(), "{}", plan::render::human(&replan, false));
+    assert_eq!(again.table.services, config.desired.services);
+    // The retired VIP left the host that held it and the director.
+    assert!(
+        !again.hosts["10.1.0.11"]
+            .addresses
+            .iter()
+            .any(|a| a.address.addr().to_string() == "203.0.113.99")
+    );
+    assert!(
+        !world
+            .director
+            .facts
+            .addresses
+            .iter()
+            .any(|a| a.address.addr().to_string() == "203.0.113.99")
+    );
+    assert!(again.hosts["10.1.0.13"].modules.contains("ipip"));
+}
+
+/// Where step `index` runs, and how many steps ran there before it.
+fn backend_of(steps: &[(plan::Phase, Step)], index: usize) -> Option<(String, usize)> {
+    let key = |step: &Step| match step {
+        Step::Ipvs(_) => Some("ipvs".to_string()),
+        Step::Host { host, .. } => Some(format!("host {host}")),
+        Step::Director(_) => Some("director".to_string()),
+        Step::Drain { .. } => None,
+    };
+    let target = key(&steps[index].1)?;
+    let before = steps[..index]
+        .iter()
+        .filter(|(_, s)| key(s).as_ref() == Some(&target))
+        .count();
+    Some((target, before))
+}
+
+#[test]
+fn a_failure_at_every_step_rolls_everything_back() {
+    let config = config();
+    let pristine = world();
+    let observed = pristine
+        .clone()
+        .run(4, |b| apply::observe(&config, b))
+        .unwrap();
+    let plan = plan::diff(&config, &observed).unwrap();
+    let mut checked = 0;
+    for index in 0..plan.steps.len() {
+        let Some((backend, nth)) = backend_of(&plan.steps, index) else {
+            continue;
+        };
+        let mut world = pristine.clone();
+        match backend.as_str() {
+            "ipvs" => world.ipvs.fail_at = Some(nth),
+            "director" => world.director.fail_at = Some(nth),
+            host => {
+                let name = host.trim_start_matches("host ");
+                world
+                    .hosts
+                    .iter_mut()
+                    .find(|h| h.name == name)
+                    .unwrap()
+                    .fail_at = Some(nth);
+            }
+        }
+        let failure = world
+            .run(3, |b| {
+                apply::execute(&plan.steps, &observed.table, b, &mut Quiet)
+            })
+            .err()
+            .unwrap_or_else(|| panic!("step {index} ({backend} #{nth}) should fail"));
+        assert!(
+            failure.left.is_empty(),
+            "step {index}: undo failed: {:?}",
+            failure.left
+        );
+        assert!(
+            world.snapshot() == pristine.snapshot(),
+            "step {index} ({backend} #{nth}): the world is not as before"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 15, "only {checked} steps were checked");
+}
