@@ -213,14 +213,16 @@ fn world() -> World {
     ])
     .unwrap();
     ipvs.applied = 0;
-    let mut facts = HostFacts::default();
-    facts.sysctls = ["all", "lo", "tunl0"]
-        .iter()
-        .flat_map(|s| {
-            ["arp_ignore", "arp_announce", "rp_filter"]
-                .map(|k| (format!("net.ipv4.conf.{s}.{k}"), "0".to_string()))
-        })
-        .collect();
+    let mut facts = HostFacts {
+        sysctls: ["all", "lo", "tunl0"]
+            .iter()
+            .flat_map(|s| {
+                ["arp_ignore", "arp_announce", "rp_filter"]
+                    .map(|k| (format!("net.ipv4.conf.{s}.{k}"), "0".to_string()))
+            })
+            .collect(),
+        ..HostFacts::default()
+    };
     facts.links.insert("lo".into(), true);
     let mut stale_host = facts.clone();
     stale_host.addresses.insert(InterfaceAddress::host(
