@@ -39,6 +39,8 @@ impl Director for LocalDirector {
 /// Reports progress; the core never prints.
 pub trait Progress {
     fn step(&mut self, done: usize, total: usize, what: &str);
+    /// A step failed; the rollback follows.
+    fn failed(&mut self, error: &str);
     fn undo(&mut self, what: &str, result: &Result<(), String>);
 }
 

@@ -109,6 +109,10 @@ impl Progress for StderrProgress {
         );
     }
 
+    fn failed(&mut self, error: &str) {
+        eprintln!("error: {error}\nRolling back.");
+    }
+
     fn undo(&mut self, what: &str, result: &Result<(), String>) {
         match result {
             Ok(()) => eprintln!("undone: {what}"),
@@ -163,15 +167,12 @@ pub fn apply(options: &Options, apply_options: &ApplyOptions) -> u8 {
                     Ok((_, left)) => format!("{} changes remain after applying", left.steps.len()),
                     Err(()) => "the live state cannot be read back".to_string(),
                 };
-                eprintln!("error: verification failed: {what}; rolling back");
+                progress.failed(&format!("verification failed: {what}"));
                 let left = journal.rollback(&mut backends, &mut progress);
                 rollback_outcome(&left)
             }
         },
-        Err(failure) => {
-            eprintln!("error: {}", failure.error);
-            rollback_outcome(&failure.left)
-        }
+        Err(failure) => rollback_outcome(&failure.left),
     };
     drop(lock);
     code

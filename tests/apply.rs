@@ -48,6 +48,7 @@ struct Quiet;
 
 impl Progress for Quiet {
     fn step(&mut self, _: usize, _: usize, _: &str) {}
+    fn failed(&mut self, _: &str) {}
     fn undo(&mut self, _: &str, _: &Result<(), String>) {}
 }
 

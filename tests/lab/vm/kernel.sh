@@ -1,12 +1,6 @@
 # Inside the lab VM: the real-kernel tests, then command-line checks against the kernel.
 # Ends with one "N passed, M failed" line.
-passed=0
-failed=0
-check() { # check NAME COMMAND...: counts a check and says how it went
-  name=$1
-  shift
-  if "$@"; then passed=$((passed + 1)); echo "check $name ... ok"; else failed=$((failed + 1)); echo "check $name ... FAILED"; fi
-}
+. /lab/lib.sh
 
 # Runs the Rust tests of tests/kernel.rs that match a filter; counts their results.
 kernel_tests() {
@@ -25,5 +19,4 @@ for script in /lab/checks/*.sh; do
   [ -e "$script" ] && . "$script"
 done
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+summary

@@ -1,0 +1,115 @@
+# Inside the lab VM: plan and apply against the real kernel and the real servers' sshd
+# (tests/lab/apply-tests.sh). lvsform runs on the director, configurations are under
+# /lab/examples and /lab/configs. Ends with one "N passed, M failed" line.
+. /lab/lib.sh
+. /lab/topology.sh
+topology_up >/dev/null
+mkdir -p /root/.ssh
+cp /lab/ssh/id_ed25519 /lab/ssh/known_hosts /root/.ssh/
+
+lvsform_in() { # lvsform_in DIR ARGS...: lvsform on the director, in a configuration
+  dir=$1
+  shift
+  (cd "$dir" && in_ns director lvsform "$@" --no-color)
+}
+status_of() { "$@" >/tmp/out.txt 2>&1; echo $?; }
+table() { in_ns director ipvsadm -Sn | sort; }
+vip_on() { in_ns "$1" ip -o addr show dev "$2" | grep -q " $VIP/32 "; }
+dr=/lab/examples/dr
+
+# A real failure midway: rs2's sshd cannot write /proc/sys. Everything done before the
+# failure (the director's VIP, rs1's and rs3's settings) is undone; IPVS is untouched.
+kill "$(cat /run/sshd-rs2.pid)"
+sleep 0.5
+in_ns rs2 unshare -m sh -c "mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sys && exec /usr/sbin/sshd -f /srv/rs2/ssh/sshd_config"
+sleep 0.5
+code=$(status_of lvsform_in $dr apply --auto-approve)
+cat /tmp/out.txt
+check failure_midway_exits_1 [ "$code" -eq 1 ]
+check failure_names_the_host grep -q '10.1.0.12: permission denied' /tmp/out.txt
+check failure_says_all_was_undone grep -q 'Everything was rolled back' /tmp/out.txt
+check rollback_leaves_ipvs_empty [ -z "$(table)" ]
+no_director_vip() { ! vip_on director eth0; }
+check rollback_removes_the_director_vip no_director_vip
+rs1_untouched() { ! vip_on rs1 lo && [ "$(in_ns rs1 sysctl -n net.ipv4.conf.lo.arp_ignore)" = 0 ]; }
+check rollback_restores_rs1 rs1_untouched
+kill "$(cat /run/sshd-rs2.pid)"
+sleep 0.5
+in_ns rs2 /usr/sbin/sshd -f /srv/rs2/ssh/sshd_config
+sleep 0.5
+
+# DR from scratch, traffic, and a second plan that is empty.
+code=$(status_of lvsform_in $dr plan --detailed-exitcode)
+check dr_plan_has_changes [ "$code" -eq 2 ]
+code=$(status_of lvsform_in $dr apply --auto-approve)
+cat /tmp/out.txt
+check dr_apply_succeeds [ "$code" -eq 0 ]
+check dr_traffic_reaches_every_server all_servers_answer "$VIP"
+code=$(status_of lvsform_in $dr plan --detailed-exitcode)
+check dr_replan_is_empty [ "$code" -eq 0 ]
+
+# Drift made behind lvsform's back shows as exactly one update, and apply repairs it.
+in_ns director ipvsadm -e -t "$VIP:80" -r 10.1.0.11:80 -g -w 9
+code=$(status_of lvsform_in $dr plan --detailed-exitcode)
+cat /tmp/out.txt
+check drift_plan_exit_2 [ "$code" -eq 2 ]
+check drift_is_one_update grep -q '^Plan: 0 to add, 1 to change, 0 to destroy.$' /tmp/out.txt
+check drift_names_the_weight grep -q 'weight *= 9 -> 3' /tmp/out.txt
+lvsform_in $dr apply --auto-approve >/dev/null 2>&1
+repaired() { in_ns director ipvsadm -Sn | grep -q -- '-r 10.1.0.11:80 -g -w 3'; }
+check drift_repaired repaired
+
+# A live service nobody declared is deleted, unless director.ignore covers it.
+in_ns director ipvsadm -A -t 203.0.113.200:80 -s rr
+lvsform_in $dr plan >/tmp/out.txt 2>&1
+check unmanaged_service_is_deleted grep -q '^  - virtual_server\["tcp/203.0.113.200:80"\]' /tmp/out.txt
+code=$(status_of lvsform_in /lab/configs/dr-ignore plan --detailed-exitcode)
+cat /tmp/out.txt
+check ignored_service_is_left_alone [ "$code" -eq 0 ]
+
+# Removing a real server drains it: weight 0 while a connection is open, deleted once it
+# closes. Meanwhile a second apply is refused by the director lock.
+for i in 1 2 3 4 5 6; do (sleep 30 | in_ns client nc "$VIP" 80 >/dev/null 2>&1) & done
+sleep 2
+(lvsform_in /lab/configs/dr-two apply --auto-approve >/tmp/drain.txt 2>&1; echo "exit $?" >>/tmp/drain.txt) &
+sleep 4
+in_ns director ipvsadm -Ln
+draining() { in_ns director ipvsadm -Ln | grep -q '10.1.0.13:80 *Route *0 *[1-9]'; }
+check drain_sets_weight_0_while_connections_last draining
+code=$(status_of lvsform_in /lab/configs/dr-two apply --auto-approve)
+cat /tmp/out.txt
+check second_apply_is_refused [ "$code" -eq 1 ]
+check lock_names_the_holder grep -q 'another lvsform apply holds the lock /run/lvsform.lock (pid [0-9]' /tmp/out.txt
+killall nc 2>/dev/null
+wait
+cat /tmp/drain.txt
+check drain_then_delete grep -q '^exit 0$' /tmp/drain.txt
+gone() { ! in_ns director ipvsadm -Sn | grep -q 10.1.0.13; }
+check drained_server_is_gone gone
+
+# TUN: the same VIP through IP-in-IP; lvsform prepares ipip and tunl0 over SSH.
+code=$(status_of lvsform_in /lab/configs/tun apply --auto-approve)
+cat /tmp/out.txt
+check tun_apply_succeeds [ "$code" -eq 0 ]
+check tun_host_prepared vip_on rs3 tunl0
+check tun_traffic_reaches_every_server all_servers_answer "$VIP"
+tunnelled() { [ "$(in_ns rs1 cat /sys/class/net/tunl0/statistics/rx_packets)" -gt 0 ]; }
+check tun_packets_arrive_on_tunl0 tunnelled
+
+# NAT with port mapping: the route check refuses servers whose default route bypasses
+# the director; with the routes fixed, traffic flows through it.
+nat=/lab/examples/nat
+code=$(status_of lvsform_in $nat plan)
+cat /tmp/out.txt
+check nat_route_check_fails [ "$code" -eq 1 ]
+check nat_route_check_names_the_fix grep -q 'ip route replace default via 10.1.0.1' /tmp/out.txt
+for host in $SERVERS; do in_ns "$host" ip route replace default via "$DIP"; done
+code=$(status_of lvsform_in $nat apply --auto-approve)
+cat /tmp/out.txt
+check nat_apply_succeeds [ "$code" -eq 0 ]
+check nat_enables_forwarding [ "$(in_ns director sysctl -n net.ipv4.ip_forward)" = 1 ]
+check nat_traffic_reaches_every_server all_servers_answer "$VIP"
+code=$(status_of lvsform_in $nat plan --detailed-exitcode)
+check nat_replan_is_empty [ "$code" -eq 0 ]
+
+summary
