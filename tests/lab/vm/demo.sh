@@ -1,6 +1,7 @@
 # Inside the lab VM: the main job end to end. lvsform, running on the director, plans and
-# applies /lab/examples/$1 (default dr): the IPVS table over netlink, the real servers
-# over SSH; then a client fetches the VIP and every real server must answer.
+# applies a configuration (default dr: examples/dr; tun: tests/lab/configs/tun; nat:
+# examples/nat): the IPVS table over netlink, the real servers over SSH; then a client
+# fetches the VIP and every real server must answer.
 . /lab/topology.sh
 example=${1:-dr}
 topology_up >/dev/null
@@ -11,10 +12,10 @@ if [ "$example" = nat ]; then
   # NAT: the real servers' default route must be the director (lvsform checks it).
   for host in $SERVERS; do in_ns "$host" ip route replace default via "$DIP"; done
 fi
-cd "/lab/examples/$example"
+if [ -d "/lab/configs/$example" ]; then cd "/lab/configs/$example"; else cd "/lab/examples/$example"; fi
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
-step "lvsform plan (examples/$example)"
+step "lvsform plan ($example)"
 in_ns director lvsform plan --no-color || exit 1
 step "lvsform apply --auto-approve"
 in_ns director lvsform apply --auto-approve --no-color || exit 1
