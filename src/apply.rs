@@ -196,10 +196,11 @@ pub fn execute(
     };
     match result {
         Ok(()) => Ok(Journal(journal)),
-        Err(error) => Err(Failure {
-            error,
-            left: rollback(journal, backends, progress),
-        }),
+        Err(error) => {
+            progress.failed(&error);
+            let left = rollback(journal, backends, progress);
+            Err(Failure { error, left })
+        }
     }
 }
 
