@@ -54,13 +54,16 @@ enum Command {
         /// Exit 2 when there are changes, 0 when there are none.
         #[arg(long)]
         detailed_exitcode: bool,
+        /// Save the plan to this file, for `lvsform apply FILE`.
+        #[arg(short = 'o', long = "out", value_name = "PLANFILE")]
+        out: Option<PathBuf>,
         #[command(flatten)]
         vars: VarArgs,
     },
     /// Plan, ask, and carry out the changes; roll back on failure.
     Apply {
-        /// The configuration directory.
-        #[arg(default_value = ".")]
+        /// The configuration directory, or a plan file saved by `plan -o`.
+        #[arg(default_value = ".", value_name = "DIR|PLANFILE")]
         dir: PathBuf,
         /// Do not ask for confirmation.
         #[arg(long)]
@@ -79,6 +82,8 @@ enum Command {
     },
     /// Show the director's live IPVS table.
     Show {
+        /// A plan file saved by `plan -o`; without it, the live table.
+        planfile: Option<PathBuf>,
         /// Print one JSON document on stdout.
         #[arg(long)]
         json: bool,
@@ -154,6 +159,7 @@ pub fn run() -> u8 {
             dir,
             json,
             detailed_exitcode,
+            out,
             vars,
         } => {
             let vars = sub.map(|m| ordered_vars(&vars, m)).unwrap_or_default();
@@ -163,7 +169,7 @@ pub fn run() -> u8 {
                 json,
                 color,
             };
-            crate::commands::plan(&options, detailed_exitcode)
+            crate::commands::plan(&options, detailed_exitcode, out.as_deref())
         }
         Command::Apply {
             dir,
@@ -173,6 +179,14 @@ pub fn run() -> u8 {
             lock_timeout,
             vars,
         } => {
+            let apply = crate::commands::ApplyOptions {
+                auto_approve,
+                drain: !no_drain,
+                lock_timeout,
+            };
+            if dir.is_file() {
+                return crate::commands::apply_saved(&dir, color, &apply);
+            }
             let vars = sub.map(|m| ordered_vars(&vars, m)).unwrap_or_default();
             let options = crate::commands::Options {
                 dir,
@@ -180,14 +194,26 @@ pub fn run() -> u8 {
                 json,
                 color,
             };
-            let apply = crate::commands::ApplyOptions {
-                auto_approve,
-                drain: !no_drain,
-                lock_timeout,
-            };
             crate::commands::apply(&options, &apply)
         }
-        Command::Show { json, stats } => show(json, stats),
+        Command::Show {
+            planfile: Some(path),
+            json,
+            ..
+        } => {
+            let options = crate::commands::Options {
+                dir: PathBuf::new(),
+                inputs: Inputs::default(),
+                json,
+                color,
+            };
+            crate::commands::show_saved(&path, &options)
+        }
+        Command::Show {
+            planfile: None,
+            json,
+            stats,
+        } => show(json, stats),
     }
 }
 

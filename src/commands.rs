@@ -7,6 +7,7 @@ use crate::config::{self, Config, Inputs};
 use crate::host::{Host, SshHost};
 use crate::ipvs::NetlinkIpvs;
 use crate::plan::{self, Observed, Plan};
+use crate::planfile::{self, PlanFile};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -81,15 +82,29 @@ fn show_plan(plan: &Plan, options: &Options) {
     }
 }
 
-pub fn plan(options: &Options, detailed_exitcode: bool) -> u8 {
+pub fn plan(options: &Options, detailed_exitcode: bool, out_file: Option<&std::path::Path>) -> u8 {
     let Ok(mut session) = Session::open(options) else {
         return EXIT_ERROR;
     };
     let (config, mut backends) = session.parts(true);
-    let Ok((_, plan)) = make_plan(config, &mut backends) else {
+    let Ok((observed, plan)) = make_plan(config, &mut backends) else {
         return EXIT_ERROR;
     };
     show_plan(&plan, options);
+    if let Some(path) = out_file {
+        let vars = &options.inputs.vars;
+        if let Err(e) =
+            PlanFile::new(&options.dir, vars, config, &observed, plan.clone()).write(path)
+        {
+            eprintln!("error: {e}");
+            return EXIT_ERROR;
+        }
+        eprintln!(
+            "Saved the plan to {}: apply it with `lvsform apply {}`.",
+            path.display(),
+            path.display()
+        );
+    }
     if detailed_exitcode && !plan.is_empty() {
         EXIT_CHANGES
     } else {
@@ -128,12 +143,8 @@ pub struct ApplyOptions {
 }
 
 pub fn apply(options: &Options, apply_options: &ApplyOptions) -> u8 {
-    let lock = match crate::lock::Lock::acquire(apply_options.lock_timeout) {
-        Ok(lock) => lock,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_ERROR;
-        }
+    let Some(_lock) = lock(apply_options) else {
+        return EXIT_ERROR;
     };
     let Ok(mut session) = Session::open(options) else {
         return EXIT_ERROR;
@@ -149,12 +160,74 @@ pub fn apply(options: &Options, apply_options: &ApplyOptions) -> u8 {
     if !apply_options.auto_approve && !confirmed() {
         return EXIT_ERROR;
     }
+    carry_out(config, &mut backends, &observed, &plan)
+}
+
+/// `apply PLANFILE`: no question (the plan was reviewed when it was made), but a refusal
+/// when the configuration or the live state has moved since.
+pub fn apply_saved(path: &std::path::Path, color: bool, apply_options: &ApplyOptions) -> u8 {
+    let file = match PlanFile::read(path) {
+        Ok(file) => file,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_ERROR;
+        }
+    };
+    let Some(_lock) = lock(apply_options) else {
+        return EXIT_ERROR;
+    };
+    let options = Options {
+        dir: file.dir.clone(),
+        inputs: Inputs::from_env(file.vars.clone()),
+        json: false,
+        color,
+    };
+    let Ok(mut session) = Session::open(&options) else {
+        return EXIT_ERROR;
+    };
+    if serde_json::to_value(&session.config.desired).ok().as_ref() != Some(&file.desired) {
+        eprintln!(
+            "error: the configuration in {} has changed since the plan was made; nothing was changed\n  help: make the plan again",
+            file.dir.display()
+        );
+        return EXIT_ERROR;
+    }
+    let (config, mut backends) = session.parts(apply_options.drain);
+    let observed = match apply::observe(config, &mut backends) {
+        Ok(observed) => observed,
+        Err(errors) => {
+            errors.iter().for_each(|e| eprintln!("error: {e}"));
+            return EXIT_ERROR;
+        }
+    };
+    let record = planfile::record(&observed);
+    if planfile::fingerprint(&record) != file.fingerprint {
+        eprintln!(
+            "error: the plan is stale: the live state has changed since it was made ({}); nothing was changed\n  help: make the plan again",
+            planfile::moved(&file.observed, &record).join(", ")
+        );
+        return EXIT_ERROR;
+    }
+    if file.plan.is_empty() {
+        eprintln!("No changes. Live state matches the configuration.");
+        return EXIT_OK;
+    }
+    carry_out(config, &mut backends, &observed, &file.plan)
+}
+
+fn lock(apply_options: &ApplyOptions) -> Option<crate::lock::Lock> {
+    crate::lock::Lock::acquire(apply_options.lock_timeout)
+        .map_err(|e| eprintln!("error: {e}"))
+        .ok()
+}
+
+/// Executes a plan, verifies that nothing is left to do, and rolls back otherwise.
+fn carry_out(config: &Config, backends: &mut Backends, observed: &Observed, plan: &Plan) -> u8 {
     let mut progress = StderrProgress {
         start: Instant::now(),
     };
-    let result = apply::execute(&plan.steps, &observed.table, &mut backends, &mut progress);
-    let code = match result {
-        Ok(journal) => match make_plan(config, &mut backends) {
+    match apply::execute(&plan.steps, &observed.table, backends, &mut progress) {
+        Ok(journal) => match make_plan(config, backends) {
             Ok((_, left)) if left.is_empty() => {
                 let (add, change, destroy) = plan.summary();
                 eprintln!(
@@ -168,14 +241,26 @@ pub fn apply(options: &Options, apply_options: &ApplyOptions) -> u8 {
                     Err(()) => "the live state cannot be read back".to_string(),
                 };
                 progress.failed(&format!("verification failed: {what}"));
-                let left = journal.rollback(&mut backends, &mut progress);
+                let left = journal.rollback(backends, &mut progress);
                 rollback_outcome(&left)
             }
         },
         Err(failure) => rollback_outcome(&failure.left),
-    };
-    drop(lock);
-    code
+    }
+}
+
+/// `show PLANFILE`.
+pub fn show_saved(path: &std::path::Path, options: &Options) -> u8 {
+    match PlanFile::read(path) {
+        Ok(file) => {
+            show_plan(&file.plan, options);
+            EXIT_OK
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            EXIT_ERROR
+        }
+    }
 }
 
 fn rollback_outcome(left: &[String]) -> u8 {

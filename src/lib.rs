@@ -15,4 +15,5 @@ pub mod ipvs;
 pub mod lock;
 pub mod model;
 pub mod plan;
+pub mod planfile;
 pub mod show;

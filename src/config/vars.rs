@@ -166,7 +166,7 @@ pub fn declare<'a>(
 }
 
 /// A command-line source of values, in command-line order.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub enum VarArg {
     /// `--var NAME=VALUE`
     Pair(String),

@@ -14,7 +14,7 @@ pub use fake::FakeHost;
 pub use ssh::SshHost;
 
 use crate::model::InterfaceAddress;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::IpAddr;
@@ -61,7 +61,7 @@ pub struct HostFacts {
 
 /// One change to a host. Each is idempotent and carries what it replaced, so that its
 /// inverse restores the host exactly.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum HostChange {
     SetSysctl {
         name: String,

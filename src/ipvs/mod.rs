@@ -17,7 +17,7 @@ pub use netlink::NetlinkIpvs;
 use crate::model::{
     Destination, DestinationKey, Service, ServiceKey, ServiceSettings, SyncDaemon, Timeouts,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
@@ -67,7 +67,7 @@ pub struct ServiceEntry {
 }
 
 /// One change to the table, in ipvsadm's verbs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Change {
     AddService {
         key: ServiceKey,

@@ -39,7 +39,7 @@ pub enum Phase {
 }
 
 /// One thing to do.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Step {
     Ipvs(ipvs::Change),
     Host {
@@ -56,7 +56,7 @@ pub enum Step {
 }
 
 /// A user-facing change of one resource address.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResourceChange {
     pub address: String,
     pub action: Action,
@@ -67,7 +67,7 @@ pub struct ResourceChange {
     pub impact: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
     Create,
@@ -76,7 +76,7 @@ pub enum Action {
     Replace,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Plan {
     pub changes: Vec<ResourceChange>,
     pub steps: Vec<(Phase, Step)>,

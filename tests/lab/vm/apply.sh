@@ -59,6 +59,24 @@ lvsform_in $dr apply --auto-approve >/dev/null 2>&1
 repaired() { in_ns director ipvsadm -Sn | grep -q -- '-r 10.1.0.11:80 -g -w 3'; }
 check drift_repaired repaired
 
+# A saved plan is applied as it was reviewed, and refused when the live state moved.
+in_ns director ipvsadm -e -t "$VIP:80" -r 10.1.0.11:80 -g -w 9
+lvsform_in $dr plan -o /tmp/web.plan >/dev/null 2>&1
+in_ns director ipvsadm -e -t "$VIP:80" -r 10.1.0.11:80 -g -w 7
+code=$(status_of lvsform_in $dr apply /tmp/web.plan)
+cat /tmp/out.txt
+check stale_plan_is_refused [ "$code" -eq 1 ]
+check stale_plan_says_what_moved grep -q 'the live state has changed since it was made (virtual_server\["tcp/203.0.113.10:80"\])' /tmp/out.txt
+untouched() { in_ns director ipvsadm -Sn | grep -q -- '-r 10.1.0.11:80 -g -w 7'; }
+check stale_plan_changes_nothing untouched
+lvsform_in $dr plan -o /tmp/web.plan >/dev/null 2>&1
+show_saved() { lvsform_in $dr show /tmp/web.plan | grep -q 'weight *= 7 -> 3'; }
+check show_renders_a_saved_plan show_saved
+code=$(status_of lvsform_in $dr apply /tmp/web.plan)
+cat /tmp/out.txt
+check saved_plan_applies_without_asking [ "$code" -eq 0 ]
+check saved_plan_took_effect repaired
+
 # A live service nobody declared is deleted, unless director.ignore covers it.
 in_ns director ipvsadm -A -t 203.0.113.200:80 -s rr
 lvsform_in $dr plan >/tmp/out.txt 2>&1
