@@ -29,7 +29,14 @@ struct Session {
 
 impl Session {
     fn open(options: &Options) -> Result<Session, ()> {
+        let start = Instant::now();
         let (config, diags) = config::load(&options.dir, &options.inputs);
+        crate::log::debug(|| {
+            format!(
+                "configuration loaded in {:.2}s",
+                start.elapsed().as_secs_f64()
+            )
+        });
         report(&diags, options.color);
         let config = config.ok_or(())?;
         let ipvs = NetlinkIpvs::connect().map_err(|e| eprintln!("error: {e}"))?;
@@ -61,6 +68,7 @@ impl Session {
 
 /// Reads the live state and plans against it; reports every problem on stderr.
 fn make_plan(config: &Config, backends: &mut Backends) -> Result<(Observed, Plan), ()> {
+    let start = Instant::now();
     let observed = apply::observe(config, backends).map_err(|errors| {
         for e in errors {
             eprintln!("error: {e}");
@@ -68,6 +76,18 @@ fn make_plan(config: &Config, backends: &mut Backends) -> Result<(Observed, Plan
     })?;
     let plan = plan::diff(config, &observed)
         .map_err(|diags| report(&crate::diag::Diagnostics(diags), false))?;
+    let ipvs_changes = plan
+        .steps
+        .iter()
+        .filter(|(_, s)| matches!(s, plan::Step::Ipvs(_)))
+        .count();
+    crate::log::debug(|| {
+        format!(
+            "observed and planned in {:.2}s: {} steps, {ipvs_changes} of them IPVS changes (one netlink request each)",
+            start.elapsed().as_secs_f64(),
+            plan.steps.len()
+        )
+    });
     Ok((observed, plan))
 }
 

@@ -13,6 +13,7 @@ pub mod fmt;
 pub mod host;
 pub mod ipvs;
 pub mod lock;
+pub mod log;
 pub mod model;
 pub mod plan;
 pub mod planfile;

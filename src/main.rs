@@ -1,5 +1,7 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    ExitCode::from(lvsform::cli::run())
+    let code = lvsform::cli::run();
+    lvsform::log::debug(|| format!("peak RSS {} MiB", lvsform::log::peak_rss_mib().unwrap_or(0)));
+    ExitCode::from(code)
 }

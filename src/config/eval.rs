@@ -15,6 +15,7 @@ use hcl::edit::template::{Directive, Element, Strip, Template};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::ops::Range;
+use std::rc::Rc;
 use std::sync::Arc;
 
 pub type Map = hcl::Map<String, Value>;
@@ -44,7 +45,7 @@ pub struct Locals<'a> {
 #[derive(Clone)]
 enum LocalSlot {
     Evaluating,
-    Done(Value),
+    Done(Rc<Value>),
     Failed,
 }
 
@@ -70,6 +71,23 @@ pub struct Scope<'a> {
     pub each: Option<(&'a str, &'a Value)>,
     /// Names bound by enclosing `for` expressions and template directives.
     bindings: Vec<(String, Value)>,
+}
+
+/// Where a traversal starts: borrowed from the scope when the value lives there.
+enum Root<'v> {
+    Borrowed(&'v Value),
+    Shared(Rc<Value>),
+    Owned(Value),
+}
+
+impl Root<'_> {
+    fn get(&self) -> &Value {
+        match self {
+            Root::Borrowed(v) => v,
+            Root::Shared(v) => v,
+            Root::Owned(v) => v,
+        }
+    }
 }
 
 impl<'a> Scope<'a> {
@@ -110,7 +128,7 @@ impl<'a> Scope<'a> {
         }
     }
 
-    fn local(&self, name: &str, span: Option<Range<usize>>) -> EvalResult<Value> {
+    fn local(&self, name: &str, span: Option<Range<usize>>) -> EvalResult<Rc<Value>> {
         let slot = self.locals.values.borrow().get(name).cloned();
         match slot {
             Some(LocalSlot::Done(value)) => return Ok(value),
@@ -137,7 +155,9 @@ impl<'a> Scope<'a> {
             .values
             .borrow_mut()
             .insert(name.to_string(), LocalSlot::Evaluating);
-        let result = Scope::new(file, self.vars, self.locals).eval(expr);
+        let result = Scope::new(file, self.vars, self.locals)
+            .eval(expr)
+            .map(Rc::new);
         let slot = match &result {
             Ok(value) => LocalSlot::Done(value.clone()),
             Err(_) => LocalSlot::Failed,
@@ -293,105 +313,104 @@ impl<'a> Scope<'a> {
 
     fn traversal(&self, traversal: &hcl::edit::expr::Traversal) -> EvalResult<Value> {
         let mut operators = traversal.operators.iter().peekable();
-        // `var.x` and `local.x` are resolved by name, so that unknown names get a precise
-        // message and locals are evaluated lazily.
+        // `var.x`, `local.x` and `each.value` are resolved by name, so that unknown names get
+        // a precise message, locals are evaluated lazily, and nothing is copied but the
+        // result.
         let root_name = traversal.expr.as_variable().map(|v| v.as_str());
         let shadowed = root_name.is_some_and(|n| self.bindings.iter().any(|(b, _)| b == n));
-        let mut value = match (root_name, operators.peek().map(|op| op.value())) {
-            (Some("local"), Some(TraversalOperator::GetAttr(name))) if !shadowed => {
+        let first = operators.peek().map(|op| op.value());
+        let root = match (root_name, first, self.each) {
+            (Some("local"), Some(TraversalOperator::GetAttr(name)), _) if !shadowed => {
                 let span = join(traversal.expr.span(), name.span());
                 operators.next();
-                self.local(name.as_str(), span)?
+                Root::Shared(self.local(name.as_str(), span)?)
             }
-            (Some("var"), Some(TraversalOperator::GetAttr(name))) if !shadowed => {
+            (Some("var"), Some(TraversalOperator::GetAttr(name)), _) if !shadowed => {
                 let span = join(traversal.expr.span(), name.span());
                 operators.next();
-                match self.vars.get(name.as_str()) {
-                    Some(value) => value.clone(),
-                    None => {
-                        let mut err = self
-                            .error(span, format!("unknown variable `var.{}`", name.as_str()))
-                            .label("no `variable` block declares it");
-                        if let Some(near) =
-                            suggest(name.as_str(), self.vars.keys().map(String::as_str))
-                        {
-                            err = err.help(format!("did you mean `var.{near}`?"));
-                        } else {
-                            err = err.help(format!(
-                                "declare it: variable \"{}\" {{ type = string }}",
-                                name.as_str()
-                            ));
-                        }
-                        return Err(err.into());
-                    }
+                Root::Borrowed(self.var(name.as_str(), span)?)
+            }
+            (Some("each"), Some(TraversalOperator::GetAttr(name)), Some((key, value)))
+                if !shadowed && matches!(name.as_str(), "key" | "value") =>
+            {
+                operators.next();
+                if name.as_str() == "key" {
+                    Root::Owned(Value::from(key))
+                } else {
+                    Root::Borrowed(value)
                 }
             }
-            _ => self.eval(&traversal.expr)?,
+            _ => Root::Owned(self.eval(&traversal.expr)?),
         };
         let operators: Vec<_> = operators.collect();
-        let mut i = 0;
-        while i < operators.len() {
-            let op = operators[i];
+        let mut current = root.get();
+        for (i, op) in operators.iter().enumerate() {
             let span = op.span().or_else(|| traversal.span());
-            match op.value() {
-                TraversalOperator::AttrSplat(_) | TraversalOperator::FullSplat(_) => {
-                    let items = match value {
-                        Value::Array(items) => items,
-                        Value::Null => Vec::new(),
-                        other => vec![other],
-                    };
-                    let rest = &operators[i + 1..];
-                    let mut out = Vec::with_capacity(items.len());
-                    for item in items {
-                        let mut item = item;
-                        for op in rest {
-                            item = self.apply_operator(op, item)?;
-                        }
-                        out.push(item);
+            if let TraversalOperator::AttrSplat(_) | TraversalOperator::FullSplat(_) = op.value() {
+                let items = match current {
+                    Value::Array(items) => items.iter().collect(),
+                    Value::Null => Vec::new(),
+                    other => vec![other],
+                };
+                let mut out = Vec::with_capacity(items.len());
+                for item in items {
+                    let mut item = item;
+                    for op in &operators[i + 1..] {
+                        item = self.lookup(op, item)?;
                     }
-                    return Ok(Value::Array(out));
+                    out.push(item.clone());
                 }
-                _ => {
-                    value = self
-                        .apply_operator(op, value)
-                        .map_err(|e| relocate(e, span))?
-                }
+                return Ok(Value::Array(out));
             }
-            i += 1;
+            current = self.lookup(op, current).map_err(|e| relocate(e, span))?;
         }
-        Ok(value)
+        Ok(current.clone())
     }
 
-    fn apply_operator(
+    fn var(&self, name: &str, span: Option<Range<usize>>) -> EvalResult<&'a Value> {
+        self.vars.get(name).ok_or_else(|| {
+            let mut err = self
+                .error(span, format!("unknown variable `var.{name}`"))
+                .label("no `variable` block declares it");
+            err = match suggest(name, self.vars.keys().map(String::as_str)) {
+                Some(near) => err.help(format!("did you mean `var.{near}`?")),
+                None => err.help(format!(
+                    "declare it: variable \"{name}\" {{ type = string }}"
+                )),
+            };
+            err.into()
+        })
+    }
+
+    /// One step of a traversal, on a borrowed value.
+    fn lookup<'v>(
         &self,
         op: &hcl::edit::Decorated<TraversalOperator>,
-        value: Value,
-    ) -> EvalResult<Value> {
+        value: &'v Value,
+    ) -> EvalResult<&'v Value> {
         let span = op.span();
         match op.value() {
             TraversalOperator::GetAttr(name) => match value {
-                Value::Object(mut map) => match map.swap_remove(name.as_str()) {
-                    Some(v) => Ok(v),
-                    None => {
-                        let mut err = self
-                            .error(span, format!("object has no attribute `{}`", name.as_str()));
-                        err = match suggest(name.as_str(), map.keys().map(String::as_str)) {
-                            Some(near) => err.help(format!("did you mean `{near}`?")),
-                            None => err.help(format!(
+                Value::Object(map) => map.get(name.as_str()).ok_or_else(|| {
+                    let err =
+                        self.error(span, format!("object has no attribute `{}`", name.as_str()));
+                    match suggest(name.as_str(), map.keys().map(String::as_str)) {
+                        Some(near) => err.help(format!("did you mean `{near}`?")).into(),
+                        None => err
+                            .help(format!(
                                 "its attributes: {}",
                                 map.keys().cloned().collect::<Vec<_>>().join(", ")
-                            )),
-                        };
-                        Err(err.into())
+                            ))
+                            .into(),
                     }
-                },
+                }),
                 other => Err(self
                     .error(
                         span,
                         format!(
                             "cannot read attribute `{}` of a {}",
                             name.as_str(),
-                            type_name(&other)
+                            type_name(other)
                         ),
                     )
                     .help("only maps have attributes")
@@ -399,10 +418,10 @@ impl<'a> Scope<'a> {
             },
             TraversalOperator::Index(index_expr) => {
                 let index = self.eval(index_expr)?;
-                self.index(value, index, index_expr.span())
+                self.index(value, &index, index_expr.span())
             }
             TraversalOperator::LegacyIndex(index) => {
-                self.index(value, Value::from(*index.value()), span)
+                self.index(value, &Value::from(*index.value()), span)
             }
             TraversalOperator::AttrSplat(_) | TraversalOperator::FullSplat(_) => Err(self
                 .error(span, "nested splat expressions are not supported")
@@ -411,41 +430,43 @@ impl<'a> Scope<'a> {
         }
     }
 
-    fn index(&self, value: Value, index: Value, span: Option<Range<usize>>) -> EvalResult<Value> {
+    fn index<'v>(
+        &self,
+        value: &'v Value,
+        index: &Value,
+        span: Option<Range<usize>>,
+    ) -> EvalResult<&'v Value> {
         match (value, index) {
-            (Value::Array(mut items), Value::Number(n)) => {
+            (Value::Array(items), Value::Number(n)) => {
                 let len = items.len();
-                match n.as_u64().and_then(|i| usize::try_from(i).ok()) {
-                    Some(i) if i < len => Ok(items.swap_remove(i)),
-                    _ => Err(self
-                        .error(
+                n.as_u64()
+                    .and_then(|i| usize::try_from(i).ok())
+                    .and_then(|i| items.get(i))
+                    .ok_or_else(|| {
+                        self.error(
                             span,
                             format!("index {n} is out of range for a list of {len}"),
                         )
                         .help("list indices start at 0")
-                        .into()),
-                }
+                        .into()
+                    })
             }
-            (Value::Object(mut map), Value::String(key)) => match map.swap_remove(&key) {
-                Some(v) => Ok(v),
-                None => {
-                    let mut err = self.error(span, format!("no key \"{key}\" in this map"));
-                    err = match suggest(&key, map.keys().map(String::as_str)) {
-                        Some(near) => err.help(format!("did you mean \"{near}\"?")),
-                        None => {
-                            err.help("use lookup(map, key, default) for keys that may be missing")
-                        }
-                    };
-                    Err(err.into())
+            (Value::Object(map), Value::String(key)) => map.get(key).ok_or_else(|| {
+                let err = self.error(span, format!("no key \"{key}\" in this map"));
+                match suggest(key, map.keys().map(String::as_str)) {
+                    Some(near) => err.help(format!("did you mean \"{near}\"?")).into(),
+                    None => err
+                        .help("use lookup(map, key, default) for keys that may be missing")
+                        .into(),
                 }
-            },
+            }),
             (value, index) => Err(self
                 .error(
                     span,
                     format!(
                         "cannot index a {} with a {}",
-                        type_name(&value),
-                        type_name(&index)
+                        type_name(value),
+                        type_name(index)
                     ),
                 )
                 .help("index lists with numbers and maps with strings")
