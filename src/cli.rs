@@ -80,6 +80,24 @@ enum Command {
         #[command(flatten)]
         vars: VarArgs,
     },
+    /// Remove everything the configuration manages (its services, and the VIPs on its
+    /// real servers and director).
+    Destroy {
+        /// The configuration directory.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        auto_approve: bool,
+        /// Delete real servers at once instead of waiting for their connections to end.
+        #[arg(long)]
+        no_drain: bool,
+        /// How long to wait for another apply to finish (e.g. 30s).
+        #[arg(long, default_value = "0s", value_parser = parse_lock_timeout)]
+        lock_timeout: std::time::Duration,
+        #[command(flatten)]
+        vars: VarArgs,
+    },
     /// Show the director's live IPVS table.
     Show {
         /// A plan file saved by `plan -o`; without it, the live table.
@@ -194,7 +212,28 @@ pub fn run() -> u8 {
                 json,
                 color,
             };
-            crate::commands::apply(&options, &apply)
+            crate::commands::apply(&options, &apply, crate::commands::Goal::Converge)
+        }
+        Command::Destroy {
+            dir,
+            auto_approve,
+            no_drain,
+            lock_timeout,
+            vars,
+        } => {
+            let apply = crate::commands::ApplyOptions {
+                auto_approve,
+                drain: !no_drain,
+                lock_timeout,
+            };
+            let vars = sub.map(|m| ordered_vars(&vars, m)).unwrap_or_default();
+            let options = crate::commands::Options {
+                dir,
+                inputs: Inputs::from_env(vars),
+                json: false,
+                color,
+            };
+            crate::commands::apply(&options, &apply, crate::commands::Goal::Destroy)
         }
         Command::Show {
             planfile: Some(path),

@@ -66,16 +66,28 @@ impl Session {
     }
 }
 
+/// What a plan is for.
+#[derive(Clone, Copy, PartialEq)]
+pub enum Goal {
+    /// Make the live state match the configuration.
+    Converge,
+    /// Remove everything the configuration manages.
+    Destroy,
+}
+
 /// Reads the live state and plans against it; reports every problem on stderr.
-fn make_plan(config: &Config, backends: &mut Backends) -> Result<(Observed, Plan), ()> {
+fn make_plan(config: &Config, backends: &mut Backends, goal: Goal) -> Result<(Observed, Plan), ()> {
     let start = Instant::now();
     let observed = apply::observe(config, backends).map_err(|errors| {
         for e in errors {
             eprintln!("error: {e}");
         }
     })?;
-    let plan = plan::diff(config, &observed)
-        .map_err(|diags| report(&crate::diag::Diagnostics(diags), false))?;
+    let planned = match goal {
+        Goal::Converge => plan::diff(config, &observed),
+        Goal::Destroy => plan::destroy(config, &observed),
+    };
+    let plan = planned.map_err(|diags| report(&crate::diag::Diagnostics(diags), false))?;
     let ipvs_changes = plan
         .steps
         .iter()
@@ -107,7 +119,7 @@ pub fn plan(options: &Options, detailed_exitcode: bool, out_file: Option<&std::p
         return EXIT_ERROR;
     };
     let (config, mut backends) = session.parts(true);
-    let Ok((observed, plan)) = make_plan(config, &mut backends) else {
+    let Ok((observed, plan)) = make_plan(config, &mut backends, Goal::Converge) else {
         return EXIT_ERROR;
     };
     show_plan(&plan, options);
@@ -162,7 +174,7 @@ pub struct ApplyOptions {
     pub lock_timeout: Duration,
 }
 
-pub fn apply(options: &Options, apply_options: &ApplyOptions) -> u8 {
+pub fn apply(options: &Options, apply_options: &ApplyOptions, goal: Goal) -> u8 {
     let Some(_lock) = lock(apply_options) else {
         return EXIT_ERROR;
     };
@@ -170,7 +182,7 @@ pub fn apply(options: &Options, apply_options: &ApplyOptions) -> u8 {
         return EXIT_ERROR;
     };
     let (config, mut backends) = session.parts(apply_options.drain);
-    let Ok((observed, plan)) = make_plan(config, &mut backends) else {
+    let Ok((observed, plan)) = make_plan(config, &mut backends, goal) else {
         return EXIT_ERROR;
     };
     show_plan(&plan, options);
@@ -180,7 +192,7 @@ pub fn apply(options: &Options, apply_options: &ApplyOptions) -> u8 {
     if !apply_options.auto_approve && !confirmed() {
         return EXIT_ERROR;
     }
-    carry_out(config, &mut backends, &observed, &plan)
+    carry_out(config, &mut backends, &observed, &plan, goal)
 }
 
 /// `apply PLANFILE`: no question (the plan was reviewed when it was made), but a refusal
@@ -232,7 +244,7 @@ pub fn apply_saved(path: &std::path::Path, color: bool, apply_options: &ApplyOpt
         eprintln!("No changes. Live state matches the configuration.");
         return EXIT_OK;
     }
-    carry_out(config, &mut backends, &observed, &file.plan)
+    carry_out(config, &mut backends, &observed, &file.plan, Goal::Converge)
 }
 
 fn lock(apply_options: &ApplyOptions) -> Option<crate::lock::Lock> {
@@ -242,12 +254,18 @@ fn lock(apply_options: &ApplyOptions) -> Option<crate::lock::Lock> {
 }
 
 /// Executes a plan, verifies that nothing is left to do, and rolls back otherwise.
-fn carry_out(config: &Config, backends: &mut Backends, observed: &Observed, plan: &Plan) -> u8 {
+fn carry_out(
+    config: &Config,
+    backends: &mut Backends,
+    observed: &Observed,
+    plan: &Plan,
+    goal: Goal,
+) -> u8 {
     let mut progress = StderrProgress {
         start: Instant::now(),
     };
     match apply::execute(&plan.steps, &observed.table, backends, &mut progress) {
-        Ok(journal) => match make_plan(config, backends) {
+        Ok(journal) => match make_plan(config, backends, goal) {
             Ok((_, left)) if left.is_empty() => {
                 let (add, change, destroy) = plan.summary();
                 eprintln!(

@@ -372,3 +372,61 @@ fn a_failure_at_every_step_rolls_everything_back() {
     }
     assert!(checked >= 15, "only {checked} steps were checked");
 }
+
+#[test]
+fn destroy_removes_only_what_the_configuration_declares() {
+    let config = config();
+    let mut world = world();
+    let observed = world.run(4, |b| apply::observe(&config, b)).unwrap();
+    let plan = plan::diff(&config, &observed).unwrap();
+    world
+        .run(4, |b| {
+            apply::execute(&plan.steps, &observed.table, b, &mut Quiet)
+        })
+        .unwrap();
+    // An undeclared service appears after the apply.
+    let stranger = ServiceKey::Fwmark {
+        mark: 9,
+        family: Family::Ipv4,
+    };
+    let rr = ServiceSettings {
+        scheduler: Scheduler::Rr,
+        flags: Default::default(),
+        persistence: None,
+        one_packet: false,
+    };
+    world
+        .ipvs
+        .apply(&[Change::AddService {
+            key: stranger,
+            settings: rr,
+        }])
+        .unwrap();
+
+    let observed = world.run(4, |b| apply::observe(&config, b)).unwrap();
+    let plan = plan::destroy(&config, &observed).unwrap();
+    world
+        .run(4, |b| {
+            apply::execute(&plan.steps, &observed.table, b, &mut Quiet)
+        })
+        .unwrap();
+    assert_eq!(
+        world
+            .ipvs
+            .table
+            .services
+            .keys()
+            .copied()
+            .collect::<Vec<_>>(),
+        [stranger]
+    );
+    assert!(world.hosts.iter().all(|h| {
+        !h.facts
+            .addresses
+            .iter()
+            .any(|a| a.interface == "lo" && a.address.addr().to_string() == "203.0.113.10")
+    }));
+    assert!(world.director.facts.addresses.is_empty());
+    let observed = world.run(4, |b| apply::observe(&config, b)).unwrap();
+    assert!(plan::destroy(&config, &observed).unwrap().is_empty());
+}

@@ -5,7 +5,7 @@
 mod diff;
 pub mod render;
 
-pub use diff::diff;
+pub use diff::{destroy, diff};
 
 use crate::director::{DirectorChange, DirectorFacts};
 use crate::host::{HostChange, HostFacts};

@@ -130,4 +130,16 @@ check nat_traffic_reaches_every_server all_servers_answer "$VIP"
 code=$(status_of lvsform_in $nat plan --detailed-exitcode)
 check nat_replan_is_empty [ "$code" -eq 0 ]
 
+# destroy removes what the configuration declares, and only that.
+in_ns director ipvsadm -A -t 203.0.113.201:80 -s rr
+code=$(status_of lvsform_in $nat destroy --auto-approve)
+cat /tmp/out.txt
+check destroy_succeeds [ "$code" -eq 0 ]
+destroyed() { ! in_ns director ipvsadm -Sn | grep -q "$VIP:80" && ! vip_on director eth0; }
+check destroy_removes_the_service_and_vip destroyed
+spared() { in_ns director ipvsadm -Sn | grep -q 203.0.113.201:80; }
+check destroy_spares_undeclared_services spared
+code=$(status_of lvsform_in $nat destroy --auto-approve)
+check destroy_again_changes_nothing grep -q 'No changes' /tmp/out.txt
+
 summary
