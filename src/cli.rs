@@ -57,6 +57,9 @@ enum Command {
         /// Save the plan to this file, for `lvsform apply FILE`.
         #[arg(short = 'o', long = "out", value_name = "PLANFILE")]
         out: Option<PathBuf>,
+        /// Limit the plan to this resource address and what it needs (repeatable).
+        #[arg(long = "target", value_name = "ADDR")]
+        target: Vec<String>,
         #[command(flatten)]
         vars: VarArgs,
     },
@@ -77,6 +80,9 @@ enum Command {
         /// How long to wait for another apply to finish (e.g. 30s).
         #[arg(long, default_value = "0s", value_parser = parse_lock_timeout)]
         lock_timeout: std::time::Duration,
+        /// Limit the changes to this resource address and what it needs (repeatable).
+        #[arg(long = "target", value_name = "ADDR")]
+        target: Vec<String>,
         #[command(flatten)]
         vars: VarArgs,
     },
@@ -178,6 +184,7 @@ pub fn run() -> u8 {
             json,
             detailed_exitcode,
             out,
+            target,
             vars,
         } => {
             let vars = sub.map(|m| ordered_vars(&vars, m)).unwrap_or_default();
@@ -186,6 +193,7 @@ pub fn run() -> u8 {
                 inputs: Inputs::from_env(vars),
                 json,
                 color,
+                targets: target,
             };
             crate::commands::plan(&options, detailed_exitcode, out.as_deref())
         }
@@ -195,6 +203,7 @@ pub fn run() -> u8 {
             json,
             no_drain,
             lock_timeout,
+            target,
             vars,
         } => {
             let apply = crate::commands::ApplyOptions {
@@ -211,6 +220,7 @@ pub fn run() -> u8 {
                 inputs: Inputs::from_env(vars),
                 json,
                 color,
+                targets: target,
             };
             crate::commands::apply(&options, &apply, crate::commands::Goal::Converge)
         }
@@ -232,6 +242,7 @@ pub fn run() -> u8 {
                 inputs: Inputs::from_env(vars),
                 json: false,
                 color,
+                targets: vec![],
             };
             crate::commands::apply(&options, &apply, crate::commands::Goal::Destroy)
         }
@@ -245,6 +256,7 @@ pub fn run() -> u8 {
                 inputs: Inputs::default(),
                 json,
                 color,
+                targets: vec![],
             };
             crate::commands::show_saved(&path, &options)
         }

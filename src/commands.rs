@@ -17,6 +17,8 @@ pub struct Options {
     pub inputs: Inputs,
     pub json: bool,
     pub color: bool,
+    /// `--target`: resource addresses to limit the plan to.
+    pub targets: Vec<String>,
 }
 
 /// The configuration and the backends that reach what it describes.
@@ -122,11 +124,19 @@ pub fn plan(options: &Options, detailed_exitcode: bool, out_file: Option<&std::p
     let Ok((observed, plan)) = make_plan(config, &mut backends, Goal::Converge) else {
         return EXIT_ERROR;
     };
+    let plan = plan.targeted(config, &options.targets);
     show_plan(&plan, options);
     if let Some(path) = out_file {
         let vars = &options.inputs.vars;
-        if let Err(e) =
-            PlanFile::new(&options.dir, vars, config, &observed, plan.clone()).write(path)
+        if let Err(e) = PlanFile::new(
+            &options.dir,
+            vars,
+            &options.targets,
+            config,
+            &observed,
+            plan.clone(),
+        )
+        .write(path)
         {
             eprintln!("error: {e}");
             return EXIT_ERROR;
@@ -185,6 +195,7 @@ pub fn apply(options: &Options, apply_options: &ApplyOptions, goal: Goal) -> u8 
     let Ok((observed, plan)) = make_plan(config, &mut backends, goal) else {
         return EXIT_ERROR;
     };
+    let plan = plan.targeted(config, &options.targets);
     show_plan(&plan, options);
     if plan.is_empty() {
         return EXIT_OK;
@@ -192,7 +203,14 @@ pub fn apply(options: &Options, apply_options: &ApplyOptions, goal: Goal) -> u8 
     if !apply_options.auto_approve && !confirmed() {
         return EXIT_ERROR;
     }
-    carry_out(config, &mut backends, &observed, &plan, goal)
+    carry_out(
+        config,
+        &mut backends,
+        &observed,
+        &plan,
+        goal,
+        &options.targets,
+    )
 }
 
 /// `apply PLANFILE`: no question (the plan was reviewed when it was made), but a refusal
@@ -213,6 +231,7 @@ pub fn apply_saved(path: &std::path::Path, color: bool, apply_options: &ApplyOpt
         inputs: Inputs::from_env(file.vars.clone()),
         json: false,
         color,
+        targets: vec![],
     };
     let Ok(mut session) = Session::open(&options) else {
         return EXIT_ERROR;
@@ -244,7 +263,14 @@ pub fn apply_saved(path: &std::path::Path, color: bool, apply_options: &ApplyOpt
         eprintln!("No changes. Live state matches the configuration.");
         return EXIT_OK;
     }
-    carry_out(config, &mut backends, &observed, &file.plan, Goal::Converge)
+    carry_out(
+        config,
+        &mut backends,
+        &observed,
+        &file.plan,
+        Goal::Converge,
+        &file.targets,
+    )
 }
 
 fn lock(apply_options: &ApplyOptions) -> Option<crate::lock::Lock> {
@@ -260,13 +286,16 @@ fn carry_out(
     observed: &Observed,
     plan: &Plan,
     goal: Goal,
+    targets: &[String],
 ) -> u8 {
     let mut progress = StderrProgress {
         start: Instant::now(),
     };
     match apply::execute(&plan.steps, &observed.table, backends, &mut progress) {
-        Ok(journal) => match make_plan(config, backends, goal) {
-            Ok((_, left)) if left.is_empty() => {
+        Ok(journal) => match make_plan(config, backends, goal)
+            .map(|(_, left)| left.targeted(config, targets))
+        {
+            Ok(left) if left.is_empty() => {
                 let (add, change, destroy) = plan.summary();
                 eprintln!(
                     "Apply complete! Resources: {add} added, {change} changed, {destroy} destroyed."
@@ -275,7 +304,7 @@ fn carry_out(
             }
             verification => {
                 let what = match verification {
-                    Ok((_, left)) => format!("{} changes remain after applying", left.steps.len()),
+                    Ok(left) => format!("{} changes remain after applying", left.steps.len()),
                     Err(()) => "the live state cannot be read back".to_string(),
                 };
                 progress.failed(&format!("verification failed: {what}"));

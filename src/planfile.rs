@@ -25,6 +25,8 @@ pub struct PlanFile {
     /// The live state it was made from, without counters.
     pub observed: Value,
     pub fingerprint: String,
+    /// `--target` addresses the plan was limited to.
+    pub targets: Vec<String>,
     pub plan: Plan,
 }
 
@@ -111,6 +113,7 @@ impl PlanFile {
     pub fn new(
         dir: &Path,
         vars: &[VarArg],
+        targets: &[String],
         config: &Config,
         observed: &Observed,
         plan: Plan,
@@ -131,6 +134,7 @@ impl PlanFile {
             desired: serde_json::to_value(&config.desired).unwrap_or(Value::Null),
             fingerprint: fingerprint(&record),
             observed: record,
+            targets: targets.to_vec(),
             plan,
         }
     }

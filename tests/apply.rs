@@ -430,3 +430,44 @@ fn destroy_removes_only_what_the_configuration_declares() {
     let observed = world.run(4, |b| apply::observe(&config, b)).unwrap();
     assert!(plan::destroy(&config, &observed).unwrap().is_empty());
 }
+
+#[test]
+fn target_limits_the_plan_to_an_address_and_what_it_needs() {
+    let config = config();
+    let world = world();
+    let observed = world
+        .clone()
+        .run(4, |b| apply::observe(&config, b))
+        .unwrap();
+    let plan = plan::diff(&config, &observed).unwrap();
+    let only_dns = plan
+        .clone()
+        .targeted(&config, &["virtual_server.dns.real_server.c".to_string()]);
+    let addresses: Vec<&str> = only_dns
+        .changes
+        .iter()
+        .map(|c| c.address.as_str())
+        .collect();
+    // The real server, the service it needs, and the host it runs on.
+    assert_eq!(
+        addresses,
+        [
+            "virtual_server.dns",
+            "virtual_server.dns.real_server.c",
+            "host[\"10.1.0.13\"]"
+        ]
+    );
+    assert!(
+        only_dns
+            .steps
+            .iter()
+            .all(|(_, s)| !matches!(s, Step::Host { host, .. } if host != "10.1.0.13"))
+    );
+    assert!(only_dns.steps.len() < plan.steps.len());
+    let none = plan
+        .clone()
+        .targeted(&config, &["virtual_server.nothing".to_string()]);
+    assert!(none.is_empty());
+    let all = plan.clone().targeted(&config, &[]);
+    assert_eq!(all.steps.len(), plan.steps.len());
+}

@@ -106,3 +106,113 @@ impl Plan {
         counts
     }
 }
+
+/// Whether `address` is `target` or inside it (`virtual_server.web` holds
+/// `virtual_server.web.real_server.a` and `virtual_server.web["x"]`).
+fn within(address: &str, target: &str) -> bool {
+    address == target
+        || address
+            .strip_prefix(target)
+            .is_some_and(|rest| rest.starts_with(['.', '[']))
+}
+
+/// The resource address a step works on.
+fn step_address(step: &Step, config: &crate::config::Config) -> String {
+    let service = |key: &crate::model::ServiceKey| {
+        config.services.get(key).map_or_else(
+            || format!("virtual_server[\"{key}\"]"),
+            |m| m.address.clone(),
+        )
+    };
+    let dest = |key: &crate::model::ServiceKey, dkey: &crate::model::DestinationKey| {
+        config
+            .services
+            .get(key)
+            .and_then(|m| m.destinations.get(dkey))
+            .map_or_else(
+                || format!("{}.real_server[\"{dkey}\"]", service(key)),
+                |d| d.address.clone(),
+            )
+    };
+    match step {
+        Step::Ipvs(change) => match change {
+            ipvs::Change::AddService { key, .. }
+            | ipvs::Change::EditService { key, .. }
+            | ipvs::Change::DelService { key } => service(key),
+            ipvs::Change::AddDest {
+                service: s, key, ..
+            }
+            | ipvs::Change::EditDest {
+                service: s, key, ..
+            }
+            | ipvs::Change::DelDest { service: s, key } => dest(s, key),
+            ipvs::Change::SetTimeouts(_)
+            | ipvs::Change::StartDaemon(_)
+            | ipvs::Change::StopDaemon(_) => "director".into(),
+        },
+        Step::Drain {
+            service, dest: d, ..
+        } => dest(service, d),
+        Step::Host { host, .. } => format!("host[\"{host}\"]"),
+        Step::Director(_) => "director".into(),
+    }
+}
+
+impl Plan {
+    /// Only what `--target` addresses ask for, with what they need: the service of a
+    /// targeted real server, and the hosts its real servers run on.
+    pub fn targeted(self, config: &crate::config::Config, targets: &[String]) -> Plan {
+        if targets.is_empty() {
+            return self;
+        }
+        let selected = |address: &str| {
+            targets
+                .iter()
+                .any(|t| within(address, t) || within(t, address))
+        };
+        let hosts: std::collections::BTreeSet<String> = config
+            .services
+            .values()
+            .flat_map(|s| s.destinations.values())
+            .filter(|d| selected(&d.address))
+            .filter_map(|d| d.host.as_ref().map(|h| format!("host[\"{h}\"]")))
+            .collect();
+        let keep = |address: &str| selected(address) || hosts.contains(address);
+        Plan {
+            changes: self
+                .changes
+                .into_iter()
+                .filter(|c| keep(&c.address))
+                .collect(),
+            steps: self
+                .steps
+                .into_iter()
+                .filter(|(_, s)| keep(&step_address(s, config)))
+                .collect(),
+            warnings: self.warnings,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::within;
+
+    #[test]
+    fn addresses_nest() {
+        assert!(within("virtual_server.web", "virtual_server.web"));
+        assert!(within(
+            "virtual_server.web.real_server.a",
+            "virtual_server.web"
+        ));
+        assert!(within(
+            "virtual_server.web[\"x\"].real_server.a",
+            "virtual_server.web"
+        ));
+        assert!(!within("virtual_server.web2", "virtual_server.web"));
+        assert!(!within(
+            "virtual_server.web",
+            "virtual_server.web.real_server.a"
+        ));
+    }
+}
