@@ -65,6 +65,8 @@ impl FakeHost {
             HostChange::RemoveFile { path, .. } => {
                 f.files.remove(path);
             }
+            HostChange::EnableUnit => f.unit_enabled = true,
+            HostChange::DisableUnit => f.unit_enabled = false,
         }
     }
 }

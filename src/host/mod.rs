@@ -27,6 +27,8 @@ pub const MANAGED_MODULES: &[&str] = &["ipip", "ip_gre", "ip6_tunnel", "ip6_gre"
 pub const SYSCTL_FILE: &str = "/etc/sysctl.d/90-lvsform.conf";
 pub const UNIT_FILE: &str = "/etc/systemd/system/lvsform-vips.service";
 pub const MANAGED_FILES: &[&str] = &[SYSCTL_FILE, UNIT_FILE];
+/// The unit's name, as `systemctl` knows it.
+pub const UNIT: &str = "lvsform-vips.service";
 
 /// Every sysctl lvsform reads and may set on a real server.
 pub fn managed_sysctls() -> Vec<String> {
@@ -55,6 +57,8 @@ pub struct HostFacts {
     pub files: BTreeMap<String, String>,
     /// systemd is the init system (the VIP unit can be installed).
     pub systemd: bool,
+    /// The VIP unit is enabled (starts at boot).
+    pub unit_enabled: bool,
     /// `iptables -S INPUT`, when iptables is there and readable.
     pub iptables_input: Option<String>,
 }
@@ -83,6 +87,8 @@ pub enum HostChange {
         path: String,
         before: String,
     },
+    EnableUnit,
+    DisableUnit,
 }
 
 impl HostChange {
@@ -128,6 +134,8 @@ impl HostChange {
                 content: before.clone(),
                 before: None,
             },
+            HostChange::EnableUnit => HostChange::DisableUnit,
+            HostChange::DisableUnit => HostChange::EnableUnit,
         }
     }
 }
@@ -144,6 +152,8 @@ impl fmt::Display for HostChange {
             HostChange::LinkDown(l) => write!(f, "bring {l} down"),
             HostChange::WriteFile { path, .. } => write!(f, "write {path}"),
             HostChange::RemoveFile { path, .. } => write!(f, "remove {path}"),
+            HostChange::EnableUnit => write!(f, "enable {UNIT}"),
+            HostChange::DisableUnit => write!(f, "disable {UNIT}"),
         }
     }
 }

@@ -2,7 +2,7 @@
 //! Nothing reaches a script unless it is in a managed set or a parsed address.
 
 use super::{
-    HostChange, HostError, HostFacts, MANAGED_FILES, MANAGED_INTERFACES, MANAGED_MODULES,
+    HostChange, HostError, HostFacts, MANAGED_FILES, MANAGED_INTERFACES, MANAGED_MODULES, UNIT,
     managed_sysctls,
 };
 use crate::model::InterfaceAddress;
@@ -71,6 +71,9 @@ pub fn observe() -> String {
         ));
     }
     s.push_str("[ -d /run/systemd/system ] && echo systemd\n");
+    s.push_str(&format!(
+        "[ -L /etc/systemd/system/multi-user.target.wants/{UNIT} ] && echo unit-enabled\n"
+    ));
     s.push_str("command -v iptables >/dev/null 2>&1 && iptables -S INPUT 2>/dev/null | sed 's/^/iptables /'\n");
     s.push_str("echo end\n");
     s
@@ -141,6 +144,8 @@ fn command(change: &HostChange) -> Result<String, HostError> {
         HostChange::RemoveFile { path, .. } => {
             format!("rm -f {}", quote(checked("file", path, MANAGED_FILES)?))
         }
+        HostChange::EnableUnit => format!("systemctl daemon-reload\nsystemctl enable {UNIT}"),
+        HostChange::DisableUnit => format!("systemctl disable {UNIT}\nsystemctl daemon-reload"),
     })
 }
 
@@ -215,6 +220,7 @@ pub fn parse_facts(host: &str, output: &str) -> Result<HostFacts, HostError> {
                 rest = &rest[len..];
             }
             "systemd" => facts.systemd = true,
+            "unit-enabled" => facts.unit_enabled = true,
             "iptables" => iptables.push(value),
             "end" => {
                 ended = true;

@@ -1,6 +1,6 @@
 //! diff(desired, observed) -> Plan.
 
-use super::{Action, Observed, Phase, Plan, ResourceChange, Step};
+use super::{Action, Observed, Phase, Plan, ResourceChange, Step, persist};
 use crate::config::{Config, Depool};
 use crate::diag::Diag;
 use crate::director::DirectorChange;
@@ -426,11 +426,15 @@ impl Differ<'_> {
 
     fn hosts(&mut self) {
         let dip = self.config.director.dip;
+        let mut no_systemd = 0;
         for (name, want) in &self.config.desired.hosts {
             let Some(have) = self.observed.hosts.get(name) else {
                 continue;
             };
-            let changes = host_changes(want, have);
+            let mut changes = host_changes(want, have);
+            let (files, unit_ok) = persist::changes(want, have);
+            no_systemd += usize::from(!unit_ok);
+            changes.extend(files);
             if want.route_via_director {
                 self.check_route(name, have, dip);
             }
@@ -457,6 +461,17 @@ impl Differ<'_> {
                     }
                     HostChange::LinkUp(l) => {
                         after.insert(format!("link {l}"), json!("up"));
+                    }
+                    HostChange::WriteFile {
+                        path,
+                        content,
+                        before: old,
+                    } => {
+                        before.insert(path.clone(), json!(old.clone().unwrap_or_default()));
+                        after.insert(path.clone(), json!(content));
+                    }
+                    HostChange::EnableUnit => {
+                        after.insert(format!("unit {}", crate::host::UNIT), json!("enabled"));
                     }
                     _ => {}
                 }
@@ -502,6 +517,11 @@ impl Differ<'_> {
                     None,
                 );
             }
+        }
+        if no_systemd > 0 {
+            self.plan.warnings.push(format!(
+                "{no_systemd} real server(s) have no systemd: the unit that re-adds their VIPs at boot is skipped"
+            ));
         }
     }
 
@@ -724,8 +744,18 @@ pub fn destroy(config: &Config, observed: &Observed) -> Result<Plan, Vec<Diag>> 
             .intersection(&have.addresses)
             .cloned()
             .collect();
-        if present.is_empty() {
+        let teardown = persist::teardown(have);
+        if present.is_empty() && teardown.is_empty() {
             continue;
+        }
+        for change in teardown {
+            d.step(
+                Phase::HostCleanup,
+                Step::Host {
+                    host: name.clone(),
+                    change,
+                },
+            );
         }
         let before: BTreeMap<String, Value> = present
             .iter()

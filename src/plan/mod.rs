@@ -3,6 +3,7 @@
 //! out, in the fixed phase order of SPEC §5, each step able to say how to undo itself.
 
 mod diff;
+mod persist;
 pub mod render;
 
 pub use diff::{destroy, diff};

@@ -85,6 +85,17 @@ pub fn human(plan: &Plan, color: bool) -> String {
         keys.dedup();
         let width = keys.iter().map(|k| k.len()).max().unwrap_or(0);
         for key in keys {
+            if let Some(diff) = file_diff(key, before.get(key), after.get(key)) {
+                for line in diff.lines() {
+                    let code = match line.chars().next() {
+                        Some('+') if !line.starts_with("+++") => "32",
+                        Some('-') if !line.starts_with("---") => "31",
+                        _ => "0",
+                    };
+                    let _ = writeln!(out, "      {}", style.paint(code, line));
+                }
+                continue;
+            }
             let line = match (before.get(key), after.get(key)) {
                 (Some(b), Some(a)) if b == a => continue,
                 (Some(b), Some(a)) if change.action == Action::Update => style.paint(
@@ -107,4 +118,16 @@ pub fn human(plan: &Plan, color: bool) -> String {
         "\nPlan: {add} to add, {change} to change, {destroy} to destroy."
     );
     out
+}
+
+/// A file's change as a unified diff (persistence files are multi-line strings).
+fn file_diff(path: &str, before: Option<&Value>, after: Option<&Value>) -> Option<String> {
+    let text = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or_default().to_string();
+    let (old, new) = (text(before), text(after));
+    if !path.starts_with('/') || (!old.contains('\n') && !new.contains('\n')) {
+        return None;
+    }
+    let diff = similar::TextDiff::from_lines(&old, &new);
+    let mut unified = diff.unified_diff();
+    Some(unified.context_radius(2).header(path, path).to_string())
 }

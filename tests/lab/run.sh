@@ -34,7 +34,7 @@ version=$(ls "$kernel/lib/modules")
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 root=$work/root
-mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,etc,proc,sys,dev,run,tmp,root,var/empty,lab}
+mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,etc/sysctl.d,proc,sys,dev,run,tmp,root,var/empty,lab}
 
 # Copies a binary and, following ldd, every shared library it needs.
 install_binary() {

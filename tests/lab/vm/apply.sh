@@ -21,7 +21,7 @@ dr=/lab/examples/dr
 # failure (the director's VIP, rs1's and rs3's settings) is undone; IPVS is untouched.
 kill "$(cat /run/sshd-rs2.pid)"
 sleep 0.5
-in_ns rs2 unshare -m sh -c "mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sys && exec /usr/sbin/sshd -f /srv/rs2/ssh/sshd_config"
+start_sshd rs2 "mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sys &&"
 sleep 0.5
 code=$(status_of lvsform_in $dr apply --auto-approve)
 cat /tmp/out.txt
@@ -35,7 +35,7 @@ rs1_untouched() { ! vip_on rs1 lo && [ "$(in_ns rs1 sysctl -n net.ipv4.conf.lo.a
 check rollback_restores_rs1 rs1_untouched
 kill "$(cat /run/sshd-rs2.pid)"
 sleep 0.5
-in_ns rs2 /usr/sbin/sshd -f /srv/rs2/ssh/sshd_config
+start_sshd rs2
 sleep 0.5
 
 # DR from scratch, traffic, and a second plan that is empty.
@@ -113,6 +113,19 @@ check tun_host_prepared vip_on rs3 tunl0
 check tun_traffic_reaches_every_server all_servers_answer "$VIP"
 tunnelled() { [ "$(in_ns rs1 cat /sys/class/net/tunl0/statistics/rx_packets)" -gt 0 ]; }
 check tun_packets_arrive_on_tunl0 tunnelled
+
+# The persistence file records what each sysctl was before lvsform; destroy puts the
+# values back and removes the file.
+on_rs1() { in_ns director ssh -i /lab/ssh/id_ed25519 -o UserKnownHostsFile=/lab/ssh/known_hosts -o BatchMode=yes root@10.1.0.11 "$@"; }
+persisted() { on_rs1 cat /etc/sysctl.d/90-lvsform.conf | grep -q '^net.ipv4.conf.tunl0.rp_filter = 0$'; }
+check persistence_file_written persisted
+code=$(status_of lvsform_in /lab/configs/tun destroy --auto-approve)
+cat /tmp/out.txt
+check tun_destroy_succeeds [ "$code" -eq 0 ]
+file_gone() { [ -z "$(on_rs1 ls /etc/sysctl.d)" ]; }
+check destroy_removes_the_persistence_file file_gone
+restored() { [ "$(in_ns rs1 sysctl -n net.ipv4.conf.all.arp_ignore)" = 0 ] && ! vip_on rs1 tunl0; }
+check destroy_restores_recorded_sysctls restored
 
 # NAT with port mapping: the route check refuses servers whose default route bypasses
 # the director; with the routes fixed, traffic flows through it.

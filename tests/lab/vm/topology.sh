@@ -69,9 +69,18 @@ StrictModes no
 UsePAM no
 KexAlgorithms curve25519-sha256
 CONF
-    in_ns "$host" /usr/sbin/sshd -f "/srv/$host/ssh/sshd_config"
+    start_sshd "$host"
     echo "$addr $(cut -d' ' -f1,2 "/srv/$host/ssh/host_key.pub")" >>/lab/ssh/known_hosts
   done
+}
+
+# Starts a real server's sshd in a mount namespace of its own, where /etc/sysctl.d is
+# private: lvsform's persistence files stay per host. Shell commands to run first (e.g.
+# to make /proc/sys read-only) may follow the host name.
+start_sshd() {
+  host=$1
+  shift
+  in_ns "$host" unshare -m sh -c "mount -t tmpfs tmpfs /etc/sysctl.d && $* exec /usr/sbin/sshd -f /srv/$host/ssh/sshd_config"
 }
 
 # Prints the name of the real server that answered each of COUNT HTTP requests to ADDR
