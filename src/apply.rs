@@ -7,6 +7,10 @@ use crate::ipvs::{Change, Ipvs, Table};
 use crate::model::{Destination, Service};
 use crate::plan::{Phase, Step};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Set by Ctrl-C or SIGTERM: the apply stops before its next step and rolls back.
+pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 use std::time::{Duration, Instant};
 
 /// The director's own settings (sysctls, VIPs on its interface).
@@ -173,6 +177,9 @@ pub fn execute(
         let Some((phase, first)) = steps.get(index) else {
             break Ok(());
         };
+        if INTERRUPTED.load(Ordering::SeqCst) {
+            break Err("interrupted".to_string());
+        }
         // Consecutive steps of one kind in one phase run as one batch.
         let end = steps[index..]
             .iter()
@@ -336,6 +343,9 @@ fn run_drains(batch: &[&Step], backends: &mut Backends) -> Result<(), String> {
                 .map_or(0, |c| c.active);
             active > 0 && start.elapsed() < *timeout
         });
+        if INTERRUPTED.load(Ordering::SeqCst) {
+            return Err("interrupted while draining".to_string());
+        }
         if !waiting.is_empty() {
             std::thread::sleep(Duration::from_secs(1));
         }

@@ -30,7 +30,8 @@ struct Session {
 }
 
 impl Session {
-    fn open(options: &Options) -> Result<Session, ()> {
+    /// `load_ipvs`: when the kernel has no IPVS yet, load it (apply does; plan only reads).
+    fn open(options: &Options, load_ipvs: bool) -> Result<Session, ()> {
         let start = Instant::now();
         let (config, diags) = config::load(&options.dir, &options.inputs);
         crate::log::debug(|| {
@@ -41,7 +42,23 @@ impl Session {
         });
         report(&diags, options.color);
         let config = config.ok_or(())?;
-        let ipvs = NetlinkIpvs::connect().map_err(|e| eprintln!("error: {e}"))?;
+        let ipvs = match NetlinkIpvs::connect() {
+            Err(crate::ipvs::IpvsError::NoIpvs) if load_ipvs => {
+                let loaded = std::process::Command::new("modprobe")
+                    .arg("ip_vs")
+                    .status()
+                    .is_ok_and(|s| s.success());
+                crate::log::debug(|| {
+                    format!(
+                        "modprobe ip_vs: {}",
+                        if loaded { "loaded" } else { "failed" }
+                    )
+                });
+                NetlinkIpvs::connect()
+            }
+            other => other,
+        }
+        .map_err(|e| eprintln!("error: {e}"))?;
         let hosts = config
             .hosts
             .values()
@@ -117,7 +134,7 @@ fn show_plan(plan: &Plan, options: &Options) {
 }
 
 pub fn plan(options: &Options, detailed_exitcode: bool, out_file: Option<&std::path::Path>) -> u8 {
-    let Ok(mut session) = Session::open(options) else {
+    let Ok(mut session) = Session::open(options, false) else {
         return EXIT_ERROR;
     };
     let (config, mut backends) = session.parts(true);
@@ -188,7 +205,7 @@ pub fn apply(options: &Options, apply_options: &ApplyOptions, goal: Goal) -> u8 
     let Some(_lock) = lock(apply_options) else {
         return EXIT_ERROR;
     };
-    let Ok(mut session) = Session::open(options) else {
+    let Ok(mut session) = Session::open(options, true) else {
         return EXIT_ERROR;
     };
     let (config, mut backends) = session.parts(apply_options.drain);
@@ -233,7 +250,7 @@ pub fn apply_saved(path: &std::path::Path, color: bool, apply_options: &ApplyOpt
         color,
         targets: vec![],
     };
-    let Ok(mut session) = Session::open(&options) else {
+    let Ok(mut session) = Session::open(&options, true) else {
         return EXIT_ERROR;
     };
     if serde_json::to_value(&session.config.desired).ok().as_ref() != Some(&file.desired) {
@@ -288,6 +305,12 @@ fn carry_out(
     goal: Goal,
     targets: &[String],
 ) -> u8 {
+    // Ctrl-C and SIGTERM stop the apply between steps; what was done is rolled back.
+    if let Err(e) =
+        ctrlc::set_handler(|| apply::INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst))
+    {
+        crate::log::debug(|| format!("no interrupt handler: {e}"));
+    }
     let mut progress = StderrProgress {
         start: Instant::now(),
     };

@@ -105,6 +105,32 @@ check drain_then_delete grep -q '^exit 0$' /tmp/drain.txt
 gone() { ! in_ns director ipvsadm -Sn | grep -q 10.1.0.13; }
 check drained_server_is_gone gone
 
+# Ctrl-C during a drain rolls back; SIGKILL leaves exactly the remainder, which the next
+# apply converges.
+lvsform_in $dr apply --auto-approve >/dev/null 2>&1
+hold_connections() { for i in 1 2 3 4 5 6; do (sleep 20 | in_ns client nc "$VIP" 80 >/dev/null 2>&1) & done; sleep 2; }
+hold_connections
+(lvsform_in /lab/configs/dr-two apply --auto-approve >/tmp/int.txt 2>&1; echo "exit $?" >>/tmp/int.txt) &
+sleep 4
+kill -INT "$(pidof lvsform)"
+sleep 2
+cat /tmp/int.txt
+check interrupt_rolls_back grep -q '^exit 1$' /tmp/int.txt
+rs3_back() { in_ns director ipvsadm -Sn | grep -q -- '-r 10.1.0.13:80 -g -w 1'; }
+check interrupt_restores_the_weight rs3_back
+(lvsform_in /lab/configs/dr-two apply --auto-approve >/dev/null 2>&1) &
+sleep 4
+kill -KILL "$(pidof lvsform)"
+killall nc 2>/dev/null
+wait
+lvsform_in /lab/configs/dr-two plan >/tmp/out.txt 2>&1
+cat /tmp/out.txt
+check after_sigkill_plan_shows_the_remainder grep -q '^Plan: 0 to add, 0 to change, 1 to destroy.$' /tmp/out.txt
+code=$(status_of lvsform_in /lab/configs/dr-two apply --auto-approve --no-drain)
+check after_sigkill_apply_converges [ "$code" -eq 0 ]
+code=$(status_of lvsform_in /lab/configs/dr-two plan --detailed-exitcode)
+check after_sigkill_replan_is_empty [ "$code" -eq 0 ]
+
 # TUN: the same VIP through IP-in-IP; lvsform prepares ipip and tunl0 over SSH.
 code=$(status_of lvsform_in /lab/configs/tun apply --auto-approve)
 cat /tmp/out.txt
