@@ -213,7 +213,14 @@ pub fn apply(options: &Options, apply_options: &ApplyOptions, goal: Goal) -> u8 
         return EXIT_ERROR;
     };
     let plan = plan.targeted(config, &options.targets);
-    show_plan(&plan, options);
+    if options.json {
+        // Events, one JSON object per line: the plan first.
+        let mut event = plan::render::json(&plan);
+        event["event"] = serde_json::json!("plan");
+        out(&format!("{event}\n"));
+    } else {
+        show_plan(&plan, options);
+    }
     if plan.is_empty() {
         return EXIT_OK;
     }
@@ -227,6 +234,7 @@ pub fn apply(options: &Options, apply_options: &ApplyOptions, goal: Goal) -> u8 
         &plan,
         goal,
         &options.targets,
+        options.json,
     )
 }
 
@@ -287,6 +295,7 @@ pub fn apply_saved(path: &std::path::Path, color: bool, apply_options: &ApplyOpt
         &file.plan,
         Goal::Converge,
         &file.targets,
+        false,
     )
 }
 
@@ -304,6 +313,7 @@ fn carry_out(
     plan: &Plan,
     goal: Goal,
     targets: &[String],
+    json: bool,
 ) -> u8 {
     // Ctrl-C and SIGTERM stop the apply between steps; what was done is rolled back.
     if let Err(e) =
@@ -311,31 +321,81 @@ fn carry_out(
     {
         crate::log::debug(|| format!("no interrupt handler: {e}"));
     }
-    let mut progress = StderrProgress {
+    let mut stderr_progress = StderrProgress {
         start: Instant::now(),
     };
-    match apply::execute(&plan.steps, &observed.table, backends, &mut progress) {
+    let mut json_progress = JsonProgress;
+    let progress: &mut dyn Progress = if json {
+        &mut json_progress
+    } else {
+        &mut stderr_progress
+    };
+    let outcome = match apply::execute(&plan.steps, &observed.table, backends, progress) {
         Ok(journal) => match make_plan(config, backends, goal)
             .map(|(_, left)| left.targeted(config, targets))
         {
-            Ok(left) if left.is_empty() => {
-                let (add, change, destroy) = plan.summary();
-                eprintln!(
-                    "Apply complete! Resources: {add} added, {change} changed, {destroy} destroyed."
-                );
-                EXIT_OK
-            }
+            Ok(left) if left.is_empty() => Ok(()),
             verification => {
                 let what = match verification {
                     Ok(left) => format!("{} changes remain after applying", left.steps.len()),
                     Err(()) => "the live state cannot be read back".to_string(),
                 };
                 progress.failed(&format!("verification failed: {what}"));
-                let left = journal.rollback(backends, &mut progress);
-                rollback_outcome(&left)
+                Err(journal.rollback(backends, progress))
             }
         },
-        Err(failure) => rollback_outcome(&failure.left),
+        Err(failure) => Err(failure.left),
+    };
+    let (add, change, destroy) = plan.summary();
+    if json {
+        let (status, left) = match &outcome {
+            Ok(()) => ("applied", vec![]),
+            Err(left) if left.is_empty() => ("rolled_back", vec![]),
+            Err(left) => ("rollback_failed", left.clone()),
+        };
+        let summary = serde_json::json!({"add": add, "change": change, "destroy": destroy});
+        out(&format!(
+            "{}\n",
+            serde_json::json!({"event": "result", "status": status, "summary": summary, "left": left})
+        ));
+    }
+    match outcome {
+        Ok(()) => {
+            if !json {
+                eprintln!(
+                    "Apply complete! Resources: {add} added, {change} changed, {destroy} destroyed."
+                );
+            }
+            EXIT_OK
+        }
+        Err(left) => rollback_outcome(&left),
+    }
+}
+
+/// `apply --json`: one JSON object per line on stdout for every step, failure and undo.
+struct JsonProgress;
+
+impl Progress for JsonProgress {
+    fn step(&mut self, done: usize, total: usize, what: &str) {
+        out(&format!(
+            "{}\n",
+            serde_json::json!({"event": "step", "done": done, "total": total, "what": what})
+        ));
+    }
+
+    fn failed(&mut self, error: &str) {
+        out(&format!(
+            "{}\n",
+            serde_json::json!({"event": "failed", "error": error})
+        ));
+    }
+
+    fn undo(&mut self, what: &str, result: &Result<(), String>) {
+        let error = result.as_ref().err();
+        out(&format!(
+            "{}\n",
+            serde_json::json!({"event": "undo", "what": what, "ok": error.is_none(), "error": error})
+        ));
     }
 }
 

@@ -58,6 +58,15 @@ check drift_names_the_weight grep -q 'weight *= 9 -> 3' /tmp/out.txt
 lvsform_in $dr apply --auto-approve >/dev/null 2>&1
 repaired() { in_ns director ipvsadm -Sn | grep -q -- '-r 10.1.0.11:80 -g -w 3'; }
 check drift_repaired repaired
+in_ns director ipvsadm -e -t "$VIP:80" -r 10.1.0.11:80 -g -w 8
+lvsform_in $dr apply --auto-approve --json >/tmp/events.txt 2>/dev/null
+cat /tmp/events.txt
+json_events() {
+  head -1 /tmp/events.txt | grep -q '^{"format_version":"1","changes":\[{"address":"virtual_server.web.real_server.web\[\\"10.1.0.11\\"\]","action":"update"' &&
+    grep -q '"event":"step"' /tmp/events.txt &&
+    tail -1 /tmp/events.txt | grep -q '"status":"applied"'
+}
+check apply_json_events json_events
 
 # A saved plan is applied as it was reviewed, and refused when the live state moved.
 in_ns director ipvsadm -e -t "$VIP:80" -r 10.1.0.11:80 -g -w 9
