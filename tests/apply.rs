@@ -2,110 +2,16 @@
 //! several hosts) applied fully reaches the desired state and plans empty afterwards; a
 //! failure injected at every single step rolls everything back exactly.
 
-use lvsform::apply::{self, Backends, Director, Progress};
+#[path = "support/fakes.rs"]
+mod fakes;
+
+use fakes::{FakeDirector, Quiet, World};
+use lvsform::apply;
 use lvsform::config::{self, Config, Inputs};
-use lvsform::director::{DirectorChange, DirectorFacts};
-use lvsform::host::{FakeHost, Host, HostFacts};
+use lvsform::host::{FakeHost, HostFacts};
 use lvsform::ipvs::{Change, FakeIpvs, Ipvs};
 use lvsform::model::*;
 use lvsform::plan::{self, Action, Step};
-use std::collections::BTreeMap;
-
-#[derive(Clone, Default)]
-struct FakeDirector {
-    facts: DirectorFacts,
-    applied: usize,
-    fail_at: Option<usize>,
-}
-
-impl Director for FakeDirector {
-    fn observe(&mut self, _: &[String], _: Option<&str>) -> Result<DirectorFacts, String> {
-        Ok(self.facts.clone())
-    }
-
-    fn apply(&mut self, change: &DirectorChange) -> Result<(), String> {
-        if self.fail_at == Some(self.applied) {
-            self.applied += 1;
-            return Err("injected failure".into());
-        }
-        self.applied += 1;
-        match change {
-            DirectorChange::SetSysctl { name, value, .. } => {
-                self.facts.sysctls.insert(name.clone(), value.clone());
-            }
-            DirectorChange::AddAddress(a) => {
-                self.facts.addresses.insert(a.clone());
-            }
-            DirectorChange::DelAddress(a) => {
-                self.facts.addresses.remove(a);
-            }
-        }
-        Ok(())
-    }
-}
-
-struct Quiet;
-
-impl Progress for Quiet {
-    fn step(&mut self, _: usize, _: usize, _: &str) {}
-    fn failed(&mut self, _: &str) {}
-    fn undo(&mut self, _: &str, _: &Result<(), String>) {}
-}
-
-/// The world before the apply: what the fakes hold.
-#[derive(Clone)]
-struct World {
-    ipvs: FakeIpvs,
-    hosts: Vec<FakeHost>,
-    director: FakeDirector,
-}
-
-impl World {
-    fn run<T>(&mut self, parallelism: usize, f: impl FnOnce(&mut Backends) -> T) -> T {
-        let mut hosts: Vec<Box<dyn Host>> = self
-            .hosts
-            .drain(..)
-            .map(|h| Box::new(h) as Box<dyn Host>)
-            .collect();
-        let result = {
-            let mut backends = Backends {
-                ipvs: &mut self.ipvs,
-                hosts: &mut hosts,
-                director: &mut self.director,
-                parallelism,
-                drain: false,
-            };
-            f(&mut backends)
-        };
-        // The fakes come back out of their boxes through their observations.
-        self.hosts = hosts
-            .into_iter()
-            .map(|mut h| {
-                let name = h.name().to_string();
-                FakeHost::new(&name, h.observe().unwrap())
-            })
-            .collect();
-        result
-    }
-
-    fn snapshot(
-        &self,
-    ) -> (
-        BTreeMap<ServiceKey, Service>,
-        Timeouts,
-        Vec<HostFacts>,
-        DirectorFacts,
-    ) {
-        let mut hosts: Vec<HostFacts> = self.hosts.iter().map(|h| h.facts.clone()).collect();
-        hosts.sort_by_key(|f| format!("{f:?}"));
-        (
-            self.ipvs.table.services.clone(),
-            self.ipvs.table.timeouts,
-            hosts,
-            self.director.facts.clone(),
-        )
-    }
-}
 
 const CONFIG: &str = r#"
 director {

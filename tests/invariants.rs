@@ -1,0 +1,198 @@
+//! Properties of plan and apply over generated configurations and live states (proptest,
+//! in-memory backends): applying a plan reaches the desired state and the next plan is
+//! empty; a failure anywhere rolls the world back to exactly where it was.
+
+#[path = "support/fakes.rs"]
+mod fakes;
+
+use fakes::{FakeDirector, Quiet, World};
+use lvsform::apply;
+use lvsform::config::{self, Config, Inputs};
+use lvsform::host::{FakeHost, HostFacts};
+use lvsform::ipvs::{Change, FakeIpvs, Ipvs};
+use lvsform::model::*;
+use lvsform::plan;
+use proptest::prelude::*;
+use std::collections::BTreeMap;
+
+const VIPS: [&str; 3] = ["203.0.113.10", "203.0.113.11", "203.0.113.12"];
+const PORTS: [u16; 2] = [80, 443];
+const RIPS: [&str; 4] = ["10.1.0.11", "10.1.0.12", "10.1.0.13", "10.1.0.14"];
+const SCHEDULERS: [&str; 3] = ["rr", "wrr", "wlc"];
+
+/// One service: (vip, port, scheduler, mode is DR, real servers with weights).
+type ServiceSpec = (usize, usize, usize, bool, BTreeMap<usize, u32>);
+
+fn service_spec() -> impl Strategy<Value = ServiceSpec> {
+    (
+        0..VIPS.len(),
+        0..PORTS.len(),
+        0..SCHEDULERS.len(),
+        any::<bool>(),
+        prop::collection::btree_map(0..RIPS.len(), 0u32..4, 0..4),
+    )
+}
+
+fn services() -> impl Strategy<Value = Vec<ServiceSpec>> {
+    prop::collection::vec(service_spec(), 0..4).prop_map(|mut specs| {
+        // One service per identity.
+        specs.sort_by_key(|s| (s.0, s.1));
+        specs.dedup_by_key(|s| (s.0, s.1));
+        specs
+    })
+}
+
+fn hcl(specs: &[ServiceSpec]) -> String {
+    let mut text = String::from("director {\n  interface = \"eth0\"\n}\n");
+    for (i, (vip, port, scheduler, dr, servers)) in specs.iter().enumerate() {
+        text.push_str(&format!(
+            "virtual_server \"s{i}\" {{\n  vip = \"{}\"\n  port = {}\n  scheduler = \"{}\"\n  mode = \"{}\"\n  drain = \"0s\"\n",
+            VIPS[*vip],
+            PORTS[*port],
+            SCHEDULERS[*scheduler],
+            if *dr { "dr" } else { "nat" }
+        ));
+        for (rip, weight) in servers {
+            text.push_str(&format!(
+                "  real_server \"r{rip}\" {{\n    address = \"{}\"\n    weight = {weight}\n  }}\n",
+                RIPS[*rip]
+            ));
+        }
+        text.push_str("}\n");
+    }
+    text
+}
+
+fn load(specs: &[ServiceSpec]) -> Config {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("main.lvs.hcl"), hcl(specs)).unwrap();
+    let (config, diags) = config::load(dir.path(), &Inputs::default());
+    config.unwrap_or_else(|| {
+        panic!(
+            "{:?}\n{}",
+            diags.0.iter().map(|d| d.compact()).collect::<Vec<_>>(),
+            hcl(specs)
+        )
+    })
+}
+
+/// A live world: the given services in IPVS (rr, DR), each real server host with random
+/// ARP sysctls and maybe already a VIP on lo.
+fn world(live: &[ServiceSpec], sysctls: &[u8], vip_on_lo: &[bool]) -> World {
+    let mut ipvs = FakeIpvs::default();
+    for (vip, port, _, _, servers) in live {
+        let key = ServiceKey::Address {
+            protocol: Protocol::Tcp,
+            vip: VIPS[*vip].parse().unwrap(),
+            port: PORTS[*port],
+        };
+        let settings = ServiceSettings {
+            scheduler: Scheduler::Rr,
+            flags: Default::default(),
+            persistence: None,
+            one_packet: false,
+        };
+        let mut changes = vec![Change::AddService { key, settings }];
+        for (rip, weight) in servers {
+            let dest = Destination {
+                forwarding: Forwarding::Dr,
+                weight: *weight,
+                upper_threshold: 0,
+                lower_threshold: 0,
+            };
+            changes.push(Change::AddDest {
+                service: key,
+                key: DestinationKey {
+                    address: RIPS[*rip].parse().unwrap(),
+                    port: PORTS[*port],
+                },
+                dest,
+            });
+        }
+        ipvs.apply(&changes).unwrap();
+    }
+    ipvs.applied = 0;
+    let hosts = RIPS
+        .iter()
+        .enumerate()
+        .map(|(i, rip)| {
+            let mut facts = HostFacts::default();
+            for (j, scope) in ["all", "lo"].iter().enumerate() {
+                for (k, key) in ["arp_ignore", "arp_announce"].iter().enumerate() {
+                    facts.sysctls.insert(
+                        format!("net.ipv4.conf.{scope}.{key}"),
+                        sysctls[(i * 4 + j * 2 + k) % sysctls.len()].to_string(),
+                    );
+                }
+            }
+            if vip_on_lo[i % vip_on_lo.len()] {
+                facts.addresses.insert(InterfaceAddress::host(
+                    "lo",
+                    VIPS[i % VIPS.len()].parse().unwrap(),
+                ));
+            }
+            FakeHost::new(rip, facts)
+        })
+        .collect();
+    // Like a real director, this one has the forwarding sysctl NAT needs (set to 0).
+    let mut director = FakeDirector::default();
+    director
+        .facts
+        .sysctls
+        .insert("net.ipv4.ip_forward".into(), "0".into());
+    World {
+        ipvs,
+        hosts,
+        director,
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn applying_a_plan_converges(
+        desired in services(),
+        live in services(),
+        sysctls in prop::collection::vec(0u8..3, 1..8),
+        vip_on_lo in prop::collection::vec(any::<bool>(), 1..4),
+    ) {
+        let config = load(&desired);
+        let mut world = world(&live, &sysctls, &vip_on_lo);
+        let observed = world.run(3, |b| apply::observe(&config, b)).unwrap();
+        let plan = plan::diff(&config, &observed).unwrap();
+        world.run(3, |b| apply::execute(&plan.steps, &observed.table, b, &mut Quiet)).unwrap();
+        prop_assert_eq!(&world.ipvs.table.services, &config.desired.services);
+        let again = world.run(3, |b| apply::observe(&config, b)).unwrap();
+        let replan = plan::diff(&config, &again).unwrap();
+        prop_assert!(replan.is_empty(), "{}", plan::render::human(&replan, false));
+    }
+
+    #[test]
+    fn a_failure_anywhere_restores_the_world(
+        desired in services(),
+        live in services(),
+        sysctls in prop::collection::vec(0u8..3, 1..8),
+        vip_on_lo in prop::collection::vec(any::<bool>(), 1..4),
+        fail in 0usize..40,
+    ) {
+        let config = load(&desired);
+        let pristine = world(&live, &sysctls, &vip_on_lo);
+        let observed = pristine.clone().run(3, |b| apply::observe(&config, b)).unwrap();
+        let plan = plan::diff(&config, &observed).unwrap();
+        let mut world = pristine.clone();
+        // Fail the n-th IPVS change, or the n-th change of a host.
+        match fail % 2 {
+            0 => world.ipvs.fail_at = Some(fail / 2),
+            _ => world.hosts[fail % RIPS.len()].fail_at = Some(fail / 8),
+        }
+        let result = world.run(3, |b| apply::execute(&plan.steps, &observed.table, b, &mut Quiet));
+        match result {
+            Ok(_) => prop_assert_eq!(&world.ipvs.table.services, &config.desired.services),
+            Err(failure) => {
+                prop_assert!(failure.left.is_empty(), "undo failed: {:?}", failure.left);
+                prop_assert!(world.snapshot() == pristine.snapshot(), "the world moved after a rollback");
+            }
+        }
+    }
+}
