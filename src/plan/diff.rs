@@ -160,9 +160,11 @@ impl Differ<'_> {
     fn services(&mut self) {
         let desired = &self.config.desired.services;
         let observed = &self.observed.table.services;
+        let nothing = BTreeMap::new();
         for (key, want) in desired {
             let meta = &self.config.services[key];
-            match observed.get(key) {
+            // A missing service is created, then filled like an existing one that is empty.
+            let have = match observed.get(key) {
                 None => {
                     self.change(
                         meta.address.clone(),
@@ -171,15 +173,43 @@ impl Differ<'_> {
                         Some(service_json(key, want)),
                         None,
                     );
+                    let settings = want.settings.clone();
                     self.step(
                         Phase::ServiceUpsert,
                         Step::Ipvs(Change::AddService {
                             key: *key,
-                            settings: want.settings.clone(),
+                            settings,
                         }),
                     );
-                    for (dkey, dest) in &want.destinations {
-                        let address = meta.destinations[dkey].address.clone();
+                    &nothing
+                }
+                Some(have) => {
+                    if have.settings != want.settings {
+                        let (before, after) = (service_json(key, have), service_json(key, want));
+                        self.change(
+                            meta.address.clone(),
+                            Action::Update,
+                            Some(before),
+                            Some(after),
+                            None,
+                        );
+                        let settings = want.settings.clone();
+                        self.step(
+                            Phase::ServiceUpsert,
+                            Step::Ipvs(Change::EditService {
+                                key: *key,
+                                settings,
+                            }),
+                        );
+                    }
+                    &have.destinations
+                }
+            };
+            let mut depooled = 0;
+            for (dkey, dest) in &want.destinations {
+                let address = meta.destinations[dkey].address.clone();
+                let step = match have.get(dkey) {
+                    None => {
                         self.change(
                             address,
                             Action::Create,
@@ -187,87 +217,41 @@ impl Differ<'_> {
                             Some(dest_json(dkey, dest)),
                             None,
                         );
-                        self.step(
-                            Phase::DestUpsert,
-                            Step::Ipvs(Change::AddDest {
-                                service: *key,
-                                key: *dkey,
-                                dest: dest.clone(),
-                            }),
-                        );
+                        Change::AddDest {
+                            service: *key,
+                            key: *dkey,
+                            dest: dest.clone(),
+                        }
                     }
-                }
-                Some(have) => {
-                    if have.settings != want.settings {
+                    Some(old) if old != dest => {
+                        let zeroed = dest.weight == 0 && old.weight > 0;
+                        depooled += usize::from(zeroed);
+                        let impact = zeroed.then(|| self.impact(key, dkey, None));
                         self.change(
-                            meta.address.clone(),
+                            address,
                             Action::Update,
-                            Some(service_json(key, have)),
-                            Some(service_json(key, want)),
-                            None,
+                            Some(dest_json(dkey, old)),
+                            Some(dest_json(dkey, dest)),
+                            impact,
                         );
-                        self.step(
-                            Phase::ServiceUpsert,
-                            Step::Ipvs(Change::EditService {
-                                key: *key,
-                                settings: want.settings.clone(),
-                            }),
-                        );
-                    }
-                    let mut depooled = 0;
-                    for (dkey, dest) in &want.destinations {
-                        let address = meta.destinations[dkey].address.clone();
-                        match have.destinations.get(dkey) {
-                            None => {
-                                self.change(
-                                    address,
-                                    Action::Create,
-                                    None,
-                                    Some(dest_json(dkey, dest)),
-                                    None,
-                                );
-                                self.step(
-                                    Phase::DestUpsert,
-                                    Step::Ipvs(Change::AddDest {
-                                        service: *key,
-                                        key: *dkey,
-                                        dest: dest.clone(),
-                                    }),
-                                );
-                            }
-                            Some(old) if old != dest => {
-                                let zeroed = dest.weight == 0 && old.weight > 0;
-                                depooled += usize::from(zeroed);
-                                let impact = zeroed.then(|| self.impact(key, dkey, None));
-                                self.change(
-                                    address,
-                                    Action::Update,
-                                    Some(dest_json(dkey, old)),
-                                    Some(dest_json(dkey, dest)),
-                                    impact,
-                                );
-                                self.step(
-                                    Phase::DestUpsert,
-                                    Step::Ipvs(Change::EditDest {
-                                        service: *key,
-                                        key: *dkey,
-                                        dest: dest.clone(),
-                                    }),
-                                );
-                            }
-                            Some(_) => {}
+                        Change::EditDest {
+                            service: *key,
+                            key: *dkey,
+                            dest: dest.clone(),
                         }
                     }
-                    for (dkey, old) in &have.destinations {
-                        if !want.destinations.contains_key(dkey) {
-                            depooled += 1;
-                            let address = format!("{}.real_server[\"{dkey}\"]", meta.address);
-                            self.remove_dest(address, key, dkey, old, meta.drain);
-                        }
-                    }
-                    self.check_depool(key, have.destinations.len(), depooled);
+                    Some(_) => continue,
+                };
+                self.step(Phase::DestUpsert, Step::Ipvs(step));
+            }
+            for (dkey, old) in have {
+                if !want.destinations.contains_key(dkey) {
+                    depooled += 1;
+                    let address = format!("{}.real_server[\"{dkey}\"]", meta.address);
+                    self.remove_dest(address, key, dkey, old, meta.drain);
                 }
             }
+            self.check_depool(key, have.len(), depooled);
         }
         for (key, have) in observed {
             if desired.contains_key(key) || self.ignored(key) {
