@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bench=$(cargo bench --no-run --bench ipvs --message-format=json 2>/dev/null \
+  | grep '"kind":\["bench"\],"crate_types":\["bin"\],"name":"ipvs"' \
   | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -1) || true
 [ -x "$bench" ] || { echo "error: cannot build the benchmark" >&2; exit 1; }
 # Two fresh namespaces with a route for everything (IPVS refuses real servers whose
