@@ -42,7 +42,7 @@ pub fn managed_sysctls() -> Vec<String> {
 }
 
 /// What one host holds of the managed settings.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HostFacts {
     pub sysctls: BTreeMap<String, String>,
     /// Addresses on the managed interfaces.

@@ -180,7 +180,7 @@ impl Writer {
 
 /// Statistics of a service or destination (`IPVS_STATS_ATTR_*`); STATS64 carries the same
 /// fields as 64-bit values.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Stats {
     pub conns: u64,
     pub inpkts: u64,

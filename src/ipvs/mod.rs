@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 /// What the kernel holds, with the counters the plan shows beside it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Table {
     #[serde(with = "crate::model::entries")]
     pub services: BTreeMap<ServiceKey, Service>,
@@ -35,7 +35,7 @@ pub struct Table {
     pub info: Info,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DestinationCounters {
     pub active: u32,
     pub inactive: u32,
@@ -44,7 +44,7 @@ pub struct DestinationCounters {
 }
 
 /// `ipvsadm --version` facts.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Info {
     /// The version code, e.g. 0x010201 for 1.2.1.
     pub version: u32,

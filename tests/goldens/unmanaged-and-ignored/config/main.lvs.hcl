@@ -1,0 +1,14 @@
+director {
+  ignore {
+    vips = ["10.96.0.0/12"]
+  }
+}
+
+virtual_server "web" {
+  vip  = "203.0.113.10"
+  port = 80
+  mode = "nat"
+  real_server "a" {
+    address = "10.1.0.11"
+  }
+}
