@@ -62,12 +62,14 @@ fn observed(case: &Path) -> Observed {
         .hosts
         .keys()
         .map(|name| {
-            let mut facts = HostFacts::default();
-            facts.sysctls = managed_sysctls()
-                .into_iter()
-                .filter(|s| !s.contains("tunl0") && !s.contains("gre0"))
-                .map(|s| (s, "0".to_string()))
-                .collect();
+            let mut facts = HostFacts {
+                sysctls: managed_sysctls()
+                    .into_iter()
+                    .filter(|s| !s.contains("tunl0") && !s.contains("gre0"))
+                    .map(|s| (s, "0".to_string()))
+                    .collect(),
+                ..HostFacts::default()
+            };
             facts.links.insert("lo".into(), true);
             if let Some(host) = live.desired.hosts.get(name) {
                 facts.sysctls.extend(host.sysctls.clone());
