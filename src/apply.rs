@@ -416,3 +416,80 @@ pub fn observe(
         _ => Err(errors),
     }
 }
+
+/// Reads again what a plan changed, for verification: the real servers of the services it
+/// touched and the hosts it touched; the rest is taken from `before` (a full dump of a
+/// large table would double the time of a small apply).
+pub fn observe_after(
+    config: &crate::config::Config,
+    backends: &mut Backends,
+    before: &crate::plan::Observed,
+    steps: &[(Phase, Step)],
+) -> Result<crate::plan::Observed, Vec<String>> {
+    let touched: std::collections::BTreeSet<_> = steps
+        .iter()
+        .filter_map(|(_, s)| match s {
+            Step::Ipvs(c) => c.service(),
+            Step::Drain { service, .. } => Some(*service),
+            _ => None,
+        })
+        .collect();
+    let touched_hosts: std::collections::BTreeSet<&str> = steps
+        .iter()
+        .filter_map(|(_, s)| {
+            if let Step::Host { host, .. } = s {
+                Some(host.as_str())
+            } else {
+                None
+            }
+        })
+        .collect();
+    let mut errors = Vec::new();
+    let mut table = backends
+        .ipvs
+        .observe_some(Some(&touched))
+        .map_err(|e| vec![e.to_string()])?;
+    for (key, service) in table.services.iter_mut() {
+        if !touched.contains(key)
+            && let Some(old) = before.table.services.get(key)
+        {
+            service.destinations = old.destinations.clone();
+        }
+    }
+    for (key, counters) in &before.table.counters {
+        if !touched.contains(&key.0) {
+            table.counters.insert(*key, *counters);
+        }
+    }
+    let sysctls: Vec<String> = config.desired.director.sysctls.keys().cloned().collect();
+    let director = backends
+        .director
+        .observe(&sysctls, config.director.interface.as_deref())
+        .map_err(|e| errors.push(e))
+        .ok();
+    let mut reread: Vec<&mut Box<dyn Host>> = backends
+        .hosts
+        .iter_mut()
+        .filter(|h| touched_hosts.contains(h.name()))
+        .collect();
+    let facts = for_each_parallel(&mut reread, backends.parallelism, |h| {
+        (h.name().to_string(), h.observe())
+    });
+    let mut hosts = before.hosts.clone();
+    for (name, result) in facts {
+        match result {
+            Ok(f) => {
+                hosts.insert(name, f);
+            }
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    match director {
+        Some(director) if errors.is_empty() => Ok(crate::plan::Observed {
+            table,
+            director,
+            hosts,
+        }),
+        _ => Err(errors),
+    }
+}

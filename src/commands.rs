@@ -331,8 +331,8 @@ fn carry_out(
         &mut stderr_progress
     };
     let outcome = match apply::execute(&plan.steps, &observed.table, backends, progress) {
-        Ok(journal) => match make_plan(config, backends, goal)
-            .map(|(_, left)| left.targeted(config, targets))
+        Ok(journal) => match verify(config, backends, observed, plan, goal)
+            .map(|left| left.targeted(config, targets))
         {
             Ok(left) if left.is_empty() => Ok(()),
             verification => {
@@ -370,6 +370,35 @@ fn carry_out(
         }
         Err(left) => rollback_outcome(&left),
     }
+}
+
+/// What is left to do after a plan's steps ran, from a fresh read of what they touched.
+fn verify(
+    config: &Config,
+    backends: &mut Backends,
+    before: &Observed,
+    plan: &Plan,
+    goal: Goal,
+) -> Result<Plan, ()> {
+    let start = Instant::now();
+    let after = apply::observe_after(config, backends, before, &plan.steps).map_err(|errors| {
+        for e in errors {
+            eprintln!("error: {e}");
+        }
+    })?;
+    let left = match goal {
+        Goal::Converge => plan::diff(config, &after),
+        Goal::Destroy => plan::destroy(config, &after),
+    }
+    .map_err(|diags| report(&crate::diag::Diagnostics(diags), false))?;
+    crate::log::debug(|| {
+        format!(
+            "verified in {:.2}s: {} steps left",
+            start.elapsed().as_secs_f64(),
+            left.steps.len()
+        )
+    });
+    Ok(left)
 }
 
 /// `apply --json`: one JSON object per line on stdout for every step, failure and undo.

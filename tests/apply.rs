@@ -193,9 +193,13 @@ fn a_full_apply_converges_and_the_next_plan_is_empty() {
             apply::execute(&plan.steps, &observed.table, b, &mut Quiet)
         })
         .unwrap();
+    // The verification read (only what the plan touched) and a full read agree.
+    let touched = world.run(4, |b| apply::observe_after(&config, b, &observed, &plan.steps)).unwrap();
+    assert!(plan::diff(&config, &touched).unwrap().is_empty());
     let again = world.run(4, |b| apply::observe(&config, b)).unwrap();
     let replan = plan::diff(&config, &again).unwrap();
     assert!(replan.is_empty(), "{}", plan::render::human(&replan, false));
+    assert_eq!(touched.table.services, again.table.services);
     assert_eq!(again.table.services, config.desired.services);
     // The retired VIP left the host that held it and the director.
     assert!(

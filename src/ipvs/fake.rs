@@ -2,7 +2,7 @@
 //! the kernel refuses, with the kernel's errno, and can fail any chosen change on purpose.
 
 use super::{ApplyError, Change, Info, Ipvs, IpvsError, Table};
-use crate::model::{Service, Timeouts};
+use crate::model::{Service, ServiceKey, Timeouts};
 use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Debug, Clone)]
@@ -103,8 +103,17 @@ impl FakeIpvs {
 }
 
 impl Ipvs for FakeIpvs {
-    fn observe(&mut self) -> Result<Table, IpvsError> {
-        Ok(self.table.clone())
+    fn observe_some(&mut self, only: Option<&BTreeSet<ServiceKey>>) -> Result<Table, IpvsError> {
+        let mut table = self.table.clone();
+        if let Some(keys) = only {
+            for (key, service) in table.services.iter_mut() {
+                if !keys.contains(key) {
+                    service.destinations.clear();
+                }
+            }
+            table.counters.retain(|(s, _), _| keys.contains(s));
+        }
+        Ok(table)
     }
 
     fn apply(&mut self, changes: &[Change]) -> Result<(), ApplyError> {

@@ -99,6 +99,21 @@ pub enum Change {
     StopDaemon(SyncDaemon),
 }
 
+impl Change {
+    /// The service a change is about (none for timeouts and sync daemons).
+    pub fn service(&self) -> Option<ServiceKey> {
+        match self {
+            Change::AddService { key, .. }
+            | Change::EditService { key, .. }
+            | Change::DelService { key } => Some(*key),
+            Change::AddDest { service, .. }
+            | Change::EditDest { service, .. }
+            | Change::DelDest { service, .. } => Some(*service),
+            Change::SetTimeouts(_) | Change::StartDaemon(_) | Change::StopDaemon(_) => None,
+        }
+    }
+}
+
 impl fmt::Display for Change {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -206,7 +221,13 @@ impl std::error::Error for ApplyError {}
 
 /// The director's IPVS table.
 pub trait Ipvs {
-    fn observe(&mut self) -> Result<Table, IpvsError>;
+    fn observe(&mut self) -> Result<Table, IpvsError> {
+        self.observe_some(None)
+    }
+
+    /// The table, with the real servers (and their counters) of only the listed services
+    /// when `only` is given: the others are listed with none.
+    fn observe_some(&mut self, only: Option<&BTreeSet<ServiceKey>>) -> Result<Table, IpvsError>;
 
     /// Carries out the changes. The kernel handles each on its own: when some fail, the
     /// others have still taken effect, and the error lists exactly the failed ones.

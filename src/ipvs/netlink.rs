@@ -186,7 +186,7 @@ fn change_message(change: &Change) -> Message {
 }
 
 impl Ipvs for NetlinkIpvs {
-    fn observe(&mut self) -> Result<Table, IpvsError> {
+    fn observe_some(&mut self, only: Option<&BTreeSet<ServiceKey>>) -> Result<Table, IpvsError> {
         let mut info = Info::default();
         for reply in self.request(
             Message::new(IPVS_CMD_GET_INFO, vec![]),
@@ -248,6 +248,17 @@ impl Ipvs for NetlinkIpvs {
         let mut service_stats = BTreeMap::new();
         let mut counters = BTreeMap::new();
         for entry in entries {
+            if only.is_some_and(|keys| !keys.contains(&entry.key)) {
+                service_stats.insert(entry.key, entry.stats);
+                services.insert(
+                    entry.key,
+                    Service {
+                        settings: entry.settings,
+                        destinations: BTreeMap::new(),
+                    },
+                );
+                continue;
+            }
             let query = Message::new(
                 IPVS_CMD_GET_DEST,
                 vec![Attr::Service(convert::key_attrs(&entry.key))],
