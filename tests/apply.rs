@@ -194,7 +194,11 @@ fn a_full_apply_converges_and_the_next_plan_is_empty() {
         })
         .unwrap();
     // The verification read (only what the plan touched) and a full read agree.
-    let touched = world.run(4, |b| apply::observe_after(&config, b, &observed, &plan.steps)).unwrap();
+    let touched = world
+        .run(4, |b| {
+            apply::observe_after(&config, b, &observed, &plan.steps)
+        })
+        .unwrap();
     assert!(plan::diff(&config, &touched).unwrap().is_empty());
     let again = world.run(4, |b| apply::observe(&config, b)).unwrap();
     let replan = plan::diff(&config, &again).unwrap();
