@@ -283,6 +283,28 @@ pub(crate) fn report(diags: &Diagnostics, color: bool) {
     }
 }
 
+/// For plan and apply: errors in full, warnings one per kind (kinds share their help
+/// line) with a count of the others.
+pub(crate) fn report_aggregated(diags: &Diagnostics, color: bool) {
+    let mut kinds: Vec<(&crate::diag::Diag, usize)> = Vec::new();
+    for diag in &diags.0 {
+        match kinds
+            .iter_mut()
+            .find(|(first, _)| !diag.is_error() && !first.is_error() && first.help == diag.help)
+        {
+            Some((_, count)) => *count += 1,
+            None => kinds.push((diag, 1)),
+        }
+    }
+    let mut stderr = std::io::stderr().lock();
+    for (diag, count) in kinds {
+        let _ = writeln!(stderr, "{}", render(diag, color));
+        if count > 1 {
+            let _ = writeln!(stderr, "warning: {} more like this one\n", count - 1);
+        }
+    }
+}
+
 fn validate(dir: &Path, json: bool, inputs: &Inputs, color: bool) -> u8 {
     let (config, diags) = config::load(dir, inputs);
     if json {

@@ -2,7 +2,9 @@
 //! backends, reported on stdout (data) and stderr (everything else).
 
 use crate::apply::{self, Backends, LocalDirector, Progress};
-use crate::cli::{EXIT_CHANGES, EXIT_ERROR, EXIT_OK, EXIT_ROLLBACK_FAILED, out, report};
+use crate::cli::{
+    EXIT_CHANGES, EXIT_ERROR, EXIT_OK, EXIT_ROLLBACK_FAILED, out, report, report_aggregated,
+};
 use crate::config::{self, Config, Inputs};
 use crate::host::{Host, SshHost};
 use crate::ipvs::NetlinkIpvs;
@@ -40,7 +42,7 @@ impl Session {
                 start.elapsed().as_secs_f64()
             )
         });
-        report(&diags, options.color);
+        report_aggregated(&diags, options.color);
         let config = config.ok_or(())?;
         let ipvs = match NetlinkIpvs::connect() {
             Err(crate::ipvs::IpvsError::NoIpvs) if load_ipvs => {

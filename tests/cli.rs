@@ -144,3 +144,28 @@ fn fmt_check_rewrite_and_refusal() {
         "virtual_server \"web\" {\n"
     );
 }
+
+#[test]
+fn plan_aggregates_warnings_of_one_kind() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = String::from(
+        "virtual_server \"web\" {\n  vip  = \"203.0.113.10\"\n  port = 80\n  mode = \"dr\"\n",
+    );
+    for i in 1..=3 {
+        config.push_str(&format!(
+            "  real_server \"r{i}\" {{\n    address = \"10.1.0.1{i}\"\n    manage  = false\n  }}\n"
+        ));
+    }
+    config.push_str("}\n");
+    std::fs::write(dir.path().join("main.lvs.hcl"), config).unwrap();
+    // The warnings come from the configuration, before the live state is read (which needs
+    // IPVS and root; the outcome of that part does not matter here).
+    let out = lvsform(&["plan", "."], dir.path());
+    let stderr = text(&out.stderr);
+    assert_eq!(
+        stderr.matches("DR real server with manage = false").count(),
+        1,
+        "{stderr}"
+    );
+    assert!(stderr.contains("warning: 2 more like this one"), "{stderr}");
+}
