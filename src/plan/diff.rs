@@ -18,15 +18,7 @@ use std::time::Duration;
 const DEFAULT_DRAIN: Duration = Duration::from_secs(60);
 
 pub fn diff(config: &Config, observed: &Observed) -> Result<Plan, Vec<Diag>> {
-    let mut d = Differ {
-        config,
-        observed,
-        plan: Plan::default(),
-        errors: Vec::new(),
-        retired_vips: BTreeSet::new(),
-        director_before: BTreeMap::new(),
-        director_after: BTreeMap::new(),
-    };
+    let mut d = Differ::new(config, observed);
     d.director();
     d.services();
     d.hosts();
@@ -105,6 +97,20 @@ fn drains(key: &ServiceKey) -> bool {
             ..
         }
     )
+}
+
+impl<'a> Differ<'a> {
+    fn new(config: &'a Config, observed: &'a Observed) -> Self {
+        Differ {
+            config,
+            observed,
+            plan: Plan::default(),
+            errors: Vec::new(),
+            retired_vips: BTreeSet::new(),
+            director_before: BTreeMap::new(),
+            director_after: BTreeMap::new(),
+        }
+    }
 }
 
 impl Differ<'_> {
@@ -668,15 +674,7 @@ pub fn host_changes(want: &Host, have: &HostFacts) -> Vec<HostChange> {
 /// (drained first), the VIPs on its real servers and on the director. Live services it does
 /// not declare are left alone; sysctls keep their values.
 pub fn destroy(config: &Config, observed: &Observed) -> Result<Plan, Vec<Diag>> {
-    let mut d = Differ {
-        config,
-        observed,
-        plan: Plan::default(),
-        errors: Vec::new(),
-        retired_vips: BTreeSet::new(),
-        director_before: BTreeMap::new(),
-        director_after: BTreeMap::new(),
-    };
+    let mut d = Differ::new(config, observed);
     for (key, meta) in &config.services {
         let Some(have) = observed.table.services.get(key) else {
             continue;
