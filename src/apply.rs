@@ -387,8 +387,18 @@ pub fn observe(
     config: &crate::config::Config,
     backends: &mut Backends,
 ) -> Result<crate::plan::Observed, Vec<String>> {
-    let mut errors = Vec::new();
     let table = backends.ipvs.observe().map_err(|e| e.to_string());
+    observe_with(config, backends, table)
+}
+
+/// `observe` with the IPVS table already read (`lvsform` reads it while the configuration
+/// is evaluated).
+pub fn observe_with(
+    config: &crate::config::Config,
+    backends: &mut Backends,
+    table: Result<Table, String>,
+) -> Result<crate::plan::Observed, Vec<String>> {
+    let mut errors = Vec::new();
     let sysctls: Vec<String> = config.desired.director.sysctls.keys().cloned().collect();
     let director = backends
         .director

@@ -7,7 +7,7 @@ use crate::cli::{
 };
 use crate::config::{self, Config, Inputs};
 use crate::host::{Host, SshHost};
-use crate::ipvs::NetlinkIpvs;
+use crate::ipvs::{Ipvs, NetlinkIpvs};
 use crate::plan::{self, Observed, Plan};
 use crate::planfile::{self, PlanFile};
 use std::io::{BufRead, IsTerminal, Write};
@@ -32,46 +32,42 @@ struct Session {
 }
 
 impl Session {
+    /// Loads the configuration and reads the live IPVS table, returned beside the session.
     /// `load_ipvs`: when the kernel has no IPVS yet, load it (apply does; plan only reads).
-    fn open(options: &Options, load_ipvs: bool) -> Result<Session, ()> {
-        let start = Instant::now();
-        let (config, diags) = config::load(&options.dir, &options.inputs);
-        crate::log::debug(|| {
-            format!(
-                "configuration loaded in {:.2}s",
-                start.elapsed().as_secs_f64()
-            )
+    fn open(options: &Options, load_ipvs: bool) -> Result<(Session, LiveTable), ()> {
+        // Neither needs the other, so the table is dumped while the configuration is
+        // evaluated: on a director with two cores a plan takes the longer of the two.
+        let (loaded, live) = std::thread::scope(|scope| {
+            let live = scope.spawn(|| {
+                let mut ipvs = connect_ipvs(load_ipvs)?;
+                let table = crate::log::timed("live IPVS table read", || ipvs.observe())
+                    .map_err(|e| e.to_string());
+                Ok((ipvs, table))
+            });
+            let loaded = crate::log::timed("configuration loaded", || {
+                config::load(&options.dir, &options.inputs)
+            });
+            let live = live
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (loaded, live)
         });
+        let (config, diags) = loaded;
         report_aggregated(&diags, options.color);
         let config = config.ok_or(())?;
-        let ipvs = match NetlinkIpvs::connect() {
-            Err(crate::ipvs::IpvsError::NoIpvs) if load_ipvs => {
-                let loaded = std::process::Command::new("modprobe")
-                    .arg("ip_vs")
-                    .status()
-                    .is_ok_and(|s| s.success());
-                crate::log::debug(|| {
-                    format!(
-                        "modprobe ip_vs: {}",
-                        if loaded { "loaded" } else { "failed" }
-                    )
-                });
-                NetlinkIpvs::connect()
-            }
-            other => other,
-        }
-        .map_err(|e| eprintln!("error: {e}"))?;
+        let (ipvs, table) = live.map_err(|e: crate::ipvs::IpvsError| eprintln!("error: {e}"))?;
         let hosts = config
             .hosts
             .values()
             .map(|h| Box::new(SshHost::new(h.ssh.clone())) as Box<dyn Host>)
             .collect();
-        Ok(Session {
+        let session = Session {
             config,
             ipvs,
             hosts,
             director: LocalDirector,
-        })
+        };
+        Ok((session, table))
     }
 
     /// Splits the session into the configuration (read) and the backends (used).
@@ -87,6 +83,28 @@ impl Session {
     }
 }
 
+/// The IPVS table as first read, or why it could not be.
+type LiveTable = Result<crate::ipvs::Table, String>;
+
+fn connect_ipvs(load_ipvs: bool) -> Result<NetlinkIpvs, crate::ipvs::IpvsError> {
+    match NetlinkIpvs::connect() {
+        Err(crate::ipvs::IpvsError::NoIpvs) if load_ipvs => {
+            let loaded = std::process::Command::new("modprobe")
+                .arg("ip_vs")
+                .status()
+                .is_ok_and(|s| s.success());
+            crate::log::debug(|| {
+                format!(
+                    "modprobe ip_vs: {}",
+                    if loaded { "loaded" } else { "failed" }
+                )
+            });
+            NetlinkIpvs::connect()
+        }
+        other => other,
+    }
+}
+
 /// What a plan is for.
 #[derive(Clone, Copy, PartialEq)]
 pub enum Goal {
@@ -96,10 +114,15 @@ pub enum Goal {
     Destroy,
 }
 
-/// Reads the live state and plans against it; reports every problem on stderr.
-fn make_plan(config: &Config, backends: &mut Backends, goal: Goal) -> Result<(Observed, Plan), ()> {
+/// Reads the rest of the live state and plans against it; reports every problem on stderr.
+fn make_plan(
+    config: &Config,
+    backends: &mut Backends,
+    table: LiveTable,
+    goal: Goal,
+) -> Result<(Observed, Plan), ()> {
     let start = Instant::now();
-    let observed = apply::observe(config, backends).map_err(|errors| {
+    let observed = apply::observe_with(config, backends, table).map_err(|errors| {
         for e in errors {
             eprintln!("error: {e}");
         }
@@ -136,11 +159,11 @@ fn show_plan(plan: &Plan, options: &Options) {
 }
 
 pub fn plan(options: &Options, detailed_exitcode: bool, out_file: Option<&std::path::Path>) -> u8 {
-    let Ok(mut session) = Session::open(options, false) else {
+    let Ok((mut session, table)) = Session::open(options, false) else {
         return EXIT_ERROR;
     };
     let (config, mut backends) = session.parts(true);
-    let Ok((observed, plan)) = make_plan(config, &mut backends, Goal::Converge) else {
+    let Ok((observed, plan)) = make_plan(config, &mut backends, table, Goal::Converge) else {
         return EXIT_ERROR;
     };
     let plan = plan.targeted(config, &options.targets);
@@ -207,11 +230,11 @@ pub fn apply(options: &Options, apply_options: &ApplyOptions, goal: Goal) -> u8 
     let Some(_lock) = lock(apply_options) else {
         return EXIT_ERROR;
     };
-    let Ok(mut session) = Session::open(options, true) else {
+    let Ok((mut session, table)) = Session::open(options, true) else {
         return EXIT_ERROR;
     };
     let (config, mut backends) = session.parts(apply_options.drain);
-    let Ok((observed, plan)) = make_plan(config, &mut backends, goal) else {
+    let Ok((observed, plan)) = make_plan(config, &mut backends, table, goal) else {
         return EXIT_ERROR;
     };
     let plan = plan.targeted(config, &options.targets);
@@ -221,7 +244,7 @@ pub fn apply(options: &Options, apply_options: &ApplyOptions, goal: Goal) -> u8 
         event["event"] = serde_json::json!("plan");
         out(&format!("{event}\n"));
     } else {
-        show_plan(&plan, options);
+        crate::log::timed("plan shown", || show_plan(&plan, options));
     }
     if plan.is_empty() {
         return EXIT_OK;
@@ -260,7 +283,7 @@ pub fn apply_saved(path: &std::path::Path, color: bool, apply_options: &ApplyOpt
         color,
         targets: vec![],
     };
-    let Ok(mut session) = Session::open(&options, true) else {
+    let Ok((mut session, table)) = Session::open(&options, true) else {
         return EXIT_ERROR;
     };
     if serde_json::to_value(&session.config.desired).ok().as_ref() != Some(&file.desired) {
@@ -271,7 +294,7 @@ pub fn apply_saved(path: &std::path::Path, color: bool, apply_options: &ApplyOpt
         return EXIT_ERROR;
     }
     let (config, mut backends) = session.parts(apply_options.drain);
-    let observed = match apply::observe(config, &mut backends) {
+    let observed = match apply::observe_with(config, &mut backends, table) {
         Ok(observed) => observed,
         Err(errors) => {
             errors.iter().for_each(|e| eprintln!("error: {e}"));
@@ -332,7 +355,10 @@ fn carry_out(
     } else {
         &mut stderr_progress
     };
-    let outcome = match apply::execute(&plan.steps, &observed.table, backends, progress) {
+    let executed = crate::log::timed("steps executed", || {
+        apply::execute(&plan.steps, &observed.table, backends, progress)
+    });
+    let outcome = match executed {
         Ok(journal) => match verify(config, backends, observed, plan, goal)
             .map(|left| left.targeted(config, targets))
         {

@@ -1,6 +1,7 @@
 //! `LVSFORM_LOG=debug`: what lvsform did, on stderr, for people debugging and benchmarks.
 
 use std::sync::OnceLock;
+use std::time::Instant;
 
 pub fn enabled() -> bool {
     static ENABLED: OnceLock<bool> = OnceLock::new();
@@ -11,6 +12,14 @@ pub fn debug(message: impl FnOnce() -> String) {
     if enabled() {
         eprintln!("debug: {}", message());
     }
+}
+
+/// Runs `work` and logs how long it took.
+pub fn timed<T>(what: &str, work: impl FnOnce() -> T) -> T {
+    let start = Instant::now();
+    let result = work();
+    debug(|| format!("{what} in {:.2}s", start.elapsed().as_secs_f64()));
+    result
 }
 
 /// The peak resident memory of this process, from /proc.

@@ -1,5 +1,10 @@
 use std::process::ExitCode;
 
+// mimalloc: plans of tens of thousands of real servers are allocation-bound, and it
+// allocates and frees faster than glibc's malloc (measured with bench/apply.sh).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let code = lvsform::cli::run();
     lvsform::log::debug(|| format!("peak RSS {} MiB", lvsform::log::peak_rss_mib().unwrap_or(0)));

@@ -48,8 +48,12 @@ virtual_server "dns" {
 "#;
 
 fn config() -> Config {
+    load(CONFIG)
+}
+
+fn load(hcl: &str) -> Config {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("main.lvs.hcl"), CONFIG).unwrap();
+    std::fs::write(dir.path().join("main.lvs.hcl"), hcl).unwrap();
     let (config, diags) = config::load(dir.path(), &Inputs::default());
     config.unwrap_or_else(|| {
         panic!(
@@ -384,4 +388,115 @@ fn target_limits_the_plan_to_an_address_and_what_it_needs() {
     assert!(none.is_empty());
     let all = plan.clone().targeted(&config, &[]);
     assert_eq!(all.steps.len(), plan.steps.len());
+}
+
+#[test]
+fn a_replace_creates_the_new_service_then_deletes_the_old_one_even_under_target() {
+    let config = load(
+        r#"
+virtual_server "web" {
+  vip  = "203.0.113.10"
+  port = 8080
+  mode = "nat"
+  real_server "a" {
+    address = "10.1.0.11"
+    port    = 80
+  }
+}
+
+virtual_server "dns" {
+  vip      = "203.0.113.53"
+  port     = 53
+  protocol = "udp"
+  mode     = "nat"
+  real_server "c" {
+    address = "10.1.0.13"
+  }
+}
+"#,
+    );
+    let old = ServiceKey::Address {
+        protocol: Protocol::Tcp,
+        vip: "203.0.113.10".parse().unwrap(),
+        port: 80,
+    };
+    let mut ipvs = FakeIpvs::default();
+    ipvs.apply(&[
+        Change::AddService {
+            key: old,
+            settings: config
+                .desired
+                .services
+                .values()
+                .next()
+                .unwrap()
+                .settings
+                .clone(),
+        },
+        Change::AddDest {
+            service: old,
+            key: DestinationKey {
+                address: "10.1.0.11".parse().unwrap(),
+                port: 80,
+            },
+            dest: Destination {
+                forwarding: Forwarding::Nat,
+                weight: 1,
+                upper_threshold: 0,
+                lower_threshold: 0,
+            },
+        },
+    ])
+    .unwrap();
+    let mut world = World {
+        ipvs,
+        hosts: vec![],
+        director: FakeDirector::default(),
+    };
+    let observed = world.run(1, |b| apply::observe(&config, b)).unwrap();
+    let plan = plan::diff(&config, &observed)
+        .unwrap()
+        .targeted(&config, &["virtual_server.web".to_string()]);
+    let actions: Vec<(&str, Action)> = plan
+        .changes
+        .iter()
+        .map(|c| (c.address.as_str(), c.action))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("virtual_server.web", Action::Replace),
+            ("virtual_server.web.real_server.a", Action::Create)
+        ]
+    );
+    let services: Vec<(plan::Phase, &str)> = plan
+        .steps
+        .iter()
+        .filter_map(|(phase, s)| match s {
+            Step::Ipvs(Change::AddService { .. }) => Some((*phase, "add")),
+            Step::Ipvs(Change::DelService { .. }) => Some((*phase, "delete")),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        services,
+        [
+            (plan::Phase::ServiceUpsert, "add"),
+            (plan::Phase::ServiceRemove, "delete")
+        ]
+    );
+    world
+        .run(1, |b| {
+            apply::execute(&plan.steps, &observed.table, b, &mut Quiet)
+        })
+        .unwrap();
+    let keys: Vec<String> = world
+        .ipvs
+        .table
+        .services
+        .keys()
+        .map(|k| k.to_string())
+        .collect();
+    // The old service is gone; the untargeted DNS service was not created.
+    assert_eq!(keys, ["tcp/203.0.113.10:8080"]);
 }

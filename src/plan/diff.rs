@@ -163,21 +163,118 @@ impl Differ<'_> {
         text
     }
 
+    /// Declared services missing from the live table, each with the undeclared live service
+    /// it replaces. lvsform keeps no state, so a replace (IPVS cannot change a service's
+    /// protocol, VIP, port, fwmark or family in place) is recognised by the real servers:
+    /// the two sides must have the same real-server addresses, and no other service on
+    /// either side may have them too.
+    fn replacements(&self) -> BTreeMap<ServiceKey, ServiceKey> {
+        let desired = &self.config.desired.services;
+        let observed = &self.observed.table.services;
+        let servers = |s: &Service| -> BTreeSet<IpAddr> {
+            s.destinations.keys().map(|d| d.address).collect()
+        };
+        let missing: Vec<(ServiceKey, BTreeSet<IpAddr>)> = desired
+            .iter()
+            .filter(|(k, s)| !observed.contains_key(k) && !s.destinations.is_empty())
+            .map(|(k, s)| (*k, servers(s)))
+            .collect();
+        let orphans: Vec<(ServiceKey, BTreeSet<IpAddr>)> = observed
+            .iter()
+            .filter(|(k, s)| {
+                !desired.contains_key(k) && !self.ignored(k) && !s.destinations.is_empty()
+            })
+            .map(|(k, s)| (*k, servers(s)))
+            .collect();
+        let alike = |set: &BTreeSet<IpAddr>, side: &[(ServiceKey, BTreeSet<IpAddr>)]| {
+            let mut same = side.iter().filter(|(_, s)| s == set).map(|(k, _)| *k);
+            match (same.next(), same.next()) {
+                (Some(only), None) => Some(only),
+                _ => None,
+            }
+        };
+        missing
+            .iter()
+            .filter_map(|(new, set)| {
+                let old = alike(set, &orphans)?;
+                (alike(set, &missing) == Some(*new)).then_some((*new, old))
+            })
+            .collect()
+    }
+
+    /// "N real servers, M active connections", and the drain when there is one.
+    fn service_impact(&self, key: &ServiceKey, have: &Service, drain: Duration) -> String {
+        let active: u32 = have
+            .destinations
+            .keys()
+            .map(|d| {
+                self.observed
+                    .table
+                    .counters
+                    .get(&(*key, *d))
+                    .map_or(0, |c| c.active)
+            })
+            .sum();
+        let servers = have.destinations.len();
+        let plural = if servers == 1 { "" } else { "s" };
+        let mut text = format!("{servers} real server{plural}, {active} active connections");
+        if drains(key) && !drain.is_zero() {
+            text.push_str(&format!(", will drain up to {}s", drain.as_secs()));
+        }
+        text
+    }
+
+    /// A located error for a declared service that this plan would delete or replace
+    /// while it has `prevent_destroy = true`.
+    fn refuse_destroy(&mut self, key: &ServiceKey, what: &str) {
+        let meta = &self.config.services[key];
+        let mut diag = Diag::error(format!(
+            "{} has prevent_destroy = true, and this plan {what}",
+            meta.address
+        ))
+        .help("remove prevent_destroy from the configuration first if it really must go");
+        if let Some(location) = self.config.locations.get(&meta.address) {
+            diag = diag.at(&location.file, location.span.clone());
+        }
+        self.errors.push(diag);
+    }
+
     fn services(&mut self) {
         let desired = &self.config.desired.services;
         let observed = &self.observed.table.services;
         let nothing = BTreeMap::new();
+        let replaced = self.replacements();
+        let successors: BTreeMap<ServiceKey, ServiceKey> =
+            replaced.iter().map(|(new, old)| (*old, *new)).collect();
         for (key, want) in desired {
             let meta = &self.config.services[key];
             // A missing service is created, then filled like an existing one that is empty.
             let have = match observed.get(key) {
                 None => {
+                    let (action, before, impact) = match replaced.get(key) {
+                        Some(old_key) => {
+                            let old = &observed[old_key];
+                            self.plan.replaced.insert(
+                                format!("virtual_server[\"{old_key}\"]"),
+                                meta.address.clone(),
+                            );
+                            if meta.prevent_destroy {
+                                self.refuse_destroy(key, "replaces it");
+                            }
+                            (
+                                Action::Replace,
+                                Some(service_json(old_key, old)),
+                                Some(self.service_impact(old_key, old, meta.drain)),
+                            )
+                        }
+                        None => (Action::Create, None, None),
+                    };
                     self.change(
                         meta.address.clone(),
-                        Action::Create,
-                        None,
+                        action,
+                        before,
                         Some(service_json(key, want)),
-                        None,
+                        impact,
                     );
                     let settings = want.settings.clone();
                     self.step(
@@ -263,32 +360,25 @@ impl Differ<'_> {
             if desired.contains_key(key) || self.ignored(key) {
                 continue;
             }
-            let address = format!("virtual_server[\"{key}\"]");
-            let active: u32 = have
-                .destinations
-                .keys()
-                .map(|d| {
-                    self.observed
-                        .table
-                        .counters
-                        .get(&(*key, *d))
-                        .map_or(0, |c| c.active)
-                })
-                .sum();
-            let impact = format!(
-                "{} real servers, {active} active connections",
-                have.destinations.len()
-            );
-            self.change(
-                address.clone(),
-                Action::Delete,
-                Some(service_json(key, have)),
-                None,
-                Some(impact),
-            );
+            // A replaced service drains as its successor's declaration says; the change
+            // was listed under the successor's address.
+            let drain = match successors.get(key) {
+                Some(new) => self.config.services[new].drain,
+                None => {
+                    let impact = self.service_impact(key, have, Duration::ZERO);
+                    self.change(
+                        format!("virtual_server[\"{key}\"]"),
+                        Action::Delete,
+                        Some(service_json(key, have)),
+                        None,
+                        Some(impact),
+                    );
+                    DEFAULT_DRAIN
+                }
+            };
             for (dkey, old) in &have.destinations {
-                if drains(key) {
-                    self.drain(key, dkey, old, DEFAULT_DRAIN);
+                if drains(key) && !drain.is_zero() {
+                    self.drain(key, dkey, old, drain);
                 }
             }
             self.step(
@@ -680,12 +770,7 @@ pub fn destroy(config: &Config, observed: &Observed) -> Result<Plan, Vec<Diag>> 
             continue;
         };
         if meta.prevent_destroy {
-            let mut diag = Diag::error(format!("{} has prevent_destroy = true", meta.address))
-                .help("remove prevent_destroy from the configuration first if it really must go");
-            if let Some(location) = config.locations.get(&meta.address) {
-                diag = diag.at(&location.file, location.span.clone());
-            }
-            d.errors.push(diag);
+            d.refuse_destroy(key, "destroys it");
             continue;
         }
         d.change(

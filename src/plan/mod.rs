@@ -83,6 +83,10 @@ pub struct Plan {
     pub steps: Vec<(Phase, Step)>,
     /// Aggregated warnings: one line per kind.
     pub warnings: Vec<String>,
+    /// For each replaced live service's address, the address of the declaration that
+    /// replaces it (so that `--target` of the one takes the other along).
+    #[serde(default)]
+    pub replaced: BTreeMap<String, String>,
 }
 
 impl Plan {
@@ -178,7 +182,11 @@ impl Plan {
             .filter(|d| selected(&d.address))
             .filter_map(|d| d.host.as_ref().map(|h| format!("host[\"{h}\"]")))
             .collect();
-        let keep = |address: &str| selected(address) || hosts.contains(address);
+        let keep = |address: &str| {
+            selected(address)
+                || hosts.contains(address)
+                || self.replaced.get(address).is_some_and(|new| selected(new))
+        };
         Plan {
             changes: self
                 .changes
@@ -191,6 +199,7 @@ impl Plan {
                 .filter(|(_, s)| keep(&step_address(s, config)))
                 .collect(),
             warnings: self.warnings,
+            replaced: self.replaced,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Plans for people (Terraform's shape) and for machines (`--json`), both rendered from the
 //! same `ResourceChange` list so that they cannot disagree.
 
-use super::{Action, Plan};
+use super::{Action, Plan, ResourceChange};
 use serde_json::{Value, json};
 use std::fmt::Write;
 
@@ -26,11 +26,12 @@ struct Style {
 }
 
 impl Style {
-    fn paint(&self, code: &str, text: &str) -> String {
+    /// Appends `text` to `out`, in colour `code` on a terminal.
+    fn paint(&self, out: &mut String, code: &str, text: impl std::fmt::Display) {
         if self.color {
-            format!("\x1b[{code}m{text}\x1b[0m")
+            let _ = write!(out, "\x1b[{code}m{text}\x1b[0m");
         } else {
-            text.to_string()
+            let _ = write!(out, "{text}");
         }
     }
 }
@@ -44,10 +45,18 @@ fn symbol(action: Action) -> (&'static str, &'static str, &'static str) {
     }
 }
 
-fn text(value: &Value) -> String {
-    match value {
-        Value::String(s) => format!("{s:?}"),
-        other => other.to_string(),
+/// The attributes IPVS cannot edit in place: a change of any of them replaces the service.
+const IDENTITY: [&str; 5] = ["protocol", "vip", "port", "fwmark", "family"];
+
+/// A value as HCL shows it: strings quoted, the rest as JSON.
+struct Text<'a>(&'a Value);
+
+impl std::fmt::Display for Text<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Value::String(s) => write!(f, "{s:?}"),
+            other => write!(f, "{other}"),
+        }
     }
 }
 
@@ -61,54 +70,29 @@ pub fn human(plan: &Plan, color: bool) -> String {
     if !plan.changes.is_empty() {
         out.push_str("lvsform will perform the following actions:\n");
     }
-    for change in &plan.changes {
-        let (sign, code, verb) = symbol(change.action);
-        let _ = writeln!(out, "\n  # {} {verb}", change.address);
-        let mut head = format!("{sign} {}", change.address);
-        if let Some(impact) = &change.impact {
-            let _ = write!(head, "  ({impact})");
-        }
-        let _ = writeln!(out, "  {}", style.paint(code, &head));
-        let empty = serde_json::Map::new();
-        let before = change
-            .before
-            .as_ref()
-            .and_then(Value::as_object)
-            .unwrap_or(&empty);
-        let after = change
-            .after
-            .as_ref()
-            .and_then(Value::as_object)
-            .unwrap_or(&empty);
-        let mut keys: Vec<&String> = before.keys().chain(after.keys()).collect();
-        keys.sort();
-        keys.dedup();
-        let width = keys.iter().map(|k| k.len()).max().unwrap_or(0);
-        for key in keys {
-            if let Some(diff) = file_diff(key, before.get(key), after.get(key)) {
-                for line in diff.lines() {
-                    let code = match line.chars().next() {
-                        Some('+') if !line.starts_with("+++") => "32",
-                        Some('-') if !line.starts_with("---") => "31",
-                        _ => "0",
-                    };
-                    let _ = writeln!(out, "      {}", style.paint(code, line));
-                }
-                continue;
-            }
-            let line = match (before.get(key), after.get(key)) {
-                (Some(b), Some(a)) if b == a => continue,
-                (Some(b), Some(a)) if change.action == Action::Update => style.paint(
-                    "33",
-                    &format!("~ {key:<width$} = {} -> {}", text(b), text(a)),
-                ),
-                (_, Some(a)) => style.paint("32", &format!("+ {key:<width$} = {}", text(a))),
-                (Some(b), None) => style.paint("31", &format!("- {key:<width$} = {}", text(b))),
-                (None, None) => continue,
-            };
-            let _ = writeln!(out, "      {line}");
-        }
-    }
+    // A plan from an empty table has a block for each of tens of thousands of real
+    // servers: they are rendered in chunks on all cores.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = plan.changes.len().div_ceil(cores).max(4096);
+    let style = &style;
+    let chunks: Vec<String> = std::thread::scope(|scope| {
+        let workers: Vec<_> = plan
+            .changes
+            .chunks(chunk)
+            .map(|changes| {
+                scope.spawn(move || {
+                    let mut text = String::new();
+                    changes.iter().for_each(|c| block(&mut text, c, style));
+                    text
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    chunks.iter().for_each(|text| out.push_str(text));
     for warning in &plan.warnings {
         let _ = writeln!(out, "\nWarning: {warning}");
     }
@@ -118,6 +102,65 @@ pub fn human(plan: &Plan, color: bool) -> String {
         "\nPlan: {add} to add, {change} to change, {destroy} to destroy."
     );
     out
+}
+
+/// One change: its header, then its attributes (unchanged ones and nulls left out).
+fn block(out: &mut String, change: &ResourceChange, style: &Style) {
+    let (sign, code, verb) = symbol(change.action);
+    let _ = writeln!(out, "\n  # {} {verb}", change.address);
+    out.push_str("  ");
+    match &change.impact {
+        Some(impact) => style.paint(
+            out,
+            code,
+            format_args!("{sign} {}  ({impact})", change.address),
+        ),
+        None => style.paint(out, code, format_args!("{sign} {}", change.address)),
+    }
+    out.push('\n');
+    let empty = serde_json::Map::new();
+    let before = change.before.as_ref().and_then(Value::as_object);
+    let after = change.after.as_ref().and_then(Value::as_object);
+    let (before, after) = (before.unwrap_or(&empty), after.unwrap_or(&empty));
+    let mut keys: Vec<&String> = before.keys().chain(after.keys()).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let width = keys.iter().map(|k| k.len()).max().unwrap_or(0);
+    for key in keys {
+        let (old, new) = (before.get(key), after.get(key));
+        if let Some(diff) = file_diff(key, old, new) {
+            for line in diff.lines() {
+                let code = match line.chars().next() {
+                    Some('+') if !line.starts_with("+++") => "32",
+                    Some('-') if !line.starts_with("---") => "31",
+                    _ => "0",
+                };
+                out.push_str("      ");
+                style.paint(out, code, line);
+                out.push('\n');
+            }
+            continue;
+        }
+        let mut line = |code: &str, text: std::fmt::Arguments| {
+            out.push_str("      ");
+            style.paint(out, code, text);
+            out.push('\n');
+        };
+        match (old, new) {
+            (Some(b), Some(a)) if b == a => {}
+            (Some(b), Some(a)) if change.action != Action::Create => {
+                let forces = change.action == Action::Replace && IDENTITY.contains(&key.as_str());
+                let note = if forces { "  # forces replacement" } else { "" };
+                line(
+                    "33",
+                    format_args!("~ {key:<width$} = {} -> {}{note}", Text(b), Text(a)),
+                );
+            }
+            (_, Some(Value::Null)) | (Some(Value::Null), None) | (None, None) => {}
+            (_, Some(a)) => line("32", format_args!("+ {key:<width$} = {}", Text(a))),
+            (Some(b), None) => line("31", format_args!("- {key:<width$} = {}", Text(b))),
+        }
+    }
 }
 
 /// A file's change as a unified diff (persistence files are multi-line strings).

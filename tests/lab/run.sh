@@ -106,7 +106,7 @@ chmod +x "$root/init"
 log=$work/console
 # The console, without carriage returns and the firmware's terminal escapes, is shown as
 # it comes; the result marker is read from the log afterwards.
-timeout "${LAB_TIMEOUT:-1800}" qemu-system-x86_64 -accel tcg -cpu max -m "${LAB_MEMORY:-1024}" \
+timeout "${LAB_TIMEOUT:-1800}" qemu-system-x86_64 -accel tcg -cpu max -smp "${LAB_CPUS:-2}" -m "${LAB_MEMORY:-1024}" \
   -nodefaults -nographic -serial stdio -monitor none -net none -no-reboot \
   -kernel "$kernel/boot/vmlinuz-$version" -initrd "$work/initrd" \
   -append "console=ttyS0 quiet loglevel=3 panic=-1 pci=off cryptomgr.notests tsc=reliable no_timer_check" \
