@@ -42,6 +42,9 @@ impl Director for LocalDirector {
 
 /// Reports progress; the core never prints.
 pub trait Progress {
+    /// A batch of steps starts (`what` describes it).
+    fn begin(&mut self, _what: &str) {}
+    /// A batch of steps ended: `done` of `total` steps are done.
     fn step(&mut self, done: usize, total: usize, what: &str);
     /// A step failed; the rollback follows.
     fn failed(&mut self, error: &str);
@@ -163,6 +166,9 @@ impl Journal {
 
 /// Runs the steps. On success returns the journal (a later check may still undo it); on
 /// failure undoes what was done and reports what could not be undone.
+/// The most steps run at once (IPVS changes still go 128 to a netlink message).
+const MAX_BATCH: usize = 4096;
+
 pub fn execute(
     steps: &[(Phase, Step)],
     before: &Table,
@@ -180,14 +186,18 @@ pub fn execute(
         if INTERRUPTED.load(Ordering::SeqCst) {
             break Err("interrupted".to_string());
         }
-        // Consecutive steps of one kind in one phase run as one batch.
+        // Consecutive steps of one kind in one phase run as one batch, of a size that
+        // lets progress show and Ctrl-C stop within a large plan.
         let end = steps[index..]
             .iter()
+            .take(MAX_BATCH)
             .position(|(p, s)| {
                 p != phase || std::mem::discriminant(s) != std::mem::discriminant(first)
             })
-            .map_or(steps.len(), |n| index + n);
+            .map_or((index + MAX_BATCH).min(steps.len()), |n| index + n);
         let batch: Vec<&Step> = steps[index..end].iter().map(|(_, s)| s).collect();
+        let what = describe(first, batch.len());
+        progress.begin(&what);
         let outcome = match first {
             Step::Ipvs(_) => run_ipvs(&batch, before, backends, &mut journal),
             Step::Host { .. } => run_hosts(&batch, backends, &mut journal),
@@ -195,7 +205,7 @@ pub fn execute(
             Step::Drain { .. } => run_drains(&batch, backends),
         };
         done += batch.len();
-        progress.step(done, total, &describe(first, batch.len()));
+        progress.step(done, total, &what);
         if let Err(error) = outcome {
             break Err(error);
         }

@@ -196,26 +196,76 @@ pub fn plan(options: &Options, detailed_exitcode: bool, out_file: Option<&std::p
     }
 }
 
+/// Progress on stderr: a bar on a terminal, one line per batch otherwise (CI logs).
 struct StderrProgress {
     start: Instant,
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl StderrProgress {
+    /// `total`: the number of steps.
+    fn new(total: usize) -> StderrProgress {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let style = indicatif::ProgressStyle::with_template(
+                "{spinner} [{bar:30}] {pos}/{len} steps, {elapsed}: {wide_msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> ");
+            let bar = indicatif::ProgressBar::new(total as u64).with_style(style);
+            // Drains wait for connections to end: the spinner shows lvsform is alive.
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar
+        });
+        StderrProgress {
+            start: Instant::now(),
+            bar,
+        }
+    }
+
+    fn say(&self, line: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(line),
+            None => eprintln!("{line}"),
+        }
+    }
 }
 
 impl Progress for StderrProgress {
+    fn begin(&mut self, what: &str) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(what.to_string());
+        }
+    }
+
     fn step(&mut self, done: usize, total: usize, what: &str) {
-        eprintln!(
-            "[{done}/{total}] {what} ({:.1}s)",
-            self.start.elapsed().as_secs_f64()
-        );
+        match &self.bar {
+            Some(bar) => {
+                bar.set_length(total as u64);
+                bar.set_position(done as u64);
+            }
+            None => eprintln!(
+                "[{done}/{total}] {what} ({:.1}s)",
+                self.start.elapsed().as_secs_f64()
+            ),
+        }
     }
 
     fn failed(&mut self, error: &str) {
-        eprintln!("error: {error}\nRolling back.");
+        self.say(&format!("error: {error}\nRolling back."));
     }
 
     fn undo(&mut self, what: &str, result: &Result<(), String>) {
         match result {
-            Ok(()) => eprintln!("undone: {what}"),
-            Err(e) => eprintln!("UNDO FAILED: {what}: {e}"),
+            Ok(()) => self.say(&format!("undone: {what}")),
+            Err(e) => self.say(&format!("UNDO FAILED: {what}: {e}")),
+        }
+    }
+}
+
+impl Drop for StderrProgress {
+    fn drop(&mut self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
         }
     }
 }
@@ -346,9 +396,7 @@ fn carry_out(
     {
         crate::log::debug(|| format!("no interrupt handler: {e}"));
     }
-    let mut stderr_progress = StderrProgress {
-        start: Instant::now(),
-    };
+    let mut stderr_progress = StderrProgress::new(plan.steps.len());
     let mut json_progress = JsonProgress;
     let progress: &mut dyn Progress = if json {
         &mut json_progress
@@ -374,6 +422,7 @@ fn carry_out(
         },
         Err(failure) => Err(failure.left),
     };
+    drop(stderr_progress); // the bar goes before the outcome is printed
     let (add, change, destroy) = plan.summary();
     if json {
         let (status, left) = match &outcome {

@@ -320,6 +320,9 @@ pub struct Host {
     pub links_up: BTreeSet<String>,
     /// NAT: the host's default route must go via the director.
     pub route_via_director: bool,
+    /// TUN over IPv4 IP-in-IP: the host's firewall must let IP protocol 4 in.
+    #[serde(default)]
+    pub accept_ipip: bool,
 }
 
 /// Maps keyed by structured values, written as lists of `[key, value]` pairs (JSON object

@@ -42,7 +42,8 @@ virtual_server "dns" {
   port     = 53
   mode     = "tun"
   real_server "c" {
-    address = "10.1.0.13"
+    address         = "10.1.0.13"
+    manage_firewall = true
   }
 }
 "#;
@@ -143,7 +144,14 @@ fn world() -> World {
     let hosts = vec![
         FakeHost::new("10.1.0.11", stale_host),
         FakeHost::new("10.1.0.12", facts.clone()),
-        FakeHost::new("10.1.0.13", facts),
+        // A firewall that drops IP-in-IP: lvsform adds its rule.
+        FakeHost::new(
+            "10.1.0.13",
+            HostFacts {
+                iptables_input: Some("-P INPUT DROP".into()),
+                ..facts
+            },
+        ),
     ];
     let mut director = FakeDirector::default();
     director.facts.addresses.insert(InterfaceAddress::host(
@@ -225,6 +233,7 @@ fn a_full_apply_converges_and_the_next_plan_is_empty() {
             .any(|a| a.address.addr().to_string() == "203.0.113.99")
     );
     assert!(again.hosts["10.1.0.13"].modules.contains("ipip"));
+    assert!(lvsform::host::firewall::has_rule(&again.hosts["10.1.0.13"]));
 }
 
 /// Where step `index` runs, and how many steps ran there before it.
@@ -345,6 +354,12 @@ fn destroy_removes_only_what_the_configuration_declares() {
             .any(|a| a.interface == "lo" && a.address.addr().to_string() == "203.0.113.10")
     }));
     assert!(world.director.facts.addresses.is_empty());
+    // lvsform's firewall rule goes too; the policy stays as it was.
+    let tun_host = world.hosts.iter().find(|h| h.name == "10.1.0.13").unwrap();
+    assert_eq!(
+        tun_host.facts.iptables_input.as_deref(),
+        Some("-P INPUT DROP")
+    );
     let observed = world.run(4, |b| apply::observe(&config, b)).unwrap();
     assert!(plan::destroy(&config, &observed).unwrap().is_empty());
 }

@@ -1,7 +1,8 @@
 //! Planner goldens: one folder per case under tests/goldens/, with the configuration in
 //! `config/`, the live state in `observed/` (written as a configuration too: its services
 //! are the live IPVS table, its real servers' settings the hosts' facts), optional
-//! `counters.txt` (`SERVICE DEST ACTIVE INACTIVE` lines), and the expected `plan.txt`
+//! `counters.txt` (`SERVICE DEST ACTIVE INACTIVE` lines), optional `iptables/HOST` (what
+//! `iptables -S INPUT` prints on that host), and the expected `plan.txt`
 //! (human form, or the diagnostics of a refused plan) and `plan.json`.
 //! `UPDATE_EXPECTED=1 cargo test --test goldens` rewrites the expectations (review the diff).
 
@@ -79,6 +80,8 @@ fn observed(case: &Path) -> Observed {
                     .links
                     .extend(host.links_up.iter().map(|l| (l.clone(), true)));
             }
+            let rules = std::fs::read_to_string(case.join("iptables").join(name));
+            facts.iptables_input = rules.ok().map(|r| r.trim_end().to_string());
             (name.clone(), facts)
         })
         .collect();

@@ -5,7 +5,9 @@
 #[path = "support/netns.rs"]
 mod netns;
 
-use lvsform::host::{Host, HostChange, HostError, SYSCTL_FILE, SshHost, for_each_parallel};
+use lvsform::host::{
+    Host, HostChange, HostError, SYSCTL_FILE, SshHost, firewall, for_each_parallel,
+};
 use lvsform::model::InterfaceAddress;
 use netns::{Lab, TEST_USER, ensure_test_user};
 use std::time::Duration;
@@ -72,6 +74,7 @@ fn every_change_takes_effect_and_its_undo_restores_the_host() {
             content: "net.ipv4.conf.all.arp_ignore = 1\n".into(),
             before: None,
         },
+        HostChange::AddFirewallRule,
     ];
     host.apply(&changes).expect("apply");
     // What the namespace holds, read without lvsform.
@@ -87,10 +90,15 @@ fn every_change_takes_effect_and_its_undo_restores_the_host() {
         std::fs::read_to_string(ns.etc.join("sysctl.d/90-lvsform.conf")).unwrap(),
         "net.ipv4.conf.all.arp_ignore = 1\n"
     );
+    let rules = ns.exec(&["iptables", "-S", "INPUT"]);
+    assert!(rules.lines().any(|l| l == firewall::RULE), "{rules}");
 
     // Applying again changes nothing (idempotent).
     host.apply(&changes).expect("apply again");
     let after = host.observe().unwrap();
+    assert!(firewall::has_rule(&after));
+    let rules = ns.exec(&["iptables", "-S", "INPUT"]);
+    assert_eq!(rules.lines().filter(|l| *l == firewall::RULE).count(), 1);
     let undo: Vec<HostChange> = changes.iter().rev().map(HostChange::inverse).collect();
     host.apply(&undo).expect("undo");
     assert_eq!(
@@ -100,6 +108,7 @@ fn every_change_takes_effect_and_its_undo_restores_the_host() {
     );
     assert_ne!(after, before);
     assert!(!ns.etc.join("sysctl.d/90-lvsform.conf").exists());
+    assert!(!ns.exec(&["iptables", "-S", "INPUT"]).contains("lvsform"));
     assert!(
         !ns.exec(&["ip", "-o", "addr", "show", "dev", "lo"])
             .contains("203.0.113.10")

@@ -192,6 +192,7 @@ pub fn prepare_host(host: &mut Host, forwarding: &Forwarding, vip: IpAddr) {
             }
             host.links_up.insert(link.to_string());
             host.addresses.insert(InterfaceAddress::host(link, vip));
+            host.accept_ipip |= v4 && tunnel.kind == TunnelType::Ipip;
             if v4 {
                 sysctl(format!("net.ipv4.conf.{link}.rp_filter"), "0");
                 sysctl("net.ipv4.conf.all.rp_filter".into(), "0");

@@ -1,7 +1,7 @@
 //! An in-memory host for fast tests of the planner and of rollback: it holds facts, applies
 //! changes the way the scripts do, and can fail any chosen change.
 
-use super::{Host, HostApplyError, HostChange, HostError, HostFacts, script};
+use super::{Host, HostApplyError, HostChange, HostError, HostFacts, firewall, script};
 
 #[derive(Debug, Clone)]
 pub struct FakeHost {
@@ -67,6 +67,22 @@ impl FakeHost {
             }
             HostChange::EnableUnit => f.unit_enabled = true,
             HostChange::DisableUnit => f.unit_enabled = false,
+            // As iptables -I INPUT 1: first after the policy.
+            HostChange::AddFirewallRule => {
+                let rules = f.iptables_input.get_or_insert_with(Default::default);
+                if !rules.lines().any(|l| l == firewall::RULE) {
+                    let mut lines: Vec<&str> = rules.lines().collect();
+                    let first = lines.iter().take_while(|l| l.starts_with("-P")).count();
+                    lines.insert(first, firewall::RULE);
+                    *rules = lines.join("\n");
+                }
+            }
+            HostChange::DelFirewallRule => {
+                if let Some(rules) = &mut f.iptables_input {
+                    let kept: Vec<&str> = rules.lines().filter(|l| *l != firewall::RULE).collect();
+                    *rules = kept.join("\n");
+                }
+            }
         }
     }
 }

@@ -7,6 +7,7 @@
 //! and each word is shell-quoted all the same.
 
 mod fake;
+pub mod firewall;
 mod script;
 mod ssh;
 
@@ -89,6 +90,9 @@ pub enum HostChange {
     },
     EnableUnit,
     DisableUnit,
+    /// lvsform's iptables rule accepting IP-in-IP (`firewall::RULE`).
+    AddFirewallRule,
+    DelFirewallRule,
 }
 
 impl HostChange {
@@ -136,6 +140,8 @@ impl HostChange {
             },
             HostChange::EnableUnit => HostChange::DisableUnit,
             HostChange::DisableUnit => HostChange::EnableUnit,
+            HostChange::AddFirewallRule => HostChange::DelFirewallRule,
+            HostChange::DelFirewallRule => HostChange::AddFirewallRule,
         }
     }
 }
@@ -154,6 +160,10 @@ impl fmt::Display for HostChange {
             HostChange::RemoveFile { path, .. } => write!(f, "remove {path}"),
             HostChange::EnableUnit => write!(f, "enable {UNIT}"),
             HostChange::DisableUnit => write!(f, "disable {UNIT}"),
+            HostChange::AddFirewallRule => write!(f, "accept IP-in-IP in the INPUT chain"),
+            HostChange::DelFirewallRule => {
+                write!(f, "remove lvsform's IP-in-IP rule from the INPUT chain")
+            }
         }
     }
 }

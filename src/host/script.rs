@@ -1,6 +1,7 @@
 //! The POSIX shell scripts lvsform runs on a host, and the parser of what they print.
 //! Nothing reaches a script unless it is in a managed set or a parsed address.
 
+use super::firewall::RULE_ARGS;
 use super::{
     HostChange, HostError, HostFacts, MANAGED_FILES, MANAGED_INTERFACES, MANAGED_MODULES, UNIT,
     managed_sysctls,
@@ -146,6 +147,12 @@ fn command(change: &HostChange) -> Result<String, HostError> {
         }
         HostChange::EnableUnit => format!("systemctl daemon-reload\nsystemctl enable {UNIT}"),
         HostChange::DisableUnit => format!("systemctl disable {UNIT}\nsystemctl daemon-reload"),
+        HostChange::AddFirewallRule => {
+            format!("iptables -C INPUT {RULE_ARGS} 2>/dev/null || iptables -I INPUT 1 {RULE_ARGS}")
+        }
+        HostChange::DelFirewallRule => format!(
+            "if iptables -C INPUT {RULE_ARGS} 2>/dev/null; then iptables -D INPUT {RULE_ARGS}; fi"
+        ),
     })
 }
 

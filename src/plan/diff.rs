@@ -4,7 +4,7 @@ use super::{Action, Observed, Phase, Plan, ResourceChange, Step, persist};
 use crate::config::{Config, Depool};
 use crate::diag::Diag;
 use crate::director::DirectorChange;
-use crate::host::{HostChange, HostFacts};
+use crate::host::{HostChange, HostFacts, firewall};
 use crate::ipvs::Change;
 use crate::model::{
     Destination, DestinationKey, Forwarding, Host, InterfaceAddress, Protocol, Service, ServiceKey,
@@ -518,43 +518,26 @@ impl Differ<'_> {
             if want.route_via_director {
                 self.check_route(name, have, dip);
             }
+            let rules = have.iptables_input.as_deref();
+            if want.accept_ipip && rules.is_some_and(firewall::drops_ipip) {
+                if self
+                    .config
+                    .hosts
+                    .get(name)
+                    .is_some_and(|h| h.manage_firewall)
+                {
+                    changes.push(HostChange::AddFirewallRule);
+                } else {
+                    self.errors.push(
+                        Diag::error(format!("host[\"{name}\"]: its firewall drops IP-in-IP (IP protocol 4), so no TUN packet would reach it"))
+                            .help(format!("on {name}: iptables -I INPUT -p 4 -j ACCEPT, or set manage_firewall = true on its real servers")),
+                    );
+                }
+            }
             let mut before = BTreeMap::new();
             let mut after = BTreeMap::new();
             for change in &changes {
-                match change {
-                    HostChange::SetSysctl {
-                        name: s,
-                        value,
-                        before: old,
-                    } => {
-                        before.insert(s.clone(), json!(old));
-                        after.insert(s.clone(), json!(value));
-                    }
-                    HostChange::AddAddress(a) => {
-                        after.insert(
-                            format!("address {} on {}", a.address, a.interface),
-                            json!("present"),
-                        );
-                    }
-                    HostChange::LoadModule(m) => {
-                        after.insert(format!("module {m}"), json!("loaded"));
-                    }
-                    HostChange::LinkUp(l) => {
-                        after.insert(format!("link {l}"), json!("up"));
-                    }
-                    HostChange::WriteFile {
-                        path,
-                        content,
-                        before: old,
-                    } => {
-                        before.insert(path.clone(), json!(old.clone().unwrap_or_default()));
-                        after.insert(path.clone(), json!(content));
-                    }
-                    HostChange::EnableUnit => {
-                        after.insert(format!("unit {}", crate::host::UNIT), json!("enabled"));
-                    }
-                    _ => {}
-                }
+                show_host_change(change, &mut before, &mut after);
             }
             for change in changes {
                 self.step(
@@ -575,16 +558,18 @@ impl Differ<'_> {
                 .filter(|a| !want.addresses.contains(a))
                 .cloned()
                 .collect();
-            for address in cleanup {
-                before.insert(
-                    format!("address {} on {}", address.address, address.interface),
-                    json!("present"),
-                );
+            let mut cleanup: Vec<HostChange> =
+                cleanup.into_iter().map(HostChange::DelAddress).collect();
+            if !want.accept_ipip && firewall::has_rule(have) {
+                cleanup.push(HostChange::DelFirewallRule);
+            }
+            for change in cleanup {
+                show_host_change(&change, &mut before, &mut after);
                 self.step(
                     Phase::HostCleanup,
                     Step::Host {
                         host: name.clone(),
-                        change: HostChange::DelAddress(address),
+                        change,
                     },
                 );
             }
@@ -760,6 +745,69 @@ pub fn host_changes(want: &Host, have: &HostFacts) -> Vec<HostChange> {
     changes
 }
 
+/// How a host change shows in the plan: an attribute of the `host` resource before and
+/// after (files as their text, so that they render as diffs).
+fn show_host_change(
+    change: &HostChange,
+    before: &mut BTreeMap<String, Value>,
+    after: &mut BTreeMap<String, Value>,
+) {
+    let address = |a: &InterfaceAddress| format!("address {} on {}", a.address, a.interface);
+    let unit = || format!("unit {}", crate::host::UNIT);
+    match change {
+        HostChange::SetSysctl {
+            name,
+            value,
+            before: old,
+        } => {
+            before.insert(name.clone(), json!(old));
+            after.insert(name.clone(), json!(value));
+        }
+        HostChange::AddAddress(a) => {
+            after.insert(address(a), json!("present"));
+        }
+        HostChange::DelAddress(a) => {
+            before.insert(address(a), json!("present"));
+        }
+        HostChange::LoadModule(m) => {
+            after.insert(format!("module {m}"), json!("loaded"));
+        }
+        HostChange::UnloadModule(m) => {
+            before.insert(format!("module {m}"), json!("loaded"));
+        }
+        HostChange::LinkUp(l) => {
+            after.insert(format!("link {l}"), json!("up"));
+        }
+        HostChange::LinkDown(l) => {
+            before.insert(format!("link {l}"), json!("up"));
+        }
+        HostChange::WriteFile {
+            path,
+            content,
+            before: old,
+        } => {
+            before.insert(path.clone(), json!(old.clone().unwrap_or_default()));
+            after.insert(path.clone(), json!(content));
+        }
+        HostChange::RemoveFile { path, before: old } => {
+            before.insert(path.clone(), json!(old));
+            after.insert(path.clone(), json!(""));
+        }
+        HostChange::EnableUnit => {
+            after.insert(unit(), json!("enabled"));
+        }
+        HostChange::DisableUnit => {
+            before.insert(unit(), json!("enabled"));
+        }
+        HostChange::AddFirewallRule => {
+            after.insert("firewall".into(), json!(firewall::RULE));
+        }
+        HostChange::DelFirewallRule => {
+            before.insert("firewall".into(), json!(firewall::RULE));
+        }
+    }
+}
+
 /// The removal of everything the configuration manages (`lvsform destroy`): its services
 /// (drained first), the VIPs on its real servers and on the director. Live services it does
 /// not declare are left alone; sysctls keep their values.
@@ -811,11 +859,17 @@ pub fn destroy(config: &Config, observed: &Observed) -> Result<Plan, Vec<Diag>> 
             .intersection(&have.addresses)
             .cloned()
             .collect();
-        let teardown = persist::teardown(have);
-        if present.is_empty() && teardown.is_empty() {
+        let mut teardown = persist::teardown(have);
+        if firewall::has_rule(have) {
+            teardown.push(HostChange::DelFirewallRule);
+        }
+        teardown.extend(present.into_iter().map(HostChange::DelAddress));
+        if teardown.is_empty() {
             continue;
         }
+        let (mut before, mut after) = (BTreeMap::new(), BTreeMap::new());
         for change in teardown {
+            show_host_change(&change, &mut before, &mut after);
             d.step(
                 Phase::HostCleanup,
                 Step::Host {
@@ -824,31 +878,13 @@ pub fn destroy(config: &Config, observed: &Observed) -> Result<Plan, Vec<Diag>> 
                 },
             );
         }
-        let before: BTreeMap<String, Value> = present
-            .iter()
-            .map(|a| {
-                (
-                    format!("address {} on {}", a.address, a.interface),
-                    json!("present"),
-                )
-            })
-            .collect();
         d.change(
             format!("host[\"{name}\"]"),
             Action::Update,
             Some(json!(before)),
-            Some(json!({})),
+            Some(json!(after)),
             None,
         );
-        for address in present {
-            d.step(
-                Phase::HostCleanup,
-                Step::Host {
-                    host: name.clone(),
-                    change: HostChange::DelAddress(address),
-                },
-            );
-        }
     }
     for address in config
         .desired

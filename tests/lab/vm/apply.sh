@@ -55,7 +55,10 @@ cat /tmp/out.txt
 check drift_plan_exit_2 [ "$code" -eq 2 ]
 check drift_is_one_update grep -q '^Plan: 0 to add, 1 to change, 0 to destroy.$' /tmp/out.txt
 check drift_names_the_weight grep -q 'weight *= 9 -> 3' /tmp/out.txt
-lvsform_in $dr apply --auto-approve >/dev/null 2>&1
+# The repair runs on a terminal (script(1)): progress is a bar there, not lines.
+(cd $dr && TERM=xterm script -qec "ip netns exec director lvsform apply --auto-approve" /tmp/tty.txt >/dev/null 2>&1)
+progress_bar() { grep -q '/1 steps, ' /tmp/tty.txt && ! grep -q '^\[1/1\]' /tmp/tty.txt && grep -q 'Apply complete!' /tmp/tty.txt; }
+check apply_on_a_terminal_shows_a_progress_bar progress_bar
 repaired() { in_ns director ipvsadm -Sn | grep -q -- '-r 10.1.0.11:80 -g -w 3'; }
 check drift_repaired repaired
 in_ns director ipvsadm -e -t "$VIP:80" -r 10.1.0.11:80 -g -w 8
@@ -177,6 +180,24 @@ check nat_enables_forwarding [ "$(in_ns director sysctl -n net.ipv4.ip_forward)"
 check nat_traffic_reaches_every_server all_servers_answer "$VIP"
 code=$(status_of lvsform_in $nat plan --detailed-exitcode)
 check nat_replan_is_empty [ "$code" -eq 0 ]
+
+# A new port replaces the service (IPVS cannot edit it in place): the new one is created,
+# the old one deleted, and the traffic follows; the way back is a replace too.
+mkdir -p /tmp/nat-8000
+sed 's/port      = 80$/port      = 8000/' $nat/main.lvs.hcl >/tmp/nat-8000/main.lvs.hcl
+code=$(status_of lvsform_in /tmp/nat-8000 plan --detailed-exitcode)
+cat /tmp/out.txt
+check replace_is_planned grep -q '^  -/+ virtual_server.web  (3 real servers, ' /tmp/out.txt
+check replace_names_the_cause grep -q 'port *= 80 -> 8000  # forces replacement' /tmp/out.txt
+code=$(status_of lvsform_in /tmp/nat-8000 apply --auto-approve)
+replaced() { table | grep -q -- "-A -t $VIP:8000 " && ! table | grep -q -- "-A -t $VIP:80 "; }
+check replace_applies [ "$code" -eq 0 ]
+check replace_leaves_only_the_new_service replaced
+check replace_traffic_follows all_servers_answer "$VIP" 6 8000
+code=$(status_of lvsform_in $nat apply --auto-approve)
+check replace_back_applies [ "$code" -eq 0 ]
+code=$(status_of lvsform_in $nat plan --detailed-exitcode)
+check replace_back_replan_is_empty [ "$code" -eq 0 ]
 
 # destroy removes what the configuration declares, and only that.
 in_ns director ipvsadm -A -t 203.0.113.201:80 -s rr

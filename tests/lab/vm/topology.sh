@@ -85,20 +85,21 @@ start_sshd() {
 
 # Prints the name of the real server that answered each of COUNT HTTP requests to ADDR
 # (port 80), one line each. (Debian's busybox wget crashes; nc speaks HTTP/1.0 fine.)
-fetch() {
+fetch() { # fetch ADDR COUNT [PORT]
   addr=$1
   count=$2
+  port=${3:-80}
   i=0
   while [ "$i" -lt "$count" ]; do
-    body=$(printf 'GET / HTTP/1.0\r\n\r\n' | in_ns client nc -w 3 "$addr" 80 2>/dev/null | tail -1)
+    body=$(printf 'GET / HTTP/1.0\r\n\r\n' | in_ns client nc -w 3 "$addr" "$port" 2>/dev/null | tail -1)
     echo "${body:-(no answer)}"
     i=$((i + 1))
   done
 }
 
-# True when COUNT requests to ADDR were answered by every real server.
-all_servers_answer() {
-  answers=$(fetch "$1" "${2:-6}")
+# True when COUNT requests to ADDR (port PORT) were answered by every real server.
+all_servers_answer() { # all_servers_answer ADDR [COUNT] [PORT]
+  answers=$(fetch "$1" "${2:-6}" "${3:-80}")
   echo "$answers" | tr '\n' ' '
   echo
   for host in $SERVERS; do
