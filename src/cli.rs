@@ -115,6 +115,16 @@ enum Command {
         #[arg(long)]
         stats: bool,
     },
+    /// Write HCL that declares the live IPVS table (`plan` on it right after is empty).
+    Import {
+        /// Write DIR/imported.lvs.hcl and check it with a plan; without it, print the HCL.
+        #[arg(long = "out", value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Manage the DR/TUN real servers over SSH (reads them now); otherwise they are
+        /// declared with manage = false.
+        #[arg(long)]
+        hosts: bool,
+    },
     /// Rewrite configuration files in the canonical format.
     Fmt {
         /// The configuration directory.
@@ -179,6 +189,10 @@ pub fn run() -> u8 {
             validate(&dir, json, &Inputs::from_env(vars), color)
         }
         Command::Fmt { dir, check } => fmt(&dir, check, color),
+        Command::Import { out, hosts } => match live_table() {
+            Ok(table) => crate::commands::import(&table, out.as_deref(), hosts, color),
+            Err(code) => code,
+        },
         Command::Plan {
             dir,
             json,
@@ -393,14 +407,21 @@ fn fmt(dir: &Path, check: bool, color: bool) -> u8 {
     }
 }
 
-fn show(json: bool, stats: bool) -> u8 {
+/// The director's IPVS table, or the exit code after saying why it cannot be read.
+fn live_table() -> Result<crate::ipvs::Table, u8> {
     use crate::ipvs::Ipvs;
-    let table = match crate::ipvs::NetlinkIpvs::connect().and_then(|mut ipvs| ipvs.observe()) {
-        Ok(table) => table,
-        Err(err) => {
+    crate::ipvs::NetlinkIpvs::connect()
+        .and_then(|mut ipvs| ipvs.observe())
+        .map_err(|err| {
             eprintln!("error: {err}");
-            return EXIT_ERROR;
-        }
+            EXIT_ERROR
+        })
+}
+
+fn show(json: bool, stats: bool) -> u8 {
+    let table = match live_table() {
+        Ok(table) => table,
+        Err(code) => return code,
     };
     if json {
         let doc = serde_json::json!({ "format_version": "1", "table": table });

@@ -11,6 +11,7 @@ pub mod diag;
 pub mod director;
 pub mod fmt;
 pub mod host;
+pub mod import;
 pub mod ipvs;
 pub mod lock;
 pub mod log;

@@ -48,6 +48,31 @@ check dr_traffic_reaches_every_server all_servers_answer "$VIP"
 code=$(status_of lvsform_in $dr plan --detailed-exitcode)
 check dr_replan_is_empty [ "$code" -eq 0 ]
 
+# import: HCL for the live table (the DR service with its prepared hosts, and services
+# ipvsadm made), on which a plan is empty; with --hosts the real servers are managed.
+in_ns director ipvsadm -A -u 203.0.113.53:53 -s rr -o
+in_ns director ipvsadm -a -u 203.0.113.53:53 -r 10.1.0.21:5353 -m -w 2
+in_ns director ipvsadm -A -f 7 -s sh -b sh-fallback -p 600
+in_ns director ipvsadm -a -f 7 -r 10.1.0.22 -g -x 100 -y 10
+code=$(status_of in_ns director lvsform import --out /tmp/imported)
+cat /tmp/out.txt /tmp/imported/imported.lvs.hcl
+check import_succeeds [ "$code" -eq 0 ]
+check import_checks_its_plan grep -q 'A plan on it finds no changes' /tmp/out.txt
+code=$(status_of lvsform_in /tmp/imported plan --detailed-exitcode)
+check imported_plan_is_empty [ "$code" -eq 0 ]
+code=$(status_of in_ns director lvsform import --out /tmp/imported-hosts --hosts)
+cat /tmp/out.txt
+check import_with_hosts_plans_empty grep -q 'A plan on it finds no changes' /tmp/out.txt
+# Unmanaged: all three DR servers and the fwmark one without --hosts; with it, only the
+# fwmark one (its VIPs are not in the table).
+unmanaged() { grep -c 'manage *= false' "$1/imported.lvs.hcl"; }
+only_fwmark_unmanaged() { [ "$(unmanaged /tmp/imported)" -eq 4 ] && [ "$(unmanaged /tmp/imported-hosts)" -eq 1 ]; }
+check import_with_hosts_manages_dr_servers only_fwmark_unmanaged
+code=$(status_of in_ns director lvsform import --out /tmp/imported)
+check import_never_overwrites [ "$code" -eq 1 ]
+in_ns director ipvsadm -D -u 203.0.113.53:53
+in_ns director ipvsadm -D -f 7
+
 # Drift made behind lvsform's back shows as exactly one update, and apply repairs it.
 in_ns director ipvsadm -e -t "$VIP:80" -r 10.1.0.11:80 -g -w 9
 code=$(status_of lvsform_in $dr plan --detailed-exitcode)
