@@ -242,119 +242,38 @@ impl Differ<'_> {
     fn services(&mut self) {
         let desired = &self.config.desired.services;
         let observed = &self.observed.table.services;
-        let nothing = BTreeMap::new();
         let replaced = self.replacements();
         let successors: BTreeMap<ServiceKey, ServiceKey> =
             replaced.iter().map(|(new, old)| (*old, *new)).collect();
-        for (key, want) in desired {
-            let meta = &self.config.services[key];
-            // A missing service is created, then filled like an existing one that is empty.
-            let have = match observed.get(key) {
-                None => {
-                    let (action, before, impact) = match replaced.get(key) {
-                        Some(old_key) => {
-                            let old = &observed[old_key];
-                            self.plan.replaced.insert(
-                                format!("virtual_server[\"{old_key}\"]"),
-                                meta.address.clone(),
-                            );
-                            if meta.prevent_destroy {
-                                self.refuse_destroy(key, "replaces it");
-                            }
-                            (
-                                Action::Replace,
-                                Some(service_json(old_key, old)),
-                                Some(self.service_impact(old_key, old, meta.drain)),
-                            )
+        // Declared services are planned independently of each other: a large
+        // configuration is planned in chunks on all cores, joined in order.
+        let declared: Vec<(&ServiceKey, &Service)> = desired.iter().collect();
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let chunk = declared.len().div_ceil(cores).max(256);
+        let (config, live, replaced) = (self.config, self.observed, &replaced);
+        let parts: Vec<Differ> = std::thread::scope(|scope| {
+            let workers: Vec<_> = declared
+                .chunks(chunk)
+                .map(|services| {
+                    scope.spawn(move || {
+                        let mut part = Differ::new(config, live);
+                        for (key, want) in services {
+                            part.declared_service(key, want, replaced);
                         }
-                        None => (Action::Create, None, None),
-                    };
-                    self.change(
-                        meta.address.clone(),
-                        action,
-                        before,
-                        Some(service_json(key, want)),
-                        impact,
-                    );
-                    let settings = want.settings.clone();
-                    self.step(
-                        Phase::ServiceUpsert,
-                        Step::Ipvs(Change::AddService {
-                            key: *key,
-                            settings,
-                        }),
-                    );
-                    &nothing
-                }
-                Some(have) => {
-                    if have.settings != want.settings {
-                        let (before, after) = (service_json(key, have), service_json(key, want));
-                        self.change(
-                            meta.address.clone(),
-                            Action::Update,
-                            Some(before),
-                            Some(after),
-                            None,
-                        );
-                        let settings = want.settings.clone();
-                        self.step(
-                            Phase::ServiceUpsert,
-                            Step::Ipvs(Change::EditService {
-                                key: *key,
-                                settings,
-                            }),
-                        );
-                    }
-                    &have.destinations
-                }
-            };
-            let mut depooled = 0;
-            for (dkey, dest) in &want.destinations {
-                let address = meta.destinations[dkey].address.clone();
-                let step = match have.get(dkey) {
-                    None => {
-                        self.change(
-                            address,
-                            Action::Create,
-                            None,
-                            Some(dest_json(dkey, dest)),
-                            None,
-                        );
-                        Change::AddDest {
-                            service: *key,
-                            key: *dkey,
-                            dest: dest.clone(),
-                        }
-                    }
-                    Some(old) if old != dest => {
-                        let zeroed = dest.weight == 0 && old.weight > 0;
-                        depooled += usize::from(zeroed);
-                        let impact = zeroed.then(|| self.impact(key, dkey, None));
-                        self.change(
-                            address,
-                            Action::Update,
-                            Some(dest_json(dkey, old)),
-                            Some(dest_json(dkey, dest)),
-                            impact,
-                        );
-                        Change::EditDest {
-                            service: *key,
-                            key: *dkey,
-                            dest: dest.clone(),
-                        }
-                    }
-                    Some(_) => continue,
-                };
-                self.step(Phase::DestUpsert, Step::Ipvs(step));
-            }
-            for (dkey, old) in have {
-                if !want.destinations.contains_key(dkey) {
-                    depooled += 1;
-                    let address = format!("{}.real_server[\"{dkey}\"]", meta.address);
-                    self.remove_dest(address, key, dkey, old, meta.drain);
-                }
-            }
-            self.check_depool(key, have.len(), depooled);
+                        part
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        });
+        for part in parts {
+            self.plan.changes.extend(part.plan.changes);
+            self.plan.steps.extend(part.plan.steps);
+            self.plan.replaced.extend(part.plan.replaced);
+            self.errors.extend(part.errors);
         }
         for (key, have) in observed {
             if desired.contains_key(key) || self.ignored(key) {
@@ -418,6 +337,125 @@ impl Differ<'_> {
                 Step::Ipvs(Change::StartDaemon(daemon.clone())),
             );
         }
+    }
+
+    /// The changes of one declared service and its real servers.
+    fn declared_service(
+        &mut self,
+        key: &ServiceKey,
+        want: &Service,
+        replaced: &BTreeMap<ServiceKey, ServiceKey>,
+    ) {
+        let observed = &self.observed.table.services;
+        let nothing = BTreeMap::new();
+        let meta = &self.config.services[key];
+        // A missing service is created, then filled like an existing one that is empty.
+        let have = match observed.get(key) {
+            None => {
+                let (action, before, impact) = match replaced.get(key) {
+                    Some(old_key) => {
+                        let old = &observed[old_key];
+                        self.plan.replaced.insert(
+                            format!("virtual_server[\"{old_key}\"]"),
+                            meta.address.clone(),
+                        );
+                        if meta.prevent_destroy {
+                            self.refuse_destroy(key, "replaces it");
+                        }
+                        (
+                            Action::Replace,
+                            Some(service_json(old_key, old)),
+                            Some(self.service_impact(old_key, old, meta.drain)),
+                        )
+                    }
+                    None => (Action::Create, None, None),
+                };
+                self.change(
+                    meta.address.clone(),
+                    action,
+                    before,
+                    Some(service_json(key, want)),
+                    impact,
+                );
+                let settings = want.settings.clone();
+                self.step(
+                    Phase::ServiceUpsert,
+                    Step::Ipvs(Change::AddService {
+                        key: *key,
+                        settings,
+                    }),
+                );
+                &nothing
+            }
+            Some(have) => {
+                if have.settings != want.settings {
+                    let (before, after) = (service_json(key, have), service_json(key, want));
+                    self.change(
+                        meta.address.clone(),
+                        Action::Update,
+                        Some(before),
+                        Some(after),
+                        None,
+                    );
+                    let settings = want.settings.clone();
+                    self.step(
+                        Phase::ServiceUpsert,
+                        Step::Ipvs(Change::EditService {
+                            key: *key,
+                            settings,
+                        }),
+                    );
+                }
+                &have.destinations
+            }
+        };
+        let mut depooled = 0;
+        for (dkey, dest) in &want.destinations {
+            let address = meta.destinations[dkey].address.clone();
+            let step = match have.get(dkey) {
+                None => {
+                    self.change(
+                        address,
+                        Action::Create,
+                        None,
+                        Some(dest_json(dkey, dest)),
+                        None,
+                    );
+                    Change::AddDest {
+                        service: *key,
+                        key: *dkey,
+                        dest: dest.clone(),
+                    }
+                }
+                Some(old) if old != dest => {
+                    let zeroed = dest.weight == 0 && old.weight > 0;
+                    depooled += usize::from(zeroed);
+                    let impact = zeroed.then(|| self.impact(key, dkey, None));
+                    self.change(
+                        address,
+                        Action::Update,
+                        Some(dest_json(dkey, old)),
+                        Some(dest_json(dkey, dest)),
+                        impact,
+                    );
+                    Change::EditDest {
+                        service: *key,
+                        key: *dkey,
+                        dest: dest.clone(),
+                    }
+                }
+                Some(_) => continue,
+            };
+            self.step(Phase::DestUpsert, Step::Ipvs(step));
+        }
+        for (dkey, old) in have {
+            if !want.destinations.contains_key(dkey) {
+                depooled += 1;
+                let address = format!("{}.real_server[\"{dkey}\"]", meta.address);
+                self.remove_dest(address, key, dkey, old, meta.drain);
+            }
+        }
+        self.check_depool(key, have.len(), depooled);
     }
 
     /// Weight 0 and a wait (TCP/SCTP), then the deletion.

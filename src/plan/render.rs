@@ -53,8 +53,14 @@ struct Text<'a>(&'a Value);
 
 impl std::fmt::Display for Text<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Fast paths for what plans are made of (serde_json's Display serializes).
         match self.0 {
+            Value::String(s) if !s.contains(|c: char| c == '"' || c == '\\' || c.is_control()) => {
+                write!(f, "\"{s}\"")
+            }
             Value::String(s) => write!(f, "{s:?}"),
+            Value::Number(n) if n.is_u64() => write!(f, "{}", n.as_u64().unwrap_or_default()),
+            Value::Bool(b) => write!(f, "{b}"),
             other => write!(f, "{other}"),
         }
     }
