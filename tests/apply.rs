@@ -515,3 +515,22 @@ virtual_server "dns" {
     // The old service is gone; the untargeted DNS service was not created.
     assert_eq!(keys, ["tcp/203.0.113.10:8080"]);
 }
+
+#[test]
+fn destroy_refuses_a_service_with_prevent_destroy() {
+    let config = load(&CONFIG.replace(
+        "  scheduler = \"wrr\"\n",
+        "  scheduler = \"wrr\"\n  prevent_destroy = true\n",
+    ));
+    let mut world = world();
+    let observed = world.run(4, |b| apply::observe(&config, b)).unwrap();
+    let errors = plan::destroy(&config, &observed).unwrap_err();
+    let messages: Vec<String> = errors.iter().map(|d| d.compact()).collect();
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert!(
+        messages[0].contains(
+            "main.lvs.hcl:11:15: error: virtual_server.web has prevent_destroy = true, and this plan destroys it"
+        ),
+        "{messages:?}"
+    );
+}

@@ -8,12 +8,14 @@ pub const RULE: &str = "-A INPUT -p ipencap -m comment --comment lvsform -j ACCE
 /// The arguments that insert (`-I INPUT 1`), check (`-C INPUT`) or delete (`-D INPUT`) it.
 pub const RULE_ARGS: &str = "-p 4 -m comment --comment lvsform -j ACCEPT";
 
-/// Whether the host holds lvsform's rule.
+/// Whether the host holds lvsform's rule (iptables names protocol 4 `ipencap` from
+/// /etc/protocols, and prints the number on a host without that file).
 pub fn has_rule(facts: &super::HostFacts) -> bool {
+    let numeric = RULE.replace("ipencap", "4");
     facts
         .iptables_input
         .as_deref()
-        .is_some_and(|rules| rules.lines().any(|l| l == RULE))
+        .is_some_and(|rules| rules.lines().any(|l| l == RULE || l == numeric))
 }
 
 /// True when the INPUT chain certainly drops IP-in-IP: the policy or an unconditional
@@ -93,6 +95,20 @@ impl<'a> Rule<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn finds_its_rule_by_protocol_name_or_number() {
+        let facts = |rules: &str| crate::host::HostFacts {
+            iptables_input: Some(rules.to_string()),
+            ..Default::default()
+        };
+        assert!(has_rule(&facts(&format!("-P INPUT DROP\n{RULE}"))));
+        assert!(has_rule(&facts(
+            "-P INPUT DROP\n-A INPUT -p 4 -m comment --comment lvsform -j ACCEPT"
+        )));
+        assert!(!has_rule(&facts("-P INPUT DROP\n-A INPUT -p 4 -j ACCEPT")));
+        assert!(!has_rule(&crate::host::HostFacts::default()));
+    }
 
     #[test]
     fn judges_what_iptables_prints() {

@@ -7,7 +7,7 @@ use super::codec::{self, Attr, Message, Netlink};
 use super::consts::*;
 use super::convert;
 use super::{ApplyError, Change, DestinationCounters, Info, Ipvs, IpvsError, Table};
-use crate::model::{Service, ServiceKey, Timeouts};
+use crate::model::{Destination, DestinationKey, Service, ServiceKey, Timeouts};
 use neli::consts::socket::{Msg, NlFamily};
 use neli::socket::NlSocket;
 use neli::utils::Groups;
@@ -17,6 +17,14 @@ use std::collections::{BTreeMap, BTreeSet};
 /// the kernel drops what does not fit (ENOBUFS), so batches stay well below that.
 const BATCH: usize = 128;
 const RECV_BUFFER: usize = 1 << 20;
+/// Services whose real servers one socket reads before another socket helps.
+const DUMP_SHARE: usize = 256;
+
+/// A service's real servers and their counters, as one dump reads them.
+type DestinationsRead = (
+    BTreeMap<DestinationKey, Destination>,
+    Vec<(DestinationKey, DestinationCounters)>,
+);
 
 pub struct NetlinkIpvs {
     socket: NlSocket,
@@ -103,6 +111,27 @@ impl NetlinkIpvs {
     }
 
     /// One request; returns the parsed reply messages.
+    /// One service's real servers and their counters (one dump).
+    fn destinations(&mut self, service: &ServiceKey) -> Result<DestinationsRead, IpvsError> {
+        let query = Message::new(
+            IPVS_CMD_GET_DEST,
+            vec![Attr::Service(convert::key_attrs(service))],
+        );
+        let mut destinations = BTreeMap::new();
+        let mut counters = Vec::new();
+        for reply in self.request(query, true, "the IPVS real servers")? {
+            for attr in reply.attrs {
+                if let Attr::Dest(attrs) = attr {
+                    let (key, dest, c) =
+                        convert::dest_entry(service.family(), &attrs).map_err(IpvsError::Decode)?;
+                    counters.push((key, c));
+                    destinations.insert(key, dest);
+                }
+            }
+        }
+        Ok((destinations, counters))
+    }
+
     fn request(
         &mut self,
         message: Message,
@@ -244,38 +273,55 @@ impl Ipvs for NetlinkIpvs {
                 }
             }
         }
+        // The real servers of the services asked for, on several sockets at once for a
+        // large table: the kernel serves one dump at a time per socket.
+        let wanted: Vec<ServiceKey> = entries
+            .iter()
+            .map(|e| e.key)
+            .filter(|key| only.is_none_or(|keys| keys.contains(key)))
+            .collect();
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let sockets = (wanted.len() / DUMP_SHARE).clamp(1, cores);
+        let mut chunks = wanted.chunks(wanted.len().div_ceil(sockets).max(1));
+        let first = chunks.next().unwrap_or_default();
+        let read = |ipvs: &mut NetlinkIpvs, keys: &[ServiceKey]| {
+            keys.iter()
+                .map(|key| Ok((*key, ipvs.destinations(key)?)))
+                .collect::<Result<Vec<_>, IpvsError>>()
+        };
+        let parts = std::thread::scope(|scope| {
+            let others: Vec<_> = chunks
+                .map(|keys| {
+                    scope.spawn(move || {
+                        let mut ipvs = NetlinkIpvs::connect()?;
+                        let part = read(&mut ipvs, keys)?;
+                        Ok((part, ipvs.requests_sent))
+                    })
+                })
+                .collect();
+            let mine = read(self, first).map(|part| (part, 0));
+            std::iter::once(mine)
+                .chain(
+                    others
+                        .into_iter()
+                        .map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p))),
+                )
+                .collect::<Result<Vec<_>, IpvsError>>()
+        })?;
+        let mut read_destinations = BTreeMap::new();
+        let mut counters = BTreeMap::new();
+        for (part, requests) in parts {
+            self.requests_sent += requests;
+            for (key, (destinations, dest_counters)) in part {
+                counters.extend(dest_counters.into_iter().map(|(d, c)| ((key, d), c)));
+                read_destinations.insert(key, destinations);
+            }
+        }
         let mut services = BTreeMap::new();
         let mut service_stats = BTreeMap::new();
-        let mut counters = BTreeMap::new();
         for entry in entries {
-            if only.is_some_and(|keys| !keys.contains(&entry.key)) {
-                service_stats.insert(entry.key, entry.stats);
-                services.insert(
-                    entry.key,
-                    Service {
-                        settings: entry.settings,
-                        destinations: BTreeMap::new(),
-                    },
-                );
-                continue;
-            }
-            let query = Message::new(
-                IPVS_CMD_GET_DEST,
-                vec![Attr::Service(convert::key_attrs(&entry.key))],
-            );
-            let mut destinations = BTreeMap::new();
-            for reply in self.request(query, true, "the IPVS real servers")? {
-                for attr in reply.attrs {
-                    if let Attr::Dest(attrs) = attr {
-                        let (key, dest, c): (_, _, DestinationCounters) =
-                            convert::dest_entry(entry.key.family(), &attrs)
-                                .map_err(IpvsError::Decode)?;
-                        counters.insert((entry.key, key), c);
-                        destinations.insert(key, dest);
-                    }
-                }
-            }
             service_stats.insert(entry.key, entry.stats);
+            let destinations = read_destinations.remove(&entry.key).unwrap_or_default();
             services.insert(
                 entry.key,
                 Service {

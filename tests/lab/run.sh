@@ -4,8 +4,9 @@
 #
 #   tests/lab/run.sh [--file HOST_PATH[:VM_PATH]]... [--dir HOST_DIR:VM_DIR]... -- COMMAND...
 #
-# The VM holds busybox, iproute2, ipvsadm, OpenSSH, the IPVS/tunnel/bridge modules, the
-# scripts of tests/lab/vm/ under /lab, and every --file (with the libraries it links).
+# The VM holds busybox, iproute2, ipvsadm, OpenSSH, iptables, the IPVS, tunnel, bridge and
+# nftables modules, the scripts of tests/lab/vm/ under /lab, and every --file (with the
+# libraries it links).
 set -euo pipefail
 lab=$(cd "$(dirname "$0")" && pwd)
 
@@ -21,7 +22,7 @@ while [ $# -gt 0 ]; do
 done
 [ $# -gt 0 ] || { echo "usage: $0 [--file PATH[:VM_PATH]]... -- COMMAND..." >&2; exit 2; }
 
-packages=(qemu-system-x86 cpio kmod busybox iproute2 ipvsadm openssh-server openssh-client tcpdump)
+packages=(qemu-system-x86 cpio kmod busybox iproute2 ipvsadm openssh-server openssh-client tcpdump iptables)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -49,9 +50,12 @@ install_binary /bin/busybox /bin/busybox
 for applet in $(/bin/busybox --list); do
   [ -e "$root/bin/$applet" ] || ln -s busybox "$root/bin/$applet"
 done
-for tool in /usr/bin/setpriv /usr/bin/script /usr/bin/tcpdump /usr/sbin/ip /usr/sbin/ipvsadm /usr/sbin/sshd /usr/bin/ssh /usr/bin/ssh-keygen /usr/bin/ssh-keyscan /usr/sbin/modprobe /usr/sbin/depmod; do
+for tool in /usr/bin/setpriv /usr/bin/script /usr/bin/tcpdump /usr/sbin/iptables /usr/sbin/ip /usr/sbin/ipvsadm /usr/sbin/sshd /usr/bin/ssh /usr/bin/ssh-keygen /usr/bin/ssh-keyscan /usr/sbin/modprobe /usr/sbin/depmod; do
   install_binary "$(readlink -f "$tool")" "$tool"
 done
+# iptables (nft backend) loads its match and target extensions at run time.
+mkdir -p "$root/usr/lib/x86_64-linux-gnu"
+cp -r /usr/lib/x86_64-linux-gnu/xtables "$root/usr/lib/x86_64-linux-gnu/"
 # sshd runs its unprivileged child as `sshd`; root logs in with keys only.
 # The kernel loads modules on demand (schedulers) through /sbin/modprobe.
 ln -s /usr/sbin/modprobe "$root/sbin/modprobe"
@@ -61,7 +65,7 @@ printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
 
 modules=(ip_vs ip_vs_rr ip_vs_wrr ip_vs_lc ip_vs_wlc ip_vs_lblc ip_vs_lblcr ip_vs_dh ip_vs_sh
   ip_vs_sed ip_vs_nq ip_vs_fo ip_vs_ovf ip_vs_mh ip_vs_pe_sip ipip ip6_tunnel ip_gre fou
-  dummy veth bridge nlmon)
+  dummy veth bridge nlmon nf_tables nft_compat xt_comment xt_tcpudp)
 for m in "${modules[@]}"; do
   modprobe -d "$kernel" -S "$version" --show-depends "$m" | awk '/^insmod/ {print $2}'
 done | sort -u | while read -r ko; do

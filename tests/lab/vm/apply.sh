@@ -168,23 +168,46 @@ check after_sigkill_apply_converges [ "$code" -eq 0 ]
 code=$(status_of lvsform_in /lab/configs/dr-two plan --detailed-exitcode)
 check after_sigkill_replan_is_empty [ "$code" -eq 0 ]
 
-# TUN: the same VIP through IP-in-IP; lvsform prepares ipip and tunl0 over SSH.
-code=$(status_of lvsform_in /lab/configs/tun apply --auto-approve)
+# TUN: the same VIP through IP-in-IP; lvsform prepares ipip and tunl0 over SSH. rs3's
+# firewall drops by default (SSH and HTTP allowed): the plan refuses it until
+# manage_firewall = true lets lvsform add its rule for IP protocol 4.
+in_ns rs3 iptables -P INPUT DROP
+in_ns rs3 iptables -A INPUT -p tcp --dport 22 -j ACCEPT
+in_ns rs3 iptables -A INPUT -p tcp --dport 80 -j ACCEPT
+code=$(status_of lvsform_in /lab/configs/tun plan)
+cat /tmp/out.txt
+check tun_firewall_refused [ "$code" -eq 1 ]
+check tun_firewall_names_host_and_fix grep -q 'host\["10.1.0.13"\]: its firewall drops IP-in-IP' /tmp/out.txt
+tun=/lab/configs/tun-firewall
+code=$(status_of lvsform_in $tun apply --auto-approve)
 cat /tmp/out.txt
 check tun_apply_succeeds [ "$code" -eq 0 ]
 check tun_host_prepared vip_on rs3 tunl0
+rule_on_rs3() { in_ns rs3 iptables -S INPUT | grep -Eq -- '-p (ipencap|4) -m comment --comment lvsform -j ACCEPT'; }
+check tun_firewall_rule_added rule_on_rs3
 check tun_traffic_reaches_every_server all_servers_answer "$VIP"
 tunnelled() { [ "$(in_ns rs1 cat /sys/class/net/tunl0/statistics/rx_packets)" -gt 0 ]; }
 check tun_packets_arrive_on_tunl0 tunnelled
+# Without the rule rs3 really gets nothing; the next apply puts the rule back.
+in_ns rs3 iptables -D INPUT -p 4 -m comment --comment lvsform -j ACCEPT
+not_all_answer() { ! all_servers_answer "$VIP"; }
+check tun_firewall_really_drops_without_the_rule not_all_answer
+code=$(status_of lvsform_in $tun apply --auto-approve)
+check tun_firewall_rule_restored rule_on_rs3
+check tun_traffic_back_on_rs3 all_servers_answer "$VIP"
 
 # The persistence file records what each sysctl was before lvsform; destroy puts the
 # values back and removes the file.
 on_rs1() { in_ns director ssh -i /lab/ssh/id_ed25519 -o UserKnownHostsFile=/lab/ssh/known_hosts -o BatchMode=yes root@10.1.0.11 "$@"; }
 persisted() { on_rs1 cat /etc/sysctl.d/90-lvsform.conf | grep -q '^net.ipv4.conf.tunl0.rp_filter = 0$'; }
 check persistence_file_written persisted
-code=$(status_of lvsform_in /lab/configs/tun destroy --auto-approve)
+code=$(status_of lvsform_in $tun destroy --auto-approve)
 cat /tmp/out.txt
 check tun_destroy_succeeds [ "$code" -eq 0 ]
+policy_kept_rule_gone() { in_ns rs3 iptables -S INPUT | grep -q '^-P INPUT DROP' && ! rule_on_rs3; }
+check destroy_removes_only_the_firewall_rule policy_kept_rule_gone
+in_ns rs3 iptables -P INPUT ACCEPT
+in_ns rs3 iptables -F INPUT
 file_gone() { [ -z "$(on_rs1 ls /etc/sysctl.d)" ]; }
 check destroy_removes_the_persistence_file file_gone
 restored() { [ "$(in_ns rs1 sysctl -n net.ipv4.conf.all.arp_ignore)" = 0 ] && ! vip_on rs1 tunl0; }
