@@ -40,8 +40,12 @@ impl Session {
         let (loaded, live) = std::thread::scope(|scope| {
             let live = scope.spawn(|| {
                 let mut ipvs = connect_ipvs(load_ipvs)?;
+                // One core evaluates the configuration meanwhile.
+                let all = ipvs.dump_sockets;
+                ipvs.dump_sockets = all.saturating_sub(1);
                 let table = crate::log::timed("live IPVS table read", || ipvs.observe())
                     .map_err(|e| e.to_string());
+                ipvs.dump_sockets = all;
                 Ok((ipvs, table))
             });
             let loaded = crate::log::timed("configuration loaded", || {

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let code = lvsform::cli::run();
+    let code = lvsform::log::timed("lvsform ran", lvsform::cli::run);
     lvsform::log::debug(|| format!("peak RSS {} MiB", lvsform::log::peak_rss_mib().unwrap_or(0)));
     ExitCode::from(code)
 }

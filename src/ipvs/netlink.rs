@@ -33,6 +33,8 @@ pub struct NetlinkIpvs {
     buf: Vec<u8>,
     /// IPVS requests sent so far (dumps and changes), for tests and benchmarks.
     pub requests_sent: usize,
+    /// At most this many sockets read a large table at once (default: one per core).
+    pub dump_sockets: usize,
 }
 
 fn io(err: std::io::Error) -> IpvsError {
@@ -52,6 +54,7 @@ impl NetlinkIpvs {
             seq: 0,
             buf: vec![0; RECV_BUFFER],
             requests_sent: 0,
+            dump_sockets: std::thread::available_parallelism().map_or(1, |n| n.get()),
         };
         ipvs.seq += 1;
         let request = codec::get_family(IPVS_GENL_NAME, ipvs.seq);
@@ -280,8 +283,7 @@ impl Ipvs for NetlinkIpvs {
             .map(|e| e.key)
             .filter(|key| only.is_none_or(|keys| keys.contains(key)))
             .collect();
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let sockets = (wanted.len() / DUMP_SHARE).clamp(1, cores);
+        let sockets = (wanted.len() / DUMP_SHARE).clamp(1, self.dump_sockets.max(1));
         let mut chunks = wanted.chunks(wanted.len().div_ceil(sockets).max(1));
         let first = chunks.next().unwrap_or_default();
         let read = |ipvs: &mut NetlinkIpvs, keys: &[ServiceKey]| {
