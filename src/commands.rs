@@ -400,13 +400,12 @@ fn carry_out(
     {
         crate::log::debug(|| format!("no interrupt handler: {e}"));
     }
-    let mut stderr_progress = StderrProgress::new(plan.steps.len());
-    let mut json_progress = JsonProgress;
-    let progress: &mut dyn Progress = if json {
-        &mut json_progress
+    let mut reporter: Box<dyn Progress> = if json {
+        Box::new(JsonProgress)
     } else {
-        &mut stderr_progress
+        Box::new(StderrProgress::new(plan.steps.len()))
     };
+    let progress = reporter.as_mut();
     let executed = crate::log::timed("steps executed", || {
         apply::execute(&plan.steps, &observed.table, backends, progress)
     });
@@ -426,7 +425,7 @@ fn carry_out(
         },
         Err(failure) => Err(failure.left),
     };
-    drop(stderr_progress); // the bar goes before the outcome is printed
+    drop(reporter); // the bar goes before the outcome is printed
     let (add, change, destroy) = plan.summary();
     if json {
         let (status, left) = match &outcome {
