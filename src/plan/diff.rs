@@ -751,6 +751,40 @@ impl Differ<'_> {
                 "{same_subnet} DR service(s) have their VIP in the subnet of the director's own address: LVS-DR is known to be unstable there"
             ));
         }
+        // lvsform keeps no state: a real server that leaves the configuration altogether
+        // is not reached over SSH any more, so what it was given stays on its host.
+        let declared: BTreeSet<IpAddr> = self
+            .config
+            .desired
+            .services
+            .values()
+            .flat_map(|s| s.destinations.keys())
+            .map(|d| d.address)
+            .collect();
+        let leaving: BTreeSet<IpAddr> = self
+            .observed
+            .table
+            .services
+            .iter()
+            .filter(|(key, _)| !self.ignored(key))
+            .flat_map(|(key, have)| {
+                let want = self.config.desired.services.get(key);
+                have.destinations
+                    .iter()
+                    .filter(move |(d, _)| want.is_none_or(|w| !w.destinations.contains_key(d)))
+            })
+            .filter(|(d, dest)| {
+                dest.forwarding != Forwarding::Nat && !declared.contains(&d.address)
+            })
+            .map(|(d, _)| d.address)
+            .collect();
+        if let Some(first) = leaving.first() {
+            self.plan.warnings.push(format!(
+                "{} DR/TUN real server(s) leave the configuration ({first}{}): lvsform no longer reaches them, so the VIPs and sysctls it gave them stay until removed by hand",
+                leaving.len(),
+                if leaving.len() > 1 { ", …" } else { "" }
+            ));
+        }
     }
 }
 

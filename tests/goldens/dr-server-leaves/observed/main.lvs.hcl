@@ -1,0 +1,16 @@
+virtual_server "web" {
+  vip  = "203.0.113.10"
+  port = 80
+  real_server "web1" {
+    address = "10.1.0.11"
+    manage  = false
+  }
+  real_server "web2" {
+    address = "10.1.0.12"
+    manage  = false
+  }
+  real_server "web3" {
+    address = "10.1.0.13"
+    manage  = false
+  }
+}
