@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Benchmark: lvsform plan/apply on SERVICES x SERVERS NAT real servers (no host management)
-# against ipvsadm in the lab VM, release build.   bench/apply.sh [SERVICES] [SERVERS]
+# against ipvsadm in the lab VM, release build; medians of RUNS runs.
+#   bench/apply.sh [SERVICES] [SERVERS] [RUNS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 services=${1:-1000}
 servers=${2:-50}
+runs=${3:-3}
 cargo build --quiet --release --bin lvsform
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -61,4 +63,4 @@ with open(f"{work}/rules", "w") as f:
 PY
 target/release/lvsform validate "$work/config"
 LAB_MEMORY=${LAB_MEMORY:-2048} tests/lab/run.sh --file target/release/lvsform:/usr/bin/lvsform --dir "$work:/lab/bench" -- \
-  sh /lab/bench-apply.sh "$services" "$servers"
+  sh /lab/bench-apply.sh "$services" "$servers" "$runs"

@@ -443,7 +443,7 @@ pub fn observe_with(
 pub fn observe_after(
     config: &crate::config::Config,
     backends: &mut Backends,
-    before: &crate::plan::Observed,
+    mut before: crate::plan::Observed,
     steps: &[(Phase, Step)],
 ) -> Result<crate::plan::Observed, Vec<String>> {
     let touched: std::collections::BTreeSet<_> = steps
@@ -471,14 +471,14 @@ pub fn observe_after(
         .map_err(|e| vec![e.to_string()])?;
     for (key, service) in table.services.iter_mut() {
         if !touched.contains(key)
-            && let Some(old) = before.table.services.get(key)
+            && let Some(old) = before.table.services.get_mut(key)
         {
-            service.destinations = old.destinations.clone();
+            service.destinations = std::mem::take(&mut old.destinations);
         }
     }
-    for (key, counters) in &before.table.counters {
+    for (key, counters) in before.table.counters {
         if !touched.contains(&key.0) {
-            table.counters.insert(*key, *counters);
+            table.counters.insert(key, counters);
         }
     }
     let sysctls: Vec<String> = config.desired.director.sysctls.keys().cloned().collect();
@@ -495,7 +495,7 @@ pub fn observe_after(
     let facts = for_each_parallel(&mut reread, backends.parallelism, |h| {
         (h.name().to_string(), h.observe())
     });
-    let mut hosts = before.hosts.clone();
+    let mut hosts = before.hosts;
     for (name, result) in facts {
         match result {
             Ok(f) => {

@@ -155,10 +155,10 @@ fn show_plan(plan: &Plan, options: &Options) {
     if options.json {
         out(&format!("{:#}\n", plan::render::json(plan)));
     } else {
-        out(&plan::render::human(
-            plan,
-            options.color && std::io::stdout().is_terminal(),
-        ));
+        let color = options.color && std::io::stdout().is_terminal();
+        for part in plan::render::human_parts(plan, color) {
+            out(&part);
+        }
     }
 }
 
@@ -309,7 +309,7 @@ pub fn apply(options: &Options, apply_options: &ApplyOptions, goal: Goal) -> u8 
     carry_out(
         config,
         &mut backends,
-        &observed,
+        observed,
         &plan,
         goal,
         &options.targets,
@@ -370,7 +370,7 @@ pub fn apply_saved(path: &std::path::Path, color: bool, apply_options: &ApplyOpt
     carry_out(
         config,
         &mut backends,
-        &observed,
+        observed,
         &file.plan,
         Goal::Converge,
         &file.targets,
@@ -388,7 +388,7 @@ fn lock(apply_options: &ApplyOptions) -> Option<crate::lock::Lock> {
 fn carry_out(
     config: &Config,
     backends: &mut Backends,
-    observed: &Observed,
+    observed: Observed,
     plan: &Plan,
     goal: Goal,
     targets: &[String],
@@ -456,7 +456,7 @@ fn carry_out(
 fn verify(
     config: &Config,
     backends: &mut Backends,
-    before: &Observed,
+    before: Observed,
     plan: &Plan,
     goal: Goal,
 ) -> Result<Plan, ()> {

@@ -208,7 +208,7 @@ fn a_full_apply_converges_and_the_next_plan_is_empty() {
     // The verification read (only what the plan touched) and a full read agree.
     let touched = world
         .run(4, |b| {
-            apply::observe_after(&config, b, &observed, &plan.steps)
+            apply::observe_after(&config, b, observed.clone(), &plan.steps)
         })
         .unwrap();
     assert!(plan::diff(&config, &touched).unwrap().is_empty());

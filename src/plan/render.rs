@@ -67,14 +67,19 @@ impl std::fmt::Display for Text<'_> {
 }
 
 pub fn human(plan: &Plan, color: bool) -> String {
+    human_parts(plan, color).concat()
+}
+
+/// The human form in consecutive parts, to be written one after the other (a plan of
+/// tens of thousands of changes is megabytes of text: no need to join it first).
+pub fn human_parts(plan: &Plan, color: bool) -> Vec<String> {
     let style = Style { color };
-    let mut out = String::new();
     if plan.is_empty() {
-        out.push_str("No changes. Live state matches the configuration.\n");
-        return out;
+        return vec!["No changes. Live state matches the configuration.\n".into()];
     }
+    let mut parts = Vec::new();
     if !plan.changes.is_empty() {
-        out.push_str("lvsform will perform the following actions:\n");
+        parts.push("lvsform will perform the following actions:\n".to_string());
     }
     // A plan from an empty table has a block for each of tens of thousands of real
     // servers: they are rendered in chunks on all cores.
@@ -87,7 +92,8 @@ pub fn human(plan: &Plan, color: bool) -> String {
             .chunks(chunk)
             .map(|changes| {
                 scope.spawn(move || {
-                    let mut text = String::new();
+                    // About what a real server's block takes, to spare the regrowing.
+                    let mut text = String::with_capacity(changes.len() * 320);
                     changes.iter().for_each(|c| block(&mut text, c, style));
                     text
                 })
@@ -98,7 +104,8 @@ pub fn human(plan: &Plan, color: bool) -> String {
             .map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
             .collect()
     });
-    chunks.iter().for_each(|text| out.push_str(text));
+    parts.extend(chunks);
+    let mut out = String::new();
     for warning in &plan.warnings {
         let _ = writeln!(out, "\nWarning: {warning}");
     }
@@ -107,7 +114,8 @@ pub fn human(plan: &Plan, color: bool) -> String {
         out,
         "\nPlan: {add} to add, {change} to change, {destroy} to destroy."
     );
-    out
+    parts.push(out);
+    parts
 }
 
 /// One change: its header, then its attributes (unchanged ones and nulls left out).
