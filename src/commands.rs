@@ -410,19 +410,22 @@ fn carry_out(
         apply::execute(&plan.steps, &observed.table, backends, progress)
     });
     let outcome = match executed {
-        Ok(journal) => match verify(config, backends, observed, plan, goal)
-            .map(|left| left.targeted(config, targets))
-        {
-            Ok(left) if left.is_empty() => Ok(()),
-            verification => {
-                let what = match verification {
-                    Ok(left) => format!("{} changes remain after applying", left.steps.len()),
-                    Err(()) => "the live state cannot be read back".to_string(),
-                };
-                progress.failed(&format!("verification failed: {what}"));
-                Err(journal.rollback(backends, progress))
+        Ok(journal) => {
+            progress.begin("reading back what changed");
+            let left = verify(config, backends, observed, plan, goal)
+                .map(|left| left.targeted(config, targets));
+            match left {
+                Ok(left) if left.is_empty() => Ok(()),
+                verification => {
+                    let what = match verification {
+                        Ok(left) => format!("{} changes remain after applying", left.steps.len()),
+                        Err(()) => "the live state cannot be read back".to_string(),
+                    };
+                    progress.failed(&format!("verification failed: {what}"));
+                    Err(journal.rollback(backends, progress))
+                }
             }
-        },
+        }
         Err(failure) => Err(failure.left),
     };
     drop(reporter); // the bar goes before the outcome is printed

@@ -18,7 +18,9 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 step "lvsform plan ($example)"
 in_ns director lvsform plan --no-color || exit 1
 step "lvsform apply --auto-approve"
-in_ns director lvsform apply --auto-approve --no-color || exit 1
+# The VM's console is a terminal but is shown here as plain lines: progress as lines too.
+set -o pipefail
+in_ns director lvsform apply --auto-approve --no-color 2>&1 | cat || exit 1
 step "the director's IPVS table (lvsform show)"
 in_ns director lvsform show
 step "requests from the client to http://$VIP/"
