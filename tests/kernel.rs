@@ -517,6 +517,49 @@ fn large_batches_are_acknowledged_completely() {
     assert_eq!(ipvsadm(&["-Sn"]).lines().count(), 20 * 251);
 }
 
+#[test]
+#[ignore = "needs a kernel with IPVS: run in the lab VM by tests/lab/kernel-tests.sh"]
+fn a_large_table_reads_the_same_on_one_socket_and_on_several() {
+    let _lock = TABLE
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    reset();
+    let mut ipvs = NetlinkIpvs::connect().expect(LAB);
+    // 600 services: more than two sockets' share (256 each), so four sockets read it.
+    let table: BTreeMap<ServiceKey, Service> = (0..600u16)
+        .map(|s| {
+            let key = ServiceKey::Address {
+                protocol: Protocol::Udp,
+                vip: ip("203.0.113.101"),
+                port: 2000 + s,
+            };
+            let destinations = (0..3u32)
+                .map(|d| {
+                    let address = IpAddr::V4(Ipv4Addr::from(0x0a03_0000 + u32::from(s) * 4 + d));
+                    (
+                        DestinationKey { address, port: 53 },
+                        dest(Forwarding::Nat, d + 1),
+                    )
+                })
+                .collect();
+            let service = Service {
+                settings: settings(Scheduler::Wrr),
+                destinations,
+            };
+            (key, service)
+        })
+        .collect();
+    ipvs.apply(&build_changes(&table)).expect("2,400 changes");
+    ipvs.dump_sockets = 1;
+    let one = ipvs.observe().unwrap();
+    ipvs.dump_sockets = 4;
+    let several = ipvs.observe().unwrap();
+    assert_eq!(one.services, table);
+    assert_eq!(several.services, table);
+    assert_eq!(several.counters.len(), 600 * 3);
+    assert_eq!(ipvsadm(&["-Sn"]).lines().count(), 600 * 4);
+}
+
 /// Tunnel settings over SSH on the lab's first real server (rs1, 10.1.0.11): ipip, tunl0
 /// and rp_filter exist only in the VM's kernel. Runs after tests/lab/vm/checks/traffic.sh
 /// has built the topology (tests/lab/vm/checks/tunnel-hosts.sh).
