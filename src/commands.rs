@@ -243,10 +243,7 @@ impl Progress for StderrProgress {
 
     fn step(&mut self, done: usize, total: usize, what: &str) {
         match &self.bar {
-            Some(bar) => {
-                bar.set_length(total as u64);
-                bar.set_position(done as u64);
-            }
+            Some(bar) => bar.set_position(done as u64),
             None => eprintln!(
                 "[{done}/{total}] {what} ({:.1}s)",
                 self.start.elapsed().as_secs_f64()
