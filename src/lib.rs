@@ -16,6 +16,7 @@ pub mod ipvs;
 pub mod lock;
 pub mod log;
 pub mod model;
+pub mod parallel;
 pub mod plan;
 pub mod planfile;
 pub mod show;

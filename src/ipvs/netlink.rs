@@ -8,6 +8,7 @@ use super::consts::*;
 use super::convert;
 use super::{ApplyError, Change, DestinationCounters, Info, Ipvs, IpvsError, Table};
 use crate::model::{Destination, DestinationKey, Service, ServiceKey, Timeouts};
+use crate::parallel::for_each_parallel;
 use neli::consts::socket::{Msg, NlFamily};
 use neli::socket::NlSocket;
 use neli::utils::Groups;
@@ -285,31 +286,27 @@ impl Ipvs for NetlinkIpvs {
             .collect();
         let sockets = (wanted.len() / DUMP_SHARE).clamp(1, self.dump_sockets.max(1));
         let mut chunks = wanted.chunks(wanted.len().div_ceil(sockets).max(1));
-        let first = chunks.next().unwrap_or_default();
+        // This socket reads the first share, a new one each of the others.
+        let mut shares: Vec<(&[ServiceKey], Option<&mut NetlinkIpvs>)> = chunks
+            .next()
+            .map(|first| (first, Some(&mut *self)))
+            .into_iter()
+            .chain(chunks.map(|keys| (keys, None)))
+            .collect();
         let read = |ipvs: &mut NetlinkIpvs, keys: &[ServiceKey]| {
             keys.iter()
                 .map(|key| Ok((*key, ipvs.destinations(key)?)))
                 .collect::<Result<Vec<_>, IpvsError>>()
         };
-        let parts = std::thread::scope(|scope| {
-            let others: Vec<_> = chunks
-                .map(|keys| {
-                    scope.spawn(move || {
-                        let mut ipvs = NetlinkIpvs::connect()?;
-                        let part = read(&mut ipvs, keys)?;
-                        Ok((part, ipvs.requests_sent))
-                    })
-                })
-                .collect();
-            let mine = read(self, first).map(|part| (part, 0));
-            std::iter::once(mine)
-                .chain(
-                    others
-                        .into_iter()
-                        .map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p))),
-                )
-                .collect::<Result<Vec<_>, IpvsError>>()
-        })?;
+        let parts = for_each_parallel(&mut shares, sockets, |(keys, own)| match own {
+            Some(ipvs) => Ok((read(ipvs, keys)?, 0)),
+            None => {
+                let mut ipvs = NetlinkIpvs::connect()?;
+                Ok((read(&mut ipvs, keys)?, ipvs.requests_sent))
+            }
+        })
+        .into_iter()
+        .collect::<Result<Vec<_>, IpvsError>>()?;
         let mut read_destinations = BTreeMap::new();
         let mut counters = BTreeMap::new();
         for (part, requests) in parts {

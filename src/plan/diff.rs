@@ -9,6 +9,7 @@ use crate::ipvs::Change;
 use crate::model::{
     Destination, DestinationKey, Forwarding, Host, InterfaceAddress, Protocol, Service, ServiceKey,
 };
+use crate::parallel::for_each_parallel;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -250,24 +251,14 @@ impl Differ<'_> {
         let declared: Vec<(&ServiceKey, &Service)> = desired.iter().collect();
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let chunk = declared.len().div_ceil(cores).max(256);
-        let (config, live, replaced) = (self.config, self.observed, &replaced);
-        let parts: Vec<Differ> = std::thread::scope(|scope| {
-            let workers: Vec<_> = declared
-                .chunks(chunk)
-                .map(|services| {
-                    scope.spawn(move || {
-                        let mut part = Differ::new(config, live);
-                        for (key, want) in services {
-                            part.declared_service(key, want, replaced);
-                        }
-                        part
-                    })
-                })
-                .collect();
-            workers
-                .into_iter()
-                .map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                .collect()
+        let (config, live) = (self.config, self.observed);
+        let mut chunks: Vec<&[(&ServiceKey, &Service)]> = declared.chunks(chunk).collect();
+        let parts = for_each_parallel(&mut chunks, cores, |services| {
+            let mut part = Differ::new(config, live);
+            for (key, want) in services.iter() {
+                part.declared_service(key, want, &replaced);
+            }
+            part
         });
         for part in parts {
             self.plan.changes.extend(part.plan.changes);

@@ -2,6 +2,7 @@
 //! same `ResourceChange` list so that they cannot disagree.
 
 use super::{Action, Plan, ResourceChange};
+use crate::parallel::for_each_parallel;
 use serde_json::{Value, json};
 use std::fmt::Write;
 
@@ -85,26 +86,13 @@ pub fn human_parts(plan: &Plan, color: bool) -> Vec<String> {
     // servers: they are rendered in chunks on all cores.
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let chunk = plan.changes.len().div_ceil(cores).max(4096);
-    let style = &style;
-    let chunks: Vec<String> = std::thread::scope(|scope| {
-        let workers: Vec<_> = plan
-            .changes
-            .chunks(chunk)
-            .map(|changes| {
-                scope.spawn(move || {
-                    // About what a real server's block takes, to spare the regrowing.
-                    let mut text = String::with_capacity(changes.len() * 320);
-                    changes.iter().for_each(|c| block(&mut text, c, style));
-                    text
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .collect()
-    });
-    parts.extend(chunks);
+    let mut chunks: Vec<&[ResourceChange]> = plan.changes.chunks(chunk).collect();
+    parts.extend(for_each_parallel(&mut chunks, cores, |changes| {
+        // About what a real server's block takes, to spare the regrowing.
+        let mut text = String::with_capacity(changes.len() * 320);
+        changes.iter().for_each(|c| block(&mut text, c, &style));
+        text
+    }));
     let mut out = String::new();
     for warning in &plan.warnings {
         let _ = writeln!(out, "\nWarning: {warning}");
