@@ -252,8 +252,8 @@ fn run_ipvs(
         })
         .collect();
     let outcome = backends.ipvs.apply(&changes);
-    let failed: Vec<usize> = match &outcome {
-        Ok(()) => vec![],
+    let failed: std::collections::BTreeSet<usize> = match &outcome {
+        Ok(()) => Default::default(),
         Err(e) => e.failed.iter().map(|(i, _)| *i).collect(),
     };
     for (i, change) in changes.iter().enumerate() {

@@ -1,7 +1,7 @@
 //! The command line: clap types stay here; commands receive plain values.
 
 use crate::config::{self, Inputs, VarArg, files};
-use crate::diag::{Diagnostics, render};
+use crate::diag::{Diagnostics, render_by_kind};
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -290,33 +290,11 @@ pub(crate) fn out(text: &str) {
         .and_then(|()| stdout.flush());
 }
 
+/// Diagnostics on stderr, one kind at a time (the full list is in `--json`).
 pub(crate) fn report(diags: &Diagnostics, color: bool) {
-    let mut stderr = std::io::stderr().lock();
-    for diag in &diags.0 {
-        let _ = writeln!(stderr, "{}", render(diag, color));
-    }
-}
-
-/// For plan and apply: errors in full, warnings one per kind (kinds share their help
-/// line) with a count of the others.
-pub(crate) fn report_aggregated(diags: &Diagnostics, color: bool) {
-    let mut kinds: Vec<(&crate::diag::Diag, usize)> = Vec::new();
-    for diag in &diags.0 {
-        match kinds
-            .iter_mut()
-            .find(|(first, _)| !diag.is_error() && !first.is_error() && first.help == diag.help)
-        {
-            Some((_, count)) => *count += 1,
-            None => kinds.push((diag, 1)),
-        }
-    }
-    let mut stderr = std::io::stderr().lock();
-    for (diag, count) in kinds {
-        let _ = writeln!(stderr, "{}", render(diag, color));
-        if count > 1 {
-            let _ = writeln!(stderr, "warning: {} more like this one\n", count - 1);
-        }
-    }
+    let _ = std::io::stderr()
+        .lock()
+        .write_all(render_by_kind(diags, color).as_bytes());
 }
 
 fn validate(dir: &Path, json: bool, inputs: &Inputs, color: bool) -> u8 {

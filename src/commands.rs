@@ -2,10 +2,9 @@
 //! backends, reported on stdout (data) and stderr (everything else).
 
 use crate::apply::{self, Backends, LocalDirector, Progress};
-use crate::cli::{
-    EXIT_CHANGES, EXIT_ERROR, EXIT_OK, EXIT_ROLLBACK_FAILED, out, report, report_aggregated,
-};
+use crate::cli::{EXIT_CHANGES, EXIT_ERROR, EXIT_OK, EXIT_ROLLBACK_FAILED, out, report};
 use crate::config::{self, Config, Inputs};
+use crate::diag::Diagnostics;
 use crate::host::{Host, SshHost};
 use crate::ipvs::{Ipvs, NetlinkIpvs};
 use crate::plan::{self, Observed, Plan};
@@ -32,9 +31,10 @@ struct Session {
 }
 
 impl Session {
-    /// Loads the configuration and reads the live IPVS table, returned beside the session.
+    /// Loads the configuration and reads the live IPVS table, returned beside the session
+    /// with the configuration's warnings (a configuration with errors opens no session).
     /// `load_ipvs`: when the kernel has no IPVS yet, load it (apply does; plan only reads).
-    fn open(options: &Options, load_ipvs: bool) -> Result<(Session, LiveTable), ()> {
+    fn open(options: &Options, load_ipvs: bool) -> Result<(Session, LiveTable, Diagnostics), ()> {
         // Neither needs the other, so the table is dumped while the configuration is
         // evaluated: on a director with two cores a plan takes the longer of the two.
         let (loaded, live) = std::thread::scope(|scope| {
@@ -57,7 +57,7 @@ impl Session {
             (loaded, live)
         });
         let (config, diags) = loaded;
-        report_aggregated(&diags, options.color);
+        report(&diags, options.color);
         let config = config.ok_or(())?;
         let (ipvs, table) = live.map_err(|e: crate::ipvs::IpvsError| eprintln!("error: {e}"))?;
         let hosts = config
@@ -71,7 +71,7 @@ impl Session {
             hosts,
             director: LocalDirector,
         };
-        Ok((session, table))
+        Ok((session, table, diags))
     }
 
     /// Splits the session into the configuration (read) and the backends (used).
@@ -135,7 +135,7 @@ fn make_plan(
         Goal::Converge => plan::diff(config, &observed),
         Goal::Destroy => plan::destroy(config, &observed),
     };
-    let plan = planned.map_err(|diags| report(&crate::diag::Diagnostics(diags), false))?;
+    let plan = planned.map_err(|diags| report(&Diagnostics(diags), false))?;
     let ipvs_changes = plan
         .steps
         .iter()
@@ -151,9 +151,17 @@ fn make_plan(
     Ok((observed, plan))
 }
 
-fn show_plan(plan: &Plan, options: &Options) {
+/// The plan as one JSON document, with every warning of the configuration (stderr shows
+/// one per kind).
+fn plan_json(plan: &Plan, warnings: &Diagnostics) -> serde_json::Value {
+    let mut doc = plan::render::json(plan);
+    doc["diagnostics"] = warnings.0.iter().map(|d| d.to_json()).collect();
+    doc
+}
+
+fn show_plan(plan: &Plan, warnings: &Diagnostics, options: &Options) {
     if options.json {
-        out(&format!("{:#}\n", plan::render::json(plan)));
+        out(&format!("{:#}\n", plan_json(plan, warnings)));
     } else {
         let color = options.color && std::io::stdout().is_terminal();
         for part in plan::render::human_parts(plan, color) {
@@ -163,7 +171,7 @@ fn show_plan(plan: &Plan, options: &Options) {
 }
 
 pub fn plan(options: &Options, detailed_exitcode: bool, out_file: Option<&std::path::Path>) -> u8 {
-    let Ok((mut session, table)) = Session::open(options, false) else {
+    let Ok((mut session, table, warnings)) = Session::open(options, false) else {
         return EXIT_ERROR;
     };
     let (config, mut backends) = session.parts(true);
@@ -171,7 +179,7 @@ pub fn plan(options: &Options, detailed_exitcode: bool, out_file: Option<&std::p
         return EXIT_ERROR;
     };
     let plan = plan.targeted(config, &options.targets);
-    show_plan(&plan, options);
+    show_plan(&plan, &warnings, options);
     if let Some(path) = out_file {
         let vars = &options.inputs.vars;
         if let Err(e) = PlanFile::new(
@@ -281,7 +289,7 @@ pub fn apply(options: &Options, apply_options: &ApplyOptions, goal: Goal) -> u8 
     let Some(_lock) = lock(apply_options) else {
         return EXIT_ERROR;
     };
-    let Ok((mut session, table)) = Session::open(options, true) else {
+    let Ok((mut session, table, warnings)) = Session::open(options, true) else {
         return EXIT_ERROR;
     };
     let (config, mut backends) = session.parts(apply_options.drain);
@@ -291,11 +299,11 @@ pub fn apply(options: &Options, apply_options: &ApplyOptions, goal: Goal) -> u8 
     let plan = plan.targeted(config, &options.targets);
     if options.json {
         // Events, one JSON object per line: the plan first.
-        let mut event = plan::render::json(&plan);
+        let mut event = plan_json(&plan, &warnings);
         event["event"] = serde_json::json!("plan");
         out(&format!("{event}\n"));
     } else {
-        crate::log::timed("plan shown", || show_plan(&plan, options));
+        crate::log::timed("plan shown", || show_plan(&plan, &warnings, options));
     }
     if plan.is_empty() {
         return EXIT_OK;
@@ -334,7 +342,7 @@ pub fn apply_saved(path: &std::path::Path, color: bool, apply_options: &ApplyOpt
         color,
         targets: vec![],
     };
-    let Ok((mut session, table)) = Session::open(&options, true) else {
+    let Ok((mut session, table, _)) = Session::open(&options, true) else {
         return EXIT_ERROR;
     };
     if serde_json::to_value(&session.config.desired).ok().as_ref() != Some(&file.desired) {
@@ -470,7 +478,7 @@ fn verify(
         Goal::Converge => plan::diff(config, &after),
         Goal::Destroy => plan::destroy(config, &after),
     }
-    .map_err(|diags| report(&crate::diag::Diagnostics(diags), false))?;
+    .map_err(|diags| report(&Diagnostics(diags), false))?;
     crate::log::debug(|| {
         format!(
             "verified in {:.2}s: {} steps left",
@@ -512,7 +520,7 @@ impl Progress for JsonProgress {
 pub fn show_saved(path: &std::path::Path, options: &Options) -> u8 {
     match PlanFile::read(path) {
         Ok(file) => {
-            show_plan(&file.plan, options);
+            show_plan(&file.plan, &Diagnostics::default(), options);
             EXIT_OK
         }
         Err(e) => {
@@ -594,7 +602,7 @@ pub fn import(
         color,
         targets: vec![],
     };
-    let planned = Session::open(&options, false).and_then(|(mut session, table)| {
+    let planned = Session::open(&options, false).and_then(|(mut session, table, _)| {
         let (config, mut backends) = session.parts(true);
         make_plan(config, &mut backends, table, Goal::Converge).map(|(_, plan)| plan)
     });
@@ -610,7 +618,7 @@ pub fn import(
             EXIT_OK
         }
         Ok(plan) => {
-            show_plan(&plan, &options);
+            show_plan(&plan, &Diagnostics::default(), &options);
             eprintln!(
                 "{wrote} The plan above is what lvsform would still change: the director or the real servers are not yet as it keeps them."
             );

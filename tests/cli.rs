@@ -162,10 +162,69 @@ fn plan_aggregates_warnings_of_one_kind() {
     // IPVS and root; the outcome of that part does not matter here).
     let out = lvsform(&["plan", "."], dir.path());
     let stderr = text(&out.stderr);
+    assert_eq!(stderr.matches("╭─").count(), 1, "one snippet:\n{stderr}");
     assert_eq!(
-        stderr.matches("DR real server with manage = false").count(),
-        1,
+        stderr.matches("  also main.lvs.hcl:").count(),
+        2,
         "{stderr}"
     );
-    assert!(stderr.contains("warning: 2 more like this one"), "{stderr}");
+}
+
+/// `count` DR real servers in explicit blocks, each with `extra` (one line of HCL).
+fn dr_servers(count: usize, extra: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = String::from(
+        "virtual_server \"web\" {\n  vip  = \"203.0.113.10\"\n  port = 80\n  mode = \"dr\"\n",
+    );
+    for i in 0..count {
+        config.push_str(&format!(
+            "  real_server \"r{i}\" {{\n    address = \"10.1.{}.{}\"\n    {extra}\n  }}\n",
+            i / 250,
+            i % 250 + 1
+        ));
+    }
+    config.push_str("}\n");
+    std::fs::write(dir.path().join("main.lvs.hcl"), config).unwrap();
+    dir
+}
+
+#[test]
+fn validate_shows_one_snippet_per_kind_and_json_lists_all() {
+    let dir = dr_servers(1200, "manage = false");
+    let out = lvsform(&["validate", "."], dir.path());
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = text(&out.stderr);
+    assert_eq!(stderr.matches("╭─").count(), 1, "one snippet:\n{stderr}");
+    assert!(stderr.contains("[main.lvs.hcl:7:14]"), "{stderr}");
+    for place in ["11:14", "15:14", "19:14"] {
+        let line =
+            format!("  also main.lvs.hcl:{place}: warning: DR real server with manage = false");
+        assert!(stderr.contains(&line), "{line} missing in:\n{stderr}");
+    }
+    assert!(
+        stderr.contains("  … and 1,196 more: 1,200 warnings of this kind in all"),
+        "{stderr}"
+    );
+    assert!(stderr.lines().count() < 20, "{stderr}");
+
+    let out = lvsform(&["validate", "--json", "."], dir.path());
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["warning_count"], 1200);
+    let all = doc["diagnostics"].as_array().unwrap();
+    assert_eq!(all.len(), 1200);
+    assert_eq!(all[1199]["line"], 7 + 4 * 1199);
+}
+
+#[test]
+fn errors_of_one_kind_are_counted_and_still_fail() {
+    let dir = dr_servers(300, "weight  = 70000");
+    let out = lvsform(&["validate", "."], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert_eq!(stderr.matches("╭─").count(), 1, "one snippet:\n{stderr}");
+    assert!(
+        stderr.contains("  … and 296 more: 300 errors of this kind in all"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("300 error(s): the configuration is not valid."));
 }

@@ -457,6 +457,7 @@ impl<'m> Decoder<'m, '_> {
             }
             Value::Array(items) => {
                 let mut out = Vec::new();
+                let mut seen = std::collections::HashSet::new();
                 for item in items {
                     let key = match item {
                         Value::String(s) => s,
@@ -476,10 +477,7 @@ impl<'m> Decoder<'m, '_> {
                             return None;
                         }
                     };
-                    if out
-                        .iter()
-                        .any(|i: &Instance| i.as_ref().is_some_and(|(k, _)| *k == key))
-                    {
+                    if !seen.insert(key.clone()) {
                         reader
                             .error(
                                 span.clone(),
@@ -1021,7 +1019,7 @@ impl<'m> Decoder<'m, '_> {
             && mode != Mode::Nat
         {
             reader.warning(m.span.clone(), format!("{} real server with manage = false: prepare its host yourself", mode.as_str().to_uppercase()))
-                .help = Some("the host needs the VIP and the ARP/tunnel settings of SPEC §2; lvsform will not check them".into());
+                .help = Some("the host needs the VIP (on lo for DR, on a tunnel for TUN) and the ARP or rp_filter sysctls that go with it; lvsform will not check them".into());
         }
         let ssh = ssh_block(&mut reader, body, dir, &self.ssh, &rip.value);
         let dest_port = port.map_or(context.port, |p| p.value as u16);

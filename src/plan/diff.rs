@@ -175,31 +175,30 @@ impl Differ<'_> {
         let servers = |s: &Service| -> BTreeSet<IpAddr> {
             s.destinations.keys().map(|d| d.address).collect()
         };
-        let missing: Vec<(ServiceKey, BTreeSet<IpAddr>)> = desired
-            .iter()
-            .filter(|(k, s)| !observed.contains_key(k) && !s.destinations.is_empty())
-            .map(|(k, s)| (*k, servers(s)))
-            .collect();
-        let orphans: Vec<(ServiceKey, BTreeSet<IpAddr>)> = observed
-            .iter()
-            .filter(|(k, s)| {
-                !desired.contains_key(k) && !self.ignored(k) && !s.destinations.is_empty()
-            })
-            .map(|(k, s)| (*k, servers(s)))
-            .collect();
-        let alike = |set: &BTreeSet<IpAddr>, side: &[(ServiceKey, BTreeSet<IpAddr>)]| {
-            let mut same = side.iter().filter(|(_, s)| s == set).map(|(k, _)| *k);
-            match (same.next(), same.next()) {
-                (Some(only), None) => Some(only),
-                _ => None,
+        // Services of one side by their real-server addresses: a set held by exactly one
+        // service on each side pairs them. (An index, not a search per service: a plan
+        // that moves every VIP must not cost services².)
+        let by_servers = |side: &mut dyn Iterator<Item = (&ServiceKey, &Service)>| {
+            let mut index: BTreeMap<BTreeSet<IpAddr>, Vec<ServiceKey>> = BTreeMap::new();
+            for (key, service) in side.filter(|(_, s)| !s.destinations.is_empty()) {
+                index.entry(servers(service)).or_default().push(*key);
             }
+            index
         };
+        let missing = by_servers(&mut desired.iter().filter(|(k, _)| !observed.contains_key(k)));
+        let orphans = by_servers(
+            &mut observed
+                .iter()
+                .filter(|(k, _)| !desired.contains_key(k) && !self.ignored(k)),
+        );
         missing
             .iter()
-            .filter_map(|(new, set)| {
-                let old = alike(set, &orphans)?;
-                (alike(set, &missing) == Some(*new)).then_some((*new, old))
-            })
+            .filter_map(
+                |(set, new)| match (new.as_slice(), orphans.get(set)?.as_slice()) {
+                    ([new], [old]) => Some((*new, *old)),
+                    _ => None,
+                },
+            )
             .collect()
     }
 
