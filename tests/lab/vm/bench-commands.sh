@@ -1,0 +1,75 @@
+# Inside the lab VM (bench/commands.sh): lvsform's commands beside ipvsadm on the tables
+# of /lab/bench/SIZE (two configuration shapes, and the same table as `ipvsadm -R` rules).
+# Every figure is the best of 3 runs. Each table is written into a namespace of its own
+# that never held IPVS entries (the kernel is slower to refill a table that was just
+# flushed), with loopback up (without a local route IPVS refuses every destination).
+RUNS=3
+SHAPES="blocks for_each"
+
+fresh() { # fresh NAME: a new namespace with loopback up
+  ip netns add "$1" && ip -n "$1" link set lo up
+}
+seconds() { # seconds COMMAND...: runs it, prints its wall time (busybox date has no %N)
+  start=$(cut -d' ' -f1 /proc/uptime)
+  "$@" >/tmp/bench.out 2>&1 || { cat /tmp/bench.out >&2; echo "bench: failed: $*" >&2; exit 1; }
+  end=$(cut -d' ' -f1 /proc/uptime)
+  awk -v s="$start" -v e="$end" 'BEGIN {printf "%.2f", e - s}'
+}
+best() { tr ' ' '\n' | grep . | sort -n | head -1; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}'; }
+# The largest peak RSS of the last runs, from lvsform's debug output.
+rss() { sed -n 's/^debug: peak RSS \([0-9]*\) MiB$/\1/p' /tmp/bench.rss | sort -n | tail -1; }
+lvsform_in() { # lvsform_in NS DIR ARGS...: lvsform in namespace NS on configuration DIR
+  ns=$1 dir=$2
+  shift 2
+  (cd "$dir" && LVSFORM_LOG=debug ip netns exec "$ns" lvsform "$@" --no-color)
+}
+timed_lvsform() { # like lvsform_in; keeps the debug output for rss()
+  t=$(seconds lvsform_in "$@")
+  cat /tmp/bench.out >>/tmp/bench.rss
+  echo "$t"
+}
+
+for size in "$@"; do
+  dir=/lab/bench/$size
+  echo "== $size destinations"
+  restore="" save=""
+  for i in $(seq $RUNS); do
+    fresh "ipvsadm-$size-$i"
+    restore="$restore $(seconds sh -c "ip netns exec ipvsadm-$size-$i ipvsadm -R < $dir/rules")"
+    save="$save $(seconds ip netns exec "ipvsadm-$size-1" ipvsadm -Sn)"
+  done
+  restore=$(echo "$restore" | best)
+  save=$(echo "$save" | best)
+  echo "ipvsadm -R ${restore} s, ipvsadm -Sn ${save} s"
+  for shape in $SHAPES; do
+    : >/tmp/bench.rss
+    apply=""
+    for i in $(seq $RUNS); do
+      fresh "$shape-$size-$i"
+      apply="$apply $(timed_lvsform "$shape-$size-$i" "$dir/$shape" apply --auto-approve)"
+    done
+    apply=$(echo "$apply" | best)
+    echo "$shape: apply from empty ${apply} s = $(ratio "$apply" "$restore")x ipvsadm -R (goal <= 0.25), peak RSS $(rss) MiB"
+
+    : >/tmp/bench.rss
+    noop=""
+    for i in $(seq $RUNS); do
+      noop="$noop $(timed_lvsform "$shape-$size-1" "$dir/$shape" plan --detailed-exitcode)"
+    done
+    noop=$(echo "$noop" | best)
+    echo "$shape: no-op plan ${noop} s = $(ratio "$noop" "$save")x ipvsadm -Sn (goal <= 1.0), peak RSS $(rss) MiB"
+
+    : >/tmp/bench.rss
+    one=""
+    for i in $(seq $RUNS); do
+      # Alternately 9 and 1: every run changes exactly one weight.
+      weight=1
+      [ $((i % 2)) = 1 ] && weight=9
+      one="$one $(timed_lvsform "$shape-$size-1" "$dir/$shape" apply --auto-approve --var first_weight=$weight)"
+    done
+    one=$(echo "$one" | best)
+    requests=$(sed -n 's/.*steps, \([0-9]*\) of them IPVS changes.*/\1/p' /tmp/bench.rss | sort -u | tr '\n' ' ')
+    echo "$shape: one weight change ${one} s = $(ratio "$one" "$noop")x the no-op plan (goal <= 1.2), IPVS requests per run: ${requests}, peak RSS $(rss) MiB"
+  done
+done
