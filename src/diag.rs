@@ -305,12 +305,13 @@ impl Diagnostics {
     /// order in which checks ran, and drops repeats (one expression evaluated for every
     /// `for_each` instance fails the same way each time).
     pub fn sort(&mut self) {
-        self.0.sort_by_cached_key(|d| {
-            let (file, line, col) = d.position().unwrap_or_default();
-            (file, line, col, d.message.clone())
-        });
-        self.0
-            .dedup_by(|a, b| a.message == b.message && a.position() == b.position());
+        // The byte offset orders like line and column, without counting characters.
+        fn place(d: &Diag) -> (Option<(&str, usize)>, &str) {
+            let at = d.location.as_ref();
+            (at.map(|l| (l.file.name(), l.span.start)), &d.message)
+        }
+        self.0.sort_by(|a, b| place(a).cmp(&place(b)));
+        self.0.dedup_by(|a, b| place(a) == place(b));
     }
 }
 

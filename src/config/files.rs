@@ -2,6 +2,7 @@
 //! and the tree of modules they call, discovered before anything is evaluated.
 
 use crate::diag::{Diag, Diagnostics, SourceFile};
+use crate::parallel::for_each_parallel;
 use hcl::edit::Span;
 use hcl::edit::structure::{Body, Structure};
 use std::collections::HashMap;
@@ -148,7 +149,19 @@ impl Modules {
     ) -> usize {
         let index = self.modules.len();
         by_dir.insert(dir.clone(), index);
-        let files: Vec<ParsedFile> = paths.iter().filter_map(|p| parse_file(p, diags)).collect();
+        // Files parse on all cores: a large configuration is usually many files.
+        let mut paths = paths;
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let threads = cores.min(paths.len());
+        let parsed = for_each_parallel(&mut paths, threads, |path| {
+            let mut found = Diagnostics::default();
+            (parse_file(path, &mut found), found)
+        });
+        let mut files = Vec::new();
+        for (file, found) in parsed {
+            diags.0.extend(found.0);
+            files.extend(file);
+        }
         self.modules.push(Module {
             dir: dir.clone(),
             files: Vec::new(),

@@ -13,11 +13,11 @@ pub use body::parse_duration;
 pub use vars::VarArg;
 
 use crate::diag::{Diagnostics, Location};
+use crate::log::timed;
 use crate::model::{DestinationKey, ServiceKey, State};
 use ipnet::IpNet;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-use crate::log::timed;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -110,13 +110,15 @@ impl Inputs {
 /// are no errors; the diagnostics (errors and warnings) either way, sorted by place.
 pub fn load(dir: &Path, inputs: &Inputs) -> (Option<Config>, Diagnostics) {
     let mut diags = Diagnostics::default();
-    let config = timed("configuration parsed", || files::Modules::load(dir, &mut diags))
-        .and_then(|modules| {
-            timed("configuration evaluated", || {
-                decode::decode(&modules, inputs, &mut diags)
-            })
+    let config = timed("configuration parsed", || {
+        files::Modules::load(dir, &mut diags)
+    })
+    .and_then(|modules| {
+        timed("configuration evaluated", || {
+            decode::decode(&modules, inputs, &mut diags)
         })
-        .map(|declared| timed("desired state built", || build::build(declared, &mut diags)));
+    })
+    .map(|declared| timed("desired state built", || build::build(declared, &mut diags)));
     timed("diagnostics sorted", || diags.sort());
     if diags.has_errors() {
         (None, diags)
