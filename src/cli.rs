@@ -236,7 +236,7 @@ pub fn run() -> u8 {
                 color,
                 targets: target,
             };
-            crate::commands::apply(&options, &apply, crate::commands::Goal::Converge)
+            crate::commands::apply(&options, &apply, crate::plan::Goal::Converge)
         }
         Command::Destroy {
             dir,
@@ -258,7 +258,7 @@ pub fn run() -> u8 {
                 color,
                 targets: vec![],
             };
-            crate::commands::apply(&options, &apply, crate::commands::Goal::Destroy)
+            crate::commands::apply(&options, &apply, crate::plan::Goal::Destroy)
         }
         Command::Show {
             planfile: Some(path),

@@ -1,13 +1,14 @@
 //! `plan` and `apply`: configuration, live state, plan, execution — wired to the real
 //! backends, reported on stdout (data) and stderr (everything else).
 
-use crate::apply::{self, Backends, LocalDirector, Progress};
+use crate::apply::{self, Backends, Cancel, Event, Progress};
 use crate::cli::{EXIT_CHANGES, EXIT_ERROR, EXIT_OK, EXIT_ROLLBACK_FAILED, out, report};
 use crate::config::{self, Config, Inputs};
-use crate::diag::Diagnostics;
+use crate::diag::{Diagnostics, render_by_kind};
+use crate::director::LocalDirector;
 use crate::host::{Host, SshHost};
 use crate::ipvs::{Ipvs, NetlinkIpvs};
-use crate::plan::{self, Observed, Plan};
+use crate::plan::{self, Goal, Observed, Plan};
 use crate::planfile::{self, PlanFile};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
@@ -109,15 +110,6 @@ fn connect_ipvs(load_ipvs: bool) -> Result<NetlinkIpvs, crate::ipvs::IpvsError> 
     }
 }
 
-/// What a plan is for.
-#[derive(Clone, Copy, PartialEq)]
-pub enum Goal {
-    /// Make the live state match the configuration.
-    Converge,
-    /// Remove everything the configuration manages.
-    Destroy,
-}
-
 /// Reads the rest of the live state and plans against it; reports every problem on stderr.
 fn make_plan(
     config: &Config,
@@ -131,11 +123,8 @@ fn make_plan(
             eprintln!("error: {e}");
         }
     })?;
-    let planned = match goal {
-        Goal::Converge => plan::diff(config, &observed),
-        Goal::Destroy => plan::destroy(config, &observed),
-    };
-    let plan = planned.map_err(|diags| report(&Diagnostics(diags), false))?;
+    let plan =
+        plan::make(config, &observed, goal).map_err(|diags| report(&Diagnostics(diags), false))?;
     let ipvs_changes = plan
         .steps
         .iter()
@@ -243,30 +232,36 @@ impl StderrProgress {
 }
 
 impl Progress for StderrProgress {
-    fn begin(&mut self, what: &str) {
-        if let Some(bar) = &self.bar {
-            bar.set_message(what.to_string());
-        }
-    }
-
-    fn step(&mut self, done: usize, total: usize, what: &str) {
-        match &self.bar {
-            Some(bar) => bar.set_position(done as u64),
-            None => eprintln!(
-                "[{done}/{total}] {what} ({:.1}s)",
-                self.start.elapsed().as_secs_f64()
-            ),
-        }
-    }
-
-    fn failed(&mut self, error: &str) {
-        self.say(&format!("error: {error}\nRolling back."));
-    }
-
-    fn undo(&mut self, what: &str, result: &Result<(), String>) {
-        match result {
-            Ok(()) => self.say(&format!("undone: {what}")),
-            Err(e) => self.say(&format!("UNDO FAILED: {what}: {e}")),
+    fn event(&mut self, event: Event<'_>) {
+        match event {
+            Event::Started(batch) => {
+                if let Some(bar) = &self.bar {
+                    bar.set_message(batch.to_string());
+                }
+            }
+            Event::Finished { batch, done, total } => match &self.bar {
+                Some(bar) => bar.set_position(done as u64),
+                None => eprintln!(
+                    "[{done}/{total}] {batch} ({:.1}s)",
+                    self.start.elapsed().as_secs_f64()
+                ),
+            },
+            Event::Verifying => {
+                if let Some(bar) = &self.bar {
+                    bar.set_message("reading back what changed");
+                }
+            }
+            Event::Failed(error) => {
+                if let Some(details) = read_back_details(error) {
+                    self.say(&details);
+                }
+                self.say(&format!("error: {error}\nRolling back."));
+            }
+            Event::Undone { undo, error: None } => self.say(&format!("undone: {undo}")),
+            Event::Undone {
+                undo,
+                error: Some(e),
+            } => self.say(&format!("UNDO FAILED: {undo}: {e}")),
         }
     }
 }
@@ -311,15 +306,14 @@ pub fn apply(options: &Options, apply_options: &ApplyOptions, goal: Goal) -> u8 
     if !apply_options.auto_approve && !confirmed() {
         return EXIT_ERROR;
     }
-    carry_out(
+    let request = apply::Request {
         config,
-        &mut backends,
+        plan: &plan,
         observed,
-        &plan,
         goal,
-        &options.targets,
-        options.json,
-    )
+        targets: &options.targets,
+    };
+    carry_out(request, &mut backends, options.json)
 }
 
 /// `apply PLANFILE`: no question (the plan was reviewed when it was made), but a refusal
@@ -372,15 +366,14 @@ pub fn apply_saved(path: &std::path::Path, color: bool, apply_options: &ApplyOpt
         eprintln!("No changes. Live state matches the configuration.");
         return EXIT_OK;
     }
-    carry_out(
+    let request = apply::Request {
         config,
-        &mut backends,
+        plan: &file.plan,
         observed,
-        &file.plan,
-        Goal::Converge,
-        &file.targets,
-        false,
-    )
+        goal: Goal::Converge,
+        targets: &file.targets,
+    };
+    carry_out(request, &mut backends, false)
 }
 
 fn lock(apply_options: &ApplyOptions) -> Option<crate::lock::Lock> {
@@ -390,56 +383,27 @@ fn lock(apply_options: &ApplyOptions) -> Option<crate::lock::Lock> {
 }
 
 /// Executes a plan, verifies that nothing is left to do, and rolls back otherwise.
-fn carry_out(
-    config: &Config,
-    backends: &mut Backends,
-    observed: Observed,
-    plan: &Plan,
-    goal: Goal,
-    targets: &[String],
-    json: bool,
-) -> u8 {
+fn carry_out(request: apply::Request, backends: &mut Backends, json: bool) -> u8 {
     // Ctrl-C and SIGTERM stop the apply between steps; what was done is rolled back.
-    if let Err(e) =
-        ctrlc::set_handler(|| apply::INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst))
-    {
+    let cancel = Cancel::default();
+    let on_signal = cancel.clone();
+    if let Err(e) = ctrlc::set_handler(move || on_signal.cancel()) {
         crate::log::debug(|| format!("no interrupt handler: {e}"));
     }
+    let plan = request.plan;
     let mut reporter: Box<dyn Progress> = if json {
         Box::new(JsonProgress)
     } else {
         Box::new(StderrProgress::new(plan.steps.len()))
     };
-    let progress = reporter.as_mut();
-    let executed = crate::log::timed("steps executed", || {
-        apply::execute(&plan.steps, &observed.table, backends, progress)
-    });
-    let outcome = match executed {
-        Ok(journal) => {
-            progress.begin("reading back what changed");
-            let left = verify(config, backends, observed, plan, goal)
-                .map(|left| left.targeted(config, targets));
-            match left {
-                Ok(left) if left.is_empty() => Ok(()),
-                verification => {
-                    let what = match verification {
-                        Ok(left) => format!("{} changes remain after applying", left.steps.len()),
-                        Err(()) => "the live state cannot be read back".to_string(),
-                    };
-                    progress.failed(&format!("verification failed: {what}"));
-                    Err(journal.rollback(backends, progress))
-                }
-            }
-        }
-        Err(failure) => Err(failure.left),
-    };
+    let outcome = apply::run(request, backends, reporter.as_mut(), &cancel);
     drop(reporter); // the bar goes before the outcome is printed
     let (add, change, destroy) = plan.summary();
     if json {
         let (status, left) = match &outcome {
             Ok(()) => ("applied", vec![]),
-            Err(left) if left.is_empty() => ("rolled_back", vec![]),
-            Err(left) => ("rollback_failed", left.clone()),
+            Err(failure) if failure.left.is_empty() => ("rolled_back", vec![]),
+            Err(failure) => ("rollback_failed", failure.left.clone()),
         };
         let summary = serde_json::json!({"add": add, "change": change, "destroy": destroy});
         out(&format!(
@@ -456,63 +420,45 @@ fn carry_out(
             }
             EXIT_OK
         }
-        Err(left) => rollback_outcome(&left),
+        Err(failure) => rollback_outcome(&failure.left),
     }
 }
 
-/// What is left to do after a plan's steps ran, from a fresh read of what they touched.
-fn verify(
-    config: &Config,
-    backends: &mut Backends,
-    before: Observed,
-    plan: &Plan,
-    goal: Goal,
-) -> Result<Plan, ()> {
-    let start = Instant::now();
-    let after = apply::observe_after(config, backends, before, &plan.steps).map_err(|errors| {
-        for e in errors {
-            eprintln!("error: {e}");
-        }
-    })?;
-    let left = match goal {
-        Goal::Converge => plan::diff(config, &after),
-        Goal::Destroy => plan::destroy(config, &after),
-    }
-    .map_err(|diags| report(&Diagnostics(diags), false))?;
-    crate::log::debug(|| {
-        format!(
-            "verified in {:.2}s: {} steps left",
-            start.elapsed().as_secs_f64(),
-            left.steps.len()
-        )
-    });
-    Ok(left)
+/// Why the state after an apply could not be read back or planned against.
+fn read_back_details(error: &apply::Error) -> Option<String> {
+    let apply::Error::ReadBack {
+        errors,
+        diagnostics,
+    } = error
+    else {
+        return None;
+    };
+    let mut text: String = errors.iter().map(|e| format!("error: {e}\n")).collect();
+    text.push_str(&render_by_kind(&Diagnostics(diagnostics.clone()), false));
+    Some(text.trim_end().to_string())
 }
 
 /// `apply --json`: one JSON object per line on stdout for every step, failure and undo.
 struct JsonProgress;
 
 impl Progress for JsonProgress {
-    fn step(&mut self, done: usize, total: usize, what: &str) {
-        out(&format!(
-            "{}\n",
-            serde_json::json!({"event": "step", "done": done, "total": total, "what": what})
-        ));
-    }
-
-    fn failed(&mut self, error: &str) {
-        out(&format!(
-            "{}\n",
-            serde_json::json!({"event": "failed", "error": error})
-        ));
-    }
-
-    fn undo(&mut self, what: &str, result: &Result<(), String>) {
-        let error = result.as_ref().err();
-        out(&format!(
-            "{}\n",
-            serde_json::json!({"event": "undo", "what": what, "ok": error.is_none(), "error": error})
-        ));
+    fn event(&mut self, event: Event<'_>) {
+        let line = match event {
+            Event::Finished { batch, done, total } => serde_json::json!(
+                {"event": "step", "done": done, "total": total, "what": batch.to_string()}
+            ),
+            Event::Failed(error) => {
+                if let Some(details) = read_back_details(error) {
+                    eprintln!("{details}");
+                }
+                serde_json::json!({"event": "failed", "error": error.to_string()})
+            }
+            Event::Undone { undo, error } => serde_json::json!(
+                {"event": "undo", "what": undo.to_string(), "ok": error.is_none(), "error": error}
+            ),
+            Event::Started(_) | Event::Verifying => return,
+        };
+        out(&format!("{line}\n"));
     }
 }
 

@@ -67,8 +67,70 @@ fn sysctl_path(name: &str) -> String {
     format!("/proc/sys/{}", name.replace('.', "/"))
 }
 
+/// The director's own settings (sysctls, VIPs on its interface).
+pub trait Director {
+    fn observe(
+        &mut self,
+        sysctls: &[String],
+        interface: Option<&str>,
+    ) -> Result<DirectorFacts, String>;
+    fn apply(&mut self, change: &DirectorChange) -> Result<(), String>;
+}
+
+/// The director lvsform runs on.
+pub struct LocalDirector;
+
+impl Director for LocalDirector {
+    fn observe(
+        &mut self,
+        sysctls: &[String],
+        interface: Option<&str>,
+    ) -> Result<DirectorFacts, String> {
+        observe(sysctls, interface)
+    }
+
+    fn apply(&mut self, change: &DirectorChange) -> Result<(), String> {
+        apply(change)
+    }
+}
+
+/// A director in memory, for tests: holds its facts, fails at a chosen change.
+#[derive(Debug, Clone, Default)]
+pub struct FakeDirector {
+    pub facts: DirectorFacts,
+    /// Changes applied so far (failed ones included).
+    pub applied: usize,
+    /// The index of the change that fails.
+    pub fail_at: Option<usize>,
+}
+
+impl Director for FakeDirector {
+    fn observe(&mut self, _: &[String], _: Option<&str>) -> Result<DirectorFacts, String> {
+        Ok(self.facts.clone())
+    }
+
+    fn apply(&mut self, change: &DirectorChange) -> Result<(), String> {
+        self.applied += 1;
+        if self.fail_at == Some(self.applied - 1) {
+            return Err("injected failure".into());
+        }
+        match change {
+            DirectorChange::SetSysctl { name, value, .. } => {
+                self.facts.sysctls.insert(name.clone(), value.clone());
+            }
+            DirectorChange::AddAddress(a) => {
+                self.facts.addresses.insert(a.clone());
+            }
+            DirectorChange::DelAddress(a) => {
+                self.facts.addresses.remove(a);
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Reads the named sysctls and the addresses on `interface`.
-pub fn observe(sysctls: &[String], interface: Option<&str>) -> Result<DirectorFacts, String> {
+fn observe(sysctls: &[String], interface: Option<&str>) -> Result<DirectorFacts, String> {
     let mut facts = DirectorFacts::default();
     for name in sysctls {
         if let Ok(value) = std::fs::read_to_string(sysctl_path(name)) {
@@ -102,7 +164,7 @@ pub fn observe(sysctls: &[String], interface: Option<&str>) -> Result<DirectorFa
 }
 
 /// Carries out one change on the director.
-pub fn apply(change: &DirectorChange) -> Result<(), String> {
+fn apply(change: &DirectorChange) -> Result<(), String> {
     match change {
         DirectorChange::SetSysctl { name, value, .. } => {
             std::fs::write(sysctl_path(name), format!("{value}\n"))

@@ -5,13 +5,14 @@
 #[path = "support/fakes.rs"]
 mod fakes;
 
-use fakes::{FakeDirector, Quiet, World};
+use fakes::{FakeDirector, World, carry_out, converge};
 use lvsform::apply;
+use lvsform::apply::Request;
 use lvsform::config::{self, Config, Inputs};
 use lvsform::host::{FakeHost, HostFacts};
 use lvsform::ipvs::{Change, FakeIpvs, Ipvs};
 use lvsform::model::*;
-use lvsform::plan::{self, Action, Step};
+use lvsform::plan::{self, Action, Goal, Step};
 
 const CONFIG: &str = r#"
 director {
@@ -201,9 +202,7 @@ fn a_full_apply_converges_and_the_next_plan_is_empty() {
     );
 
     world
-        .run(4, |b| {
-            apply::execute(&plan.steps, &observed.table, b, &mut Quiet)
-        })
+        .run(4, carry_out(converge(&config, &plan, &observed)))
         .unwrap();
     // The verification read (only what the plan touched) and a full read agree.
     let touched = world
@@ -281,9 +280,7 @@ fn a_failure_at_every_step_rolls_everything_back() {
             }
         }
         let failure = world
-            .run(3, |b| {
-                apply::execute(&plan.steps, &observed.table, b, &mut Quiet)
-            })
+            .run(3, carry_out(converge(&config, &plan, &observed)))
             .err()
             .unwrap_or_else(|| panic!("step {index} ({backend} #{nth}) should fail"));
         assert!(
@@ -307,9 +304,7 @@ fn destroy_removes_only_what_the_configuration_declares() {
     let observed = world.run(4, |b| apply::observe(&config, b)).unwrap();
     let plan = plan::diff(&config, &observed).unwrap();
     world
-        .run(4, |b| {
-            apply::execute(&plan.steps, &observed.table, b, &mut Quiet)
-        })
+        .run(4, carry_out(converge(&config, &plan, &observed)))
         .unwrap();
     // An undeclared service appears after the apply.
     let stranger = ServiceKey::Fwmark {
@@ -333,9 +328,13 @@ fn destroy_removes_only_what_the_configuration_declares() {
     let observed = world.run(4, |b| apply::observe(&config, b)).unwrap();
     let plan = plan::destroy(&config, &observed).unwrap();
     world
-        .run(4, |b| {
-            apply::execute(&plan.steps, &observed.table, b, &mut Quiet)
-        })
+        .run(
+            4,
+            carry_out(Request {
+                goal: Goal::Destroy,
+                ..converge(&config, &plan, &observed)
+            }),
+        )
         .unwrap();
     assert_eq!(
         world
@@ -469,9 +468,10 @@ virtual_server "dns" {
         director: FakeDirector::default(),
     };
     let observed = world.run(1, |b| apply::observe(&config, b)).unwrap();
+    let targets = ["virtual_server.web".to_string()];
     let plan = plan::diff(&config, &observed)
         .unwrap()
-        .targeted(&config, &["virtual_server.web".to_string()]);
+        .targeted(&config, &targets);
     let actions: Vec<(&str, Action)> = plan
         .changes
         .iter()
@@ -501,9 +501,13 @@ virtual_server "dns" {
         ]
     );
     world
-        .run(1, |b| {
-            apply::execute(&plan.steps, &observed.table, b, &mut Quiet)
-        })
+        .run(
+            1,
+            carry_out(Request {
+                targets: &targets,
+                ..converge(&config, &plan, &observed)
+            }),
+        )
         .unwrap();
     let keys: Vec<String> = world
         .ipvs
@@ -533,4 +537,145 @@ fn destroy_refuses_a_service_with_prevent_destroy() {
         ),
         "{messages:?}"
     );
+}
+
+/// Remembers an apply's events in words; cancels the apply (as Ctrl-C does) once
+/// `cancel_after` batches have finished.
+struct Recorder {
+    events: Vec<String>,
+    cancel: apply::Cancel,
+    cancel_after: Option<usize>,
+}
+
+impl apply::Progress for Recorder {
+    fn event(&mut self, event: apply::Event<'_>) {
+        let text = match event {
+            apply::Event::Started(batch) => format!("start {batch}"),
+            apply::Event::Finished { done, total, .. } => {
+                let finished = self.events.iter().filter(|e| e.starts_with("done")).count();
+                if self.cancel_after == Some(finished + 1) {
+                    self.cancel.cancel();
+                }
+                format!("done {done}/{total}")
+            }
+            apply::Event::Verifying => "verifying".into(),
+            apply::Event::Failed(error) => format!("failed: {error}"),
+            apply::Event::Undone { undo, error } => format!("undone {undo} {error:?}"),
+        };
+        self.events.push(text);
+    }
+}
+
+impl Recorder {
+    fn new(cancel_after: Option<usize>) -> Recorder {
+        Recorder {
+            events: vec![],
+            cancel: apply::Cancel::default(),
+            cancel_after,
+        }
+    }
+
+    /// The events from the first that starts with `prefix`, each shortened to its first word.
+    fn kinds_from(&self, prefix: &str) -> Vec<&str> {
+        let start = self.events.iter().position(|e| e.starts_with(prefix));
+        self.events[start.unwrap_or(self.events.len())..]
+            .iter()
+            .map(|e| e.split([' ', ':']).next().unwrap_or_default())
+            .collect()
+    }
+}
+
+#[test]
+fn a_change_that_does_not_stick_fails_verification_and_is_rolled_back() {
+    let config = config();
+    let pristine = world();
+    let observed = pristine
+        .clone()
+        .run(4, |b| apply::observe(&config, b))
+        .unwrap();
+    let plan = plan::diff(&config, &observed).unwrap();
+    // The weight edit of web's real server "a" is acknowledged and has no effect.
+    let ipvs_changes: Vec<&Change> = plan
+        .steps
+        .iter()
+        .filter_map(|(_, s)| match s {
+            Step::Ipvs(c) => Some(c),
+            _ => None,
+        })
+        .collect();
+    let edit = ipvs_changes
+        .iter()
+        .position(|c| matches!(c, Change::EditDest { dest, .. } if dest.weight == 5))
+        .expect("the plan edits a weight");
+    let mut world = pristine.clone();
+    world.ipvs.lose_at = Some(edit);
+    let mut recorder = Recorder::new(None);
+    let cancel = recorder.cancel.clone();
+    let failure = world
+        .run(4, |b| {
+            let request = converge(&config, &plan, &observed);
+            apply::run(request, b, &mut recorder, &cancel)
+        })
+        .unwrap_err();
+    assert!(
+        matches!(failure.error, apply::Error::ChangesRemain(1)),
+        "{:?}",
+        failure.error
+    );
+    assert!(failure.left.is_empty(), "{:?}", failure.left);
+    assert!(
+        world.snapshot() == pristine.snapshot(),
+        "rolled back exactly"
+    );
+    // Every step ran before the verification; the rollback undid them all.
+    let steps = plan.steps.len();
+    assert!(recorder.events.contains(&format!("done {steps}/{steps}")));
+    let after: Vec<&str> = recorder.kinds_from("verifying");
+    assert_eq!(after[..2], ["verifying", "failed"]);
+    assert!(after[2..].iter().all(|k| *k == "undone") && after.len() > 2);
+    assert!(
+        recorder
+            .events
+            .contains(&"failed: verification failed: 1 changes remain after applying".to_string())
+    );
+}
+
+#[test]
+fn a_cancel_between_batches_stops_the_apply_and_rolls_it_back() {
+    let config = config();
+    let pristine = world();
+    let observed = pristine
+        .clone()
+        .run(4, |b| apply::observe(&config, b))
+        .unwrap();
+    let plan = plan::diff(&config, &observed).unwrap();
+    let mut world = pristine.clone();
+    let mut recorder = Recorder::new(Some(2));
+    let cancel = recorder.cancel.clone();
+    let failure = world
+        .run(4, |b| {
+            let request = converge(&config, &plan, &observed);
+            apply::run(request, b, &mut recorder, &cancel)
+        })
+        .unwrap_err();
+    assert!(
+        matches!(failure.error, apply::Error::Cancelled),
+        "{:?}",
+        failure.error
+    );
+    assert!(failure.left.is_empty(), "{:?}", failure.left);
+    assert!(
+        world.snapshot() == pristine.snapshot(),
+        "rolled back exactly"
+    );
+    let kinds = recorder.kinds_from("start");
+    let failed = kinds.iter().position(|k| *k == "failed").unwrap();
+    assert_eq!(
+        kinds[..failed],
+        ["start", "done", "start", "done"],
+        "two batches ran, no third began: {:?}",
+        recorder.events
+    );
+    assert!(failed + 1 < kinds.len(), "the rollback undid something");
+    assert!(!kinds.contains(&"verifying"));
 }

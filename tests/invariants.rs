@@ -5,7 +5,7 @@
 #[path = "support/fakes.rs"]
 mod fakes;
 
-use fakes::{FakeDirector, Quiet, World};
+use fakes::{FakeDirector, World, carry_out, converge};
 use lvsform::apply;
 use lvsform::config::{self, Config, Inputs};
 use lvsform::host::{FakeHost, HostFacts};
@@ -161,7 +161,7 @@ proptest! {
         let mut world = world(&live, &sysctls, &vip_on_lo);
         let observed = world.run(3, |b| apply::observe(&config, b)).unwrap();
         let plan = plan::diff(&config, &observed).unwrap();
-        world.run(3, |b| apply::execute(&plan.steps, &observed.table, b, &mut Quiet)).unwrap();
+        world.run(3, carry_out(converge(&config, &plan, &observed))).unwrap();
         prop_assert_eq!(&world.ipvs.table.services, &config.desired.services);
         let again = world.run(3, |b| apply::observe(&config, b)).unwrap();
         let replan = plan::diff(&config, &again).unwrap();
@@ -186,7 +186,7 @@ proptest! {
             0 => world.ipvs.fail_at = Some(fail / 2),
             _ => world.hosts[fail % RIPS.len()].fail_at = Some(fail / 8),
         }
-        let result = world.run(3, |b| apply::execute(&plan.steps, &observed.table, b, &mut Quiet));
+        let result = world.run(3, carry_out(converge(&config, &plan, &observed)));
         match result {
             Ok(_) => prop_assert_eq!(&world.ipvs.table.services, &config.desired.services),
             Err(failure) => {

@@ -12,6 +12,9 @@ pub struct FakeIpvs {
     pub applied: usize,
     /// The change (counted like `applied`) that fails with EIO instead of taking effect.
     pub fail_at: Option<usize>,
+    /// The change (counted like `applied`) that is acknowledged and has no effect, as when
+    /// another tool reverts it at once: only verification can notice.
+    pub lose_at: Option<usize>,
 }
 
 impl Default for FakeIpvs {
@@ -34,6 +37,7 @@ impl Default for FakeIpvs {
             },
             applied: 0,
             fail_at: None,
+            lose_at: None,
         }
     }
 }
@@ -121,6 +125,8 @@ impl Ipvs for FakeIpvs {
         for (index, change) in changes.iter().enumerate() {
             let outcome = if self.fail_at == Some(self.applied) {
                 Err(libc::EIO)
+            } else if self.lose_at == Some(self.applied) {
+                Ok(())
             } else {
                 self.change(change)
             };

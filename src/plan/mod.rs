@@ -8,6 +8,27 @@ pub mod render;
 
 pub use diff::{destroy, diff};
 
+/// What a plan is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Goal {
+    /// Make the live state match the configuration.
+    Converge,
+    /// Remove everything the configuration manages.
+    Destroy,
+}
+
+/// The plan for `goal`.
+pub fn make(
+    config: &crate::config::Config,
+    observed: &Observed,
+    goal: Goal,
+) -> Result<Plan, Vec<crate::diag::Diag>> {
+    match goal {
+        Goal::Converge => diff(config, observed),
+        Goal::Destroy => destroy(config, observed),
+    }
+}
+
 use crate::director::{DirectorChange, DirectorFacts};
 use crate::host::{HostChange, HostFacts};
 use crate::ipvs::{self, Table};

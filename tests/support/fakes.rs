@@ -2,52 +2,37 @@
 //! "world" of fakes that can run plans and be compared before and after.
 #![allow(dead_code)] // each test binary uses part of it
 
-use lvsform::apply::{Backends, Director, Progress};
-use lvsform::director::{DirectorChange, DirectorFacts};
+use lvsform::apply::{self, Backends, Cancel, Event, Failure, Progress, Request};
+use lvsform::config::Config;
+use lvsform::director::DirectorFacts;
+pub use lvsform::director::FakeDirector;
 use lvsform::host::{FakeHost, Host, HostFacts};
 use lvsform::ipvs::FakeIpvs;
 use lvsform::model::*;
+use lvsform::plan::{Goal, Observed, Plan};
 use std::collections::BTreeMap;
-
-#[derive(Clone, Default)]
-pub struct FakeDirector {
-    pub facts: DirectorFacts,
-    pub applied: usize,
-    pub fail_at: Option<usize>,
-}
-
-impl Director for FakeDirector {
-    fn observe(&mut self, _: &[String], _: Option<&str>) -> Result<DirectorFacts, String> {
-        Ok(self.facts.clone())
-    }
-
-    fn apply(&mut self, change: &DirectorChange) -> Result<(), String> {
-        if self.fail_at == Some(self.applied) {
-            self.applied += 1;
-            return Err("injected failure".into());
-        }
-        self.applied += 1;
-        match change {
-            DirectorChange::SetSysctl { name, value, .. } => {
-                self.facts.sysctls.insert(name.clone(), value.clone());
-            }
-            DirectorChange::AddAddress(a) => {
-                self.facts.addresses.insert(a.clone());
-            }
-            DirectorChange::DelAddress(a) => {
-                self.facts.addresses.remove(a);
-            }
-        }
-        Ok(())
-    }
-}
 
 pub struct Quiet;
 
 impl Progress for Quiet {
-    fn step(&mut self, _: usize, _: usize, _: &str) {}
-    fn failed(&mut self, _: &str) {}
-    fn undo(&mut self, _: &str, _: &Result<(), String>) {}
+    fn event(&mut self, _: Event<'_>) {}
+}
+
+/// A request to converge: `plan`, made against `observed`.
+pub fn converge<'a>(config: &'a Config, plan: &'a Plan, observed: &Observed) -> Request<'a> {
+    Request {
+        config,
+        plan,
+        observed: observed.clone(),
+        goal: Goal::Converge,
+        targets: &[],
+    }
+}
+
+/// Runs `request` as `lvsform apply` does (verification and rollback included), with
+/// nothing cancelled and nothing reported.
+pub fn carry_out(request: Request<'_>) -> impl FnOnce(&mut Backends) -> Result<(), Failure> + '_ {
+    move |b| apply::run(request, b, &mut Quiet, &Cancel::default())
 }
 
 /// The world before the apply: what the fakes hold.

@@ -72,6 +72,18 @@ check import_with_hosts_plans_empty grep -q 'A plan on it finds no changes' /tmp
 unmanaged() { grep -c 'manage *= false' "$1/imported.lvs.hcl"; }
 only_fwmark_unmanaged() { [ "$(unmanaged /tmp/imported)" -eq 4 ] && [ "$(unmanaged /tmp/imported-hosts)" -eq 1 ]; }
 check import_with_hosts_manages_dr_servers only_fwmark_unmanaged
+# The four unmanaged servers warn once on stderr (three more named, one line each), and
+# plan --json lists all four.
+lvsform_in /tmp/imported plan --json >/tmp/plan.json 2>/tmp/plan.err
+cat /tmp/plan.err
+unmanaged_warning='DR real server with manage = false'
+warned_once() {
+  [ "$(grep -c "⚠ $unmanaged_warning" /tmp/plan.err)" -eq 1 ] &&
+    [ "$(grep -c "^  also imported.lvs.hcl:[0-9]*:[0-9]*: warning: $unmanaged_warning" /tmp/plan.err)" -eq 3 ]
+}
+check plan_warns_once_per_kind warned_once
+listed_in_json() { [ "$(grep -c "\"message\": \"$unmanaged_warning" /tmp/plan.json)" -eq 4 ]; }
+check plan_json_lists_every_warning listed_in_json
 code=$(status_of in_ns director lvsform import --out /tmp/imported)
 check import_never_overwrites [ "$code" -eq 1 ]
 in_ns director ipvsadm -D -u 203.0.113.53:53

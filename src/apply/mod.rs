@@ -1,0 +1,197 @@
+//! Carrying out a plan as one unit: the steps in phase order, each executed step journaled
+//! with its inverse; then what the steps touched is read back and planned again, and any
+//! failure on the way — a step, a cancel, a verification that finds work left — undoes
+//! the journal in reverse. Generic over the backends; progress is reported, never printed.
+
+mod observe;
+mod steps;
+
+pub use observe::{observe, observe_after, observe_with};
+pub use steps::Undo;
+
+use crate::config::Config;
+use crate::diag::Diag;
+use crate::director::Director;
+use crate::host::Host;
+use crate::ipvs::Ipvs;
+use crate::plan::{Goal, Observed, Plan, Step};
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// What an apply works on.
+pub struct Backends<'a> {
+    pub ipvs: &'a mut dyn Ipvs,
+    /// Managed hosts by SSH address.
+    pub hosts: &'a mut [Box<dyn Host>],
+    pub director: &'a mut dyn Director,
+    pub parallelism: usize,
+    /// Wait for the connections of removed real servers (`--no-drain`: false).
+    pub drain: bool,
+}
+
+/// A plan to carry out, with what it was made from.
+pub struct Request<'a> {
+    pub config: &'a Config,
+    pub plan: &'a Plan,
+    /// The state the plan was made against: undo values for IPVS, and everything the
+    /// steps do not touch when verifying.
+    pub observed: Observed,
+    pub goal: Goal,
+    /// `--target`: verification checks only the targeted part.
+    pub targets: &'a [String],
+}
+
+/// Asks a running apply to stop before its next step, or in a drain, and roll back.
+/// Clones share the request (a signal handler holds one).
+#[derive(Debug, Clone, Default)]
+pub struct Cancel(Arc<AtomicBool>);
+
+impl Cancel {
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Why an apply failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A step failed; the backend's words.
+    #[error("{0}")]
+    Step(String),
+    #[error("interrupted")]
+    Cancelled,
+    #[error("interrupted while draining")]
+    CancelledInDrain,
+    #[error("verification failed: {0} changes remain after applying")]
+    ChangesRemain(usize),
+    /// The state after the steps could not be read, or not planned against.
+    #[error("verification failed: the live state cannot be read back")]
+    ReadBack {
+        errors: Vec<String>,
+        diagnostics: Vec<Diag>,
+    },
+}
+
+/// A failed apply, after its rollback.
+#[derive(Debug)]
+pub struct Failure {
+    pub error: Error,
+    /// Undo steps that failed: what is left as the failed apply made it (empty: the
+    /// rollback restored everything).
+    pub left: Vec<String>,
+}
+
+/// Steps of one kind that run together.
+#[derive(Debug, Clone, Copy)]
+pub struct Batch<'a> {
+    pub first: &'a Step,
+    pub count: usize,
+}
+
+impl fmt::Display for Batch<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.first {
+            Step::Ipvs(change) => write!(f, "{change}")?,
+            Step::Host { host, change } => write!(f, "{host}: {change}")?,
+            Step::Director(change) => write!(f, "{change}")?,
+            Step::Drain { service, dest, .. } => write!(f, "drain {dest} of {service}")?,
+        }
+        if self.count > 1 {
+            write!(f, " (and {} more)", self.count - 1)?;
+        }
+        Ok(())
+    }
+}
+
+/// What an apply reports while it runs.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// A batch starts.
+    Started(Batch<'a>),
+    /// A batch ended: `done` of `total` steps are done.
+    Finished {
+        batch: Batch<'a>,
+        done: usize,
+        total: usize,
+    },
+    /// Every step ran; what they touched is read back.
+    Verifying,
+    /// The apply failed; the rollback follows.
+    Failed(&'a Error),
+    /// A journal entry was undone, or could not be.
+    Undone {
+        undo: &'a Undo,
+        error: Option<&'a str>,
+    },
+}
+
+/// Receives an apply's events (a progress bar, JSON lines, nothing in tests).
+pub trait Progress {
+    fn event(&mut self, event: Event<'_>);
+}
+
+/// Carries out `request.plan`: executes, verifies, and rolls back on any failure.
+pub fn run(
+    request: Request,
+    backends: &mut Backends,
+    progress: &mut dyn Progress,
+    cancel: &Cancel,
+) -> Result<(), Failure> {
+    let Request {
+        config,
+        plan,
+        observed,
+        goal,
+        targets,
+    } = request;
+    let journal = crate::log::timed("steps executed", || {
+        steps::execute(&plan.steps, &observed.table, backends, progress, cancel)
+    })?;
+    progress.event(Event::Verifying);
+    let error = match verify(config, backends, observed, plan, goal) {
+        Ok(left) => {
+            let left = left.targeted(config, targets);
+            if left.is_empty() {
+                return Ok(());
+            }
+            Error::ChangesRemain(left.steps.len())
+        }
+        Err(error) => error,
+    };
+    progress.event(Event::Failed(&error));
+    let left = journal.rollback(backends, progress);
+    Err(Failure { error, left })
+}
+
+/// What is left to do after a plan's steps ran, from a fresh read of what they touched.
+fn verify(
+    config: &Config,
+    backends: &mut Backends,
+    before: Observed,
+    plan: &Plan,
+    goal: Goal,
+) -> Result<Plan, Error> {
+    let start = std::time::Instant::now();
+    let after =
+        observe_after(config, backends, before, &plan.steps).map_err(|errors| Error::ReadBack {
+            errors,
+            diagnostics: vec![],
+        })?;
+    let left = crate::plan::make(config, &after, goal).map_err(|diagnostics| Error::ReadBack {
+        errors: vec![],
+        diagnostics,
+    })?;
+    crate::log::debug(|| {
+        format!(
+            "verified in {:.2}s: {} steps left",
+            start.elapsed().as_secs_f64(),
+            left.steps.len()
+        )
+    });
+    Ok(left)
+}

@@ -1,0 +1,129 @@
+//! Reading what a plan compares: the IPVS table, the director's settings, and every
+//! managed host in parallel; after an apply, only what its steps touched.
+
+use super::Backends;
+use crate::config::Config;
+use crate::host::{Host, for_each_parallel};
+use crate::ipvs::Table;
+use crate::plan::{Observed, Phase, Step};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Reads everything the plan compares: the IPVS table, the director's settings, and every
+/// managed host in parallel. Every failure is reported, not just the first.
+pub fn observe(config: &Config, backends: &mut Backends) -> Result<Observed, Vec<String>> {
+    let table = backends.ipvs.observe().map_err(|e| e.to_string());
+    observe_with(config, backends, table)
+}
+
+/// `observe` with the IPVS table already read (`lvsform` reads it while the configuration
+/// is evaluated).
+pub fn observe_with(
+    config: &Config,
+    backends: &mut Backends,
+    table: Result<Table, String>,
+) -> Result<Observed, Vec<String>> {
+    let mut errors = Vec::new();
+    let sysctls: Vec<String> = config.desired.director.sysctls.keys().cloned().collect();
+    let director = backends
+        .director
+        .observe(&sysctls, config.director.interface.as_deref());
+    let facts = for_each_parallel(backends.hosts, backends.parallelism, |h| {
+        (h.name().to_string(), h.observe())
+    });
+    let mut hosts = BTreeMap::new();
+    for (name, result) in facts {
+        match result {
+            Ok(f) => {
+                hosts.insert(name, f);
+            }
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    let table = table.map_err(|e| errors.push(e)).ok();
+    let director = director.map_err(|e| errors.push(e)).ok();
+    match (table, director) {
+        (Some(table), Some(director)) if errors.is_empty() => Ok(Observed {
+            table,
+            director,
+            hosts,
+        }),
+        _ => Err(errors),
+    }
+}
+
+/// Reads again what a plan changed, for verification: the real servers of the services it
+/// touched and the hosts it touched; the rest is taken from `before` (a full dump of a
+/// large table would double the time of a small apply).
+pub fn observe_after(
+    config: &Config,
+    backends: &mut Backends,
+    mut before: Observed,
+    steps: &[(Phase, Step)],
+) -> Result<Observed, Vec<String>> {
+    let touched: BTreeSet<_> = steps
+        .iter()
+        .filter_map(|(_, s)| match s {
+            Step::Ipvs(c) => c.service(),
+            Step::Drain { service, .. } => Some(*service),
+            _ => None,
+        })
+        .collect();
+    let touched_hosts: BTreeSet<&str> = steps
+        .iter()
+        .filter_map(|(_, s)| {
+            if let Step::Host { host, .. } = s {
+                Some(host.as_str())
+            } else {
+                None
+            }
+        })
+        .collect();
+    let mut errors = Vec::new();
+    let mut table = backends
+        .ipvs
+        .observe_some(Some(&touched))
+        .map_err(|e| vec![e.to_string()])?;
+    for (key, service) in table.services.iter_mut() {
+        if !touched.contains(key)
+            && let Some(old) = before.table.services.get_mut(key)
+        {
+            service.destinations = std::mem::take(&mut old.destinations);
+        }
+    }
+    for (key, counters) in before.table.counters {
+        if !touched.contains(&key.0) {
+            table.counters.insert(key, counters);
+        }
+    }
+    let sysctls: Vec<String> = config.desired.director.sysctls.keys().cloned().collect();
+    let director = backends
+        .director
+        .observe(&sysctls, config.director.interface.as_deref())
+        .map_err(|e| errors.push(e))
+        .ok();
+    let mut reread: Vec<&mut Box<dyn Host>> = backends
+        .hosts
+        .iter_mut()
+        .filter(|h| touched_hosts.contains(h.name()))
+        .collect();
+    let facts = for_each_parallel(&mut reread, backends.parallelism, |h| {
+        (h.name().to_string(), h.observe())
+    });
+    let mut hosts = before.hosts;
+    for (name, result) in facts {
+        match result {
+            Ok(f) => {
+                hosts.insert(name, f);
+            }
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    match director {
+        Some(director) if errors.is_empty() => Ok(Observed {
+            table,
+            director,
+            hosts,
+        }),
+        _ => Err(errors),
+    }
+}

@@ -1,0 +1,332 @@
+//! Executing steps: consecutive steps of one kind run as a batch on their backend, every
+//! executed step is journaled with what undoes it, and the first failure undoes the
+//! journal in reverse.
+
+use super::{Backends, Batch, Cancel, Error, Event, Failure, Progress};
+use crate::director::DirectorChange;
+use crate::host::{Host, HostChange, for_each_parallel};
+use crate::ipvs::{Change, Table};
+use crate::model::{Destination, Service};
+use crate::plan::{Phase, Step};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+/// What undoes one executed step.
+#[derive(Debug, Clone)]
+pub enum Undo {
+    Ipvs(Vec<Change>),
+    Host { host: String, change: HostChange },
+    Director(DirectorChange),
+}
+
+impl std::fmt::Display for Undo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Undo::Ipvs(changes) => {
+                let changes: Vec<String> = changes.iter().map(ToString::to_string).collect();
+                f.write_str(&changes.join(", "))
+            }
+            Undo::Host { host, change } => write!(f, "{host}: {change}"),
+            Undo::Director(change) => write!(f, "{change}"),
+        }
+    }
+}
+
+/// How to undo an IPVS change, from the state it was planned against.
+fn ipvs_inverse(change: &Change, before: &Table) -> Vec<Change> {
+    let service = |key| before.services.get(key);
+    let dest = |s, d| {
+        service(s)
+            .and_then(|svc: &Service| svc.destinations.get(d))
+            .cloned()
+    };
+    match change {
+        Change::AddService { key, .. } => vec![Change::DelService { key: *key }],
+        Change::EditService { key, .. } => service(key)
+            .map(|s| {
+                vec![Change::EditService {
+                    key: *key,
+                    settings: s.settings.clone(),
+                }]
+            })
+            .unwrap_or_default(),
+        Change::DelService { key } => match service(key) {
+            Some(s) => {
+                let mut undo = vec![Change::AddService {
+                    key: *key,
+                    settings: s.settings.clone(),
+                }];
+                undo.extend(s.destinations.iter().map(|(d, dest): (_, &Destination)| {
+                    Change::AddDest {
+                        service: *key,
+                        key: *d,
+                        dest: dest.clone(),
+                    }
+                }));
+                undo
+            }
+            None => vec![],
+        },
+        Change::AddDest { service, key, .. } => vec![Change::DelDest {
+            service: *service,
+            key: *key,
+        }],
+        Change::EditDest { service, key, .. } => dest(service, key)
+            .map(|d| {
+                vec![Change::EditDest {
+                    service: *service,
+                    key: *key,
+                    dest: d,
+                }]
+            })
+            .unwrap_or_default(),
+        Change::DelDest { service, key } => dest(service, key)
+            .map(|d| {
+                vec![Change::AddDest {
+                    service: *service,
+                    key: *key,
+                    dest: d,
+                }]
+            })
+            .unwrap_or_default(),
+        Change::SetTimeouts(_) => vec![Change::SetTimeouts(before.timeouts)],
+        Change::StartDaemon(d) => vec![Change::StopDaemon(d.clone())],
+        Change::StopDaemon(d) => vec![Change::StartDaemon(d.clone())],
+    }
+}
+
+/// Every executed step with what undoes it, oldest first.
+#[derive(Debug, Default)]
+pub struct Journal(Vec<Undo>);
+
+impl Journal {
+    /// Undoes everything in reverse; returns what could not be undone.
+    pub fn rollback(self, backends: &mut Backends, progress: &mut dyn Progress) -> Vec<String> {
+        rollback(self.0, backends, progress)
+    }
+}
+
+/// The most steps run at once (IPVS changes still go 128 to a netlink message): progress
+/// shows, and a cancel is heard, within a large plan.
+const MAX_BATCH: usize = 4096;
+
+/// Runs the steps. On success returns the journal (a later check may still undo it); on
+/// failure undoes what was done and reports what could not be undone.
+pub fn execute(
+    steps: &[(Phase, Step)],
+    before: &Table,
+    backends: &mut Backends,
+    progress: &mut dyn Progress,
+    cancel: &Cancel,
+) -> Result<Journal, Failure> {
+    let mut journal: Vec<Undo> = Vec::new();
+    let total = steps.len();
+    let mut index = 0;
+    let result = loop {
+        let Some((phase, first)) = steps.get(index) else {
+            break Ok(());
+        };
+        if cancel.is_cancelled() {
+            break Err(Error::Cancelled);
+        }
+        // Consecutive steps of one kind in one phase run as one batch.
+        let end = steps[index..]
+            .iter()
+            .take(MAX_BATCH)
+            .position(|(p, s)| {
+                p != phase || std::mem::discriminant(s) != std::mem::discriminant(first)
+            })
+            .map_or((index + MAX_BATCH).min(steps.len()), |n| index + n);
+        let batch: Vec<&Step> = steps[index..end].iter().map(|(_, s)| s).collect();
+        let described = Batch {
+            first,
+            count: batch.len(),
+        };
+        progress.event(Event::Started(described));
+        let outcome = match first {
+            Step::Ipvs(_) => run_ipvs(&batch, before, backends, &mut journal),
+            Step::Host { .. } => run_hosts(&batch, backends, &mut journal),
+            Step::Director(_) => run_director(&batch, backends, &mut journal),
+            Step::Drain { .. } => run_drains(&batch, backends, cancel),
+        };
+        progress.event(Event::Finished {
+            batch: described,
+            done: end,
+            total,
+        });
+        if let Err(error) = outcome {
+            break Err(error);
+        }
+        index = end;
+    };
+    match result {
+        Ok(()) => Ok(Journal(journal)),
+        Err(error) => {
+            progress.event(Event::Failed(&error));
+            let left = rollback(journal, backends, progress);
+            Err(Failure { error, left })
+        }
+    }
+}
+
+fn run_ipvs(
+    batch: &[&Step],
+    before: &Table,
+    backends: &mut Backends,
+    journal: &mut Vec<Undo>,
+) -> Result<(), Error> {
+    let changes: Vec<Change> = batch
+        .iter()
+        .filter_map(|s| {
+            if let Step::Ipvs(c) = s {
+                Some(c.clone())
+            } else {
+                None
+            }
+        })
+        .collect();
+    let outcome = backends.ipvs.apply(&changes);
+    let failed: BTreeSet<usize> = match &outcome {
+        Ok(()) => Default::default(),
+        Err(e) => e.failed.iter().map(|(i, _)| *i).collect(),
+    };
+    for (i, change) in changes.iter().enumerate() {
+        if !failed.contains(&i) {
+            journal.push(Undo::Ipvs(ipvs_inverse(change, before)));
+        }
+    }
+    outcome.map_err(|e| Error::Step(e.to_string()))
+}
+
+fn run_hosts(
+    batch: &[&Step],
+    backends: &mut Backends,
+    journal: &mut Vec<Undo>,
+) -> Result<(), Error> {
+    let mut per_host: BTreeMap<&str, Vec<HostChange>> = BTreeMap::new();
+    for step in batch {
+        if let Step::Host { host, change } = step {
+            per_host
+                .entry(host.as_str())
+                .or_default()
+                .push(change.clone());
+        }
+    }
+    let mut work: Vec<(&mut Box<dyn Host>, Vec<HostChange>)> = backends
+        .hosts
+        .iter_mut()
+        .filter_map(|h| {
+            let changes = per_host.remove(h.name())?;
+            Some((h, changes))
+        })
+        .collect();
+    if let Some(host) = per_host.keys().next() {
+        return Err(Error::Step(format!("{host}: not a managed host")));
+    }
+    let results = for_each_parallel(&mut work, backends.parallelism, |(host, changes)| {
+        host.apply(changes)
+    });
+    let mut errors = Vec::new();
+    for ((host, changes), result) in work.iter().zip(results) {
+        let applied = match &result {
+            Ok(()) => changes.len(),
+            Err(e) => e.applied,
+        };
+        for change in &changes[..applied] {
+            journal.push(Undo::Host {
+                host: host.name().to_string(),
+                change: change.inverse(),
+            });
+        }
+        if let Err(e) = result {
+            errors.push(e.to_string());
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Step(errors.join("\n")))
+    }
+}
+
+fn run_director(
+    batch: &[&Step],
+    backends: &mut Backends,
+    journal: &mut Vec<Undo>,
+) -> Result<(), Error> {
+    for step in batch {
+        if let Step::Director(change) = step {
+            backends.director.apply(change).map_err(Error::Step)?;
+            journal.push(Undo::Director(change.inverse()));
+        }
+    }
+    Ok(())
+}
+
+/// Waits until every drained destination has no active connections, or its timeout.
+fn run_drains(batch: &[&Step], backends: &mut Backends, cancel: &Cancel) -> Result<(), Error> {
+    if !backends.drain {
+        return Ok(());
+    }
+    let start = Instant::now();
+    let mut waiting: Vec<&Step> = batch.to_vec();
+    while !waiting.is_empty() {
+        let table = backends
+            .ipvs
+            .observe()
+            .map_err(|e| Error::Step(e.to_string()))?;
+        waiting.retain(|step| {
+            let Step::Drain {
+                service,
+                dest,
+                timeout,
+            } = step
+            else {
+                return false;
+            };
+            let active = table
+                .counters
+                .get(&(*service, *dest))
+                .map_or(0, |c| c.active);
+            active > 0 && start.elapsed() < *timeout
+        });
+        if cancel.is_cancelled() {
+            return Err(Error::CancelledInDrain);
+        }
+        if !waiting.is_empty() {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    }
+    Ok(())
+}
+
+/// Undoes the journal in reverse; returns what could not be undone.
+fn rollback(
+    journal: Vec<Undo>,
+    backends: &mut Backends,
+    progress: &mut dyn Progress,
+) -> Vec<String> {
+    let mut left = Vec::new();
+    for undo in journal.into_iter().rev() {
+        let result = match &undo {
+            Undo::Ipvs(changes) => backends.ipvs.apply(changes).map_err(|e| e.to_string()),
+            Undo::Host { host, change } => {
+                match backends.hosts.iter_mut().find(|h| h.name() == host) {
+                    Some(h) => h
+                        .apply(std::slice::from_ref(change))
+                        .map_err(|e| e.to_string()),
+                    None => Err(format!("{host}: not a managed host")),
+                }
+            }
+            Undo::Director(change) => backends.director.apply(change),
+        };
+        progress.event(Event::Undone {
+            undo: &undo,
+            error: result.as_ref().err().map(String::as_str),
+        });
+        if let Err(e) = result {
+            left.push(format!("{undo}: {e}"));
+        }
+    }
+    left
+}
