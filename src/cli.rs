@@ -1,17 +1,21 @@
 //! The command line: clap types stay here; commands receive plain values.
 
-use crate::config::{self, Inputs, VarArg, files};
-use crate::diag::{Diagnostics, render_by_kind};
+use crate::commands::{self, Status};
+use crate::config::{Inputs, VarArg};
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
-use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::io::IsTerminal;
+use std::path::PathBuf;
 
-/// Exit codes (SPEC §3).
-pub const EXIT_OK: u8 = 0;
-pub const EXIT_ERROR: u8 = 1;
-pub const EXIT_CHANGES: u8 = 2;
-pub const EXIT_FMT_CHANGES: u8 = 3;
-pub const EXIT_ROLLBACK_FAILED: u8 = 4;
+/// The exit code of each way a command can end (the README's table).
+fn exit_code(status: Status) -> u8 {
+    match status {
+        Status::Done => 0,
+        Status::Failed => 1,
+        Status::Changes => 2,
+        Status::Unformatted => 3,
+        Status::RollbackIncomplete => 4,
+    }
+}
 
 #[derive(Parser)]
 #[command(
@@ -169,6 +173,10 @@ fn ordered_vars(args: &VarArgs, matches: &ArgMatches) -> Vec<VarArg> {
 
 /// Parses the command line, runs the command and returns the exit code.
 pub fn run() -> u8 {
+    exit_code(dispatch())
+}
+
+fn dispatch() -> Status {
     let matches = Cli::command().get_matches();
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
@@ -178,7 +186,7 @@ pub fn run() -> u8 {
         && let Err(err) = std::env::set_current_dir(dir)
     {
         eprintln!("error: cannot change to {}: {err}", dir.display());
-        return EXIT_ERROR;
+        return Status::Failed;
     }
     let color =
         !cli.no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal();
@@ -186,12 +194,12 @@ pub fn run() -> u8 {
     match cli.command {
         Command::Validate { dir, json, vars } => {
             let vars = sub.map(|m| ordered_vars(&vars, m)).unwrap_or_default();
-            validate(&dir, json, &Inputs::from_env(vars), color)
+            commands::validate(&dir, json, &Inputs::from_env(vars), color)
         }
-        Command::Fmt { dir, check } => fmt(&dir, check, color),
-        Command::Import { out, hosts } => match live_table() {
-            Ok(table) => crate::commands::import(&table, out.as_deref(), hosts, color),
-            Err(code) => code,
+        Command::Fmt { dir, check } => commands::fmt(&dir, check, color),
+        Command::Import { out, hosts } => match commands::live_table() {
+            Ok(table) => commands::import(&table, out.as_deref(), hosts, color),
+            Err(commands::Reported) => Status::Failed,
         },
         Command::Plan {
             dir,
@@ -202,14 +210,14 @@ pub fn run() -> u8 {
             vars,
         } => {
             let vars = sub.map(|m| ordered_vars(&vars, m)).unwrap_or_default();
-            let options = crate::commands::Options {
+            let options = commands::Options {
                 dir,
                 inputs: Inputs::from_env(vars),
                 json,
                 color,
                 targets: target,
             };
-            crate::commands::plan(&options, detailed_exitcode, out.as_deref())
+            commands::plan(&options, detailed_exitcode, out.as_deref())
         }
         Command::Apply {
             dir,
@@ -220,23 +228,23 @@ pub fn run() -> u8 {
             target,
             vars,
         } => {
-            let apply = crate::commands::ApplyOptions {
+            let apply = commands::ApplyOptions {
                 auto_approve,
                 drain: !no_drain,
                 lock_timeout,
             };
             if dir.is_file() {
-                return crate::commands::apply_saved(&dir, color, &apply);
+                return commands::apply_saved(&dir, color, &apply);
             }
             let vars = sub.map(|m| ordered_vars(&vars, m)).unwrap_or_default();
-            let options = crate::commands::Options {
+            let options = commands::Options {
                 dir,
                 inputs: Inputs::from_env(vars),
                 json,
                 color,
                 targets: target,
             };
-            crate::commands::apply(&options, &apply, crate::plan::Goal::Converge)
+            commands::apply(&options, &apply, crate::plan::Goal::Converge)
         }
         Command::Destroy {
             dir,
@@ -245,169 +253,41 @@ pub fn run() -> u8 {
             lock_timeout,
             vars,
         } => {
-            let apply = crate::commands::ApplyOptions {
+            let apply = commands::ApplyOptions {
                 auto_approve,
                 drain: !no_drain,
                 lock_timeout,
             };
             let vars = sub.map(|m| ordered_vars(&vars, m)).unwrap_or_default();
-            let options = crate::commands::Options {
+            let options = commands::Options {
                 dir,
                 inputs: Inputs::from_env(vars),
                 json: false,
                 color,
                 targets: vec![],
             };
-            crate::commands::apply(&options, &apply, crate::plan::Goal::Destroy)
+            commands::apply(&options, &apply, crate::plan::Goal::Destroy)
         }
         Command::Show {
             planfile: Some(path),
             json,
             ..
         } => {
-            let options = crate::commands::Options {
+            let options = commands::Options {
                 dir: PathBuf::new(),
                 inputs: Inputs::default(),
                 json,
                 color,
                 targets: vec![],
             };
-            crate::commands::show_saved(&path, &options)
+            commands::show_saved(&path, &options)
         }
         Command::Show {
             planfile: None,
             json,
             stats,
-        } => show(json, stats),
+        } => commands::show(json, stats),
     }
-}
-
-/// Prints to stdout; a closed pipe (`| head`) is not an error.
-pub(crate) fn out(text: &str) {
-    let mut stdout = std::io::stdout().lock();
-    let _ = stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush());
-}
-
-/// Diagnostics on stderr, one kind at a time (the full list is in `--json`).
-pub(crate) fn report(diags: &Diagnostics, color: bool) {
-    let _ = std::io::stderr()
-        .lock()
-        .write_all(render_by_kind(diags, color).as_bytes());
-}
-
-fn validate(dir: &Path, json: bool, inputs: &Inputs, color: bool) -> u8 {
-    let (config, diags) = config::load(dir, inputs);
-    if json {
-        let doc = serde_json::json!({
-            "format_version": "1",
-            "valid": config.is_some(),
-            "error_count": diags.errors(),
-            "warning_count": diags.warnings(),
-            "diagnostics": diags.0.iter().map(|d| d.to_json()).collect::<Vec<_>>(),
-        });
-        out(&format!("{doc:#}\n"));
-    } else {
-        report(&diags, color);
-    }
-    match config {
-        Some(config) => {
-            if !json {
-                let servers: usize = config
-                    .desired
-                    .services
-                    .values()
-                    .map(|s| s.destinations.len())
-                    .sum();
-                out(&format!(
-                    "The configuration is valid: {} virtual servers, {servers} real servers, {} managed hosts.\n",
-                    config.desired.services.len(),
-                    config.desired.hosts.len()
-                ));
-            }
-            EXIT_OK
-        }
-        None => {
-            if !json {
-                eprintln!(
-                    "{} error(s): the configuration is not valid.",
-                    diags.errors()
-                );
-            }
-            EXIT_ERROR
-        }
-    }
-}
-
-fn fmt(dir: &Path, check: bool, color: bool) -> u8 {
-    let mut paths = match files::config_files(dir) {
-        Ok(paths) => paths,
-        Err(err) => {
-            eprintln!("error: cannot read {}: {err}", dir.display());
-            return EXIT_ERROR;
-        }
-    };
-    let vars_file = dir.join(files::VARS_FILE);
-    if vars_file.is_file() {
-        paths.push(vars_file);
-    }
-    let mut diags = Diagnostics::default();
-    let mut changed = false;
-    for path in paths {
-        let Some(parsed) = files::parse_file(&path, &mut diags) else {
-            continue;
-        };
-        match crate::fmt::format(parsed.source.text()) {
-            Ok(formatted) if formatted == parsed.source.text() => {}
-            Ok(formatted) => {
-                changed = true;
-                if !check && let Err(err) = std::fs::write(&path, formatted) {
-                    eprintln!("error: cannot write {}: {err}", path.display());
-                    return EXIT_ERROR;
-                }
-                out(&format!("{}\n", files::display_name(&path)));
-            }
-            Err(err) => {
-                eprintln!("error: {}: {err}", files::display_name(&path));
-                return EXIT_ERROR;
-            }
-        }
-    }
-    if diags.has_errors() {
-        report(&diags, color);
-        return EXIT_ERROR;
-    }
-    if check && changed {
-        EXIT_FMT_CHANGES
-    } else {
-        EXIT_OK
-    }
-}
-
-/// The director's IPVS table, or the exit code after saying why it cannot be read.
-fn live_table() -> Result<crate::ipvs::Table, u8> {
-    use crate::ipvs::Ipvs;
-    crate::ipvs::NetlinkIpvs::connect()
-        .and_then(|mut ipvs| ipvs.observe())
-        .map_err(|err| {
-            eprintln!("error: {err}");
-            EXIT_ERROR
-        })
-}
-
-fn show(json: bool, stats: bool) -> u8 {
-    let table = match live_table() {
-        Ok(table) => table,
-        Err(code) => return code,
-    };
-    if json {
-        let doc = serde_json::json!({ "format_version": "1", "table": table });
-        out(&format!("{doc:#}\n"));
-    } else {
-        out(&crate::show::render(&table, stats));
-    }
-    EXIT_OK
 }
 
 fn parse_lock_timeout(text: &str) -> Result<std::time::Duration, String> {

@@ -1,0 +1,196 @@
+//! `lvsform apply` and `lvsform destroy`: plan, ask, carry out; and `apply PLANFILE`.
+
+use super::progress::{JsonProgress, StderrProgress};
+use super::session::{Session, make_plan, plan_json, show_plan};
+use super::{Options, Status, out};
+use crate::apply::{self, Backends, Cancel, Progress};
+use crate::config::Inputs;
+use crate::plan::Goal;
+use crate::planfile::{self, PlanFile};
+use std::io::{BufRead, IsTerminal, Write};
+use std::time::Duration;
+
+pub struct ApplyOptions {
+    pub auto_approve: bool,
+    pub drain: bool,
+    pub lock_timeout: Duration,
+}
+
+pub fn apply(options: &Options, apply_options: &ApplyOptions, goal: Goal) -> Status {
+    let Some(_lock) = lock(apply_options) else {
+        return Status::Failed;
+    };
+    let Ok((mut session, table, warnings)) = Session::open(options, true) else {
+        return Status::Failed;
+    };
+    let (config, mut backends) = session.parts(apply_options.drain);
+    let Ok((observed, plan)) = make_plan(config, &mut backends, table, goal) else {
+        return Status::Failed;
+    };
+    let plan = plan.targeted(config, &options.targets);
+    if options.json {
+        // Events, one JSON object per line: the plan first.
+        let mut event = plan_json(&plan, &warnings);
+        event["event"] = serde_json::json!("plan");
+        out(&format!("{event}\n"));
+    } else {
+        crate::log::timed("plan shown", || show_plan(&plan, &warnings, options));
+    }
+    if plan.is_empty() {
+        return Status::Done;
+    }
+    if !apply_options.auto_approve && !confirmed() {
+        return Status::Failed;
+    }
+    let request = apply::Request {
+        config,
+        plan: &plan,
+        observed,
+        goal,
+        targets: &options.targets,
+    };
+    carry_out(request, &mut backends, options.json)
+}
+
+/// `apply PLANFILE`: no question (the plan was reviewed when it was made), but a refusal
+/// when the configuration or the live state has moved since.
+pub fn apply_saved(path: &std::path::Path, color: bool, apply_options: &ApplyOptions) -> Status {
+    let file = match PlanFile::read(path) {
+        Ok(file) => file,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Status::Failed;
+        }
+    };
+    let Some(_lock) = lock(apply_options) else {
+        return Status::Failed;
+    };
+    let options = Options {
+        dir: file.dir.clone(),
+        inputs: Inputs::from_env(file.vars.clone()),
+        json: false,
+        color,
+        targets: vec![],
+    };
+    let Ok((mut session, table, _)) = Session::open(&options, true) else {
+        return Status::Failed;
+    };
+    if serde_json::to_value(&session.config.desired).ok().as_ref() != Some(&file.desired) {
+        eprintln!(
+            "error: the configuration in {} has changed since the plan was made; nothing was changed\n  help: make the plan again",
+            file.dir.display()
+        );
+        return Status::Failed;
+    }
+    let (config, mut backends) = session.parts(apply_options.drain);
+    let observed = match apply::observe_with(config, &mut backends, table) {
+        Ok(observed) => observed,
+        Err(errors) => {
+            errors.iter().for_each(|e| eprintln!("error: {e}"));
+            return Status::Failed;
+        }
+    };
+    let record = planfile::record(&observed);
+    if planfile::fingerprint(&record) != file.fingerprint {
+        eprintln!(
+            "error: the plan is stale: the live state has changed since it was made ({}); nothing was changed\n  help: make the plan again",
+            planfile::moved(&file.observed, &record).join(", ")
+        );
+        return Status::Failed;
+    }
+    if file.plan.is_empty() {
+        eprintln!("No changes. Live state matches the configuration.");
+        return Status::Done;
+    }
+    let request = apply::Request {
+        config,
+        plan: &file.plan,
+        observed,
+        goal: Goal::Converge,
+        targets: &file.targets,
+    };
+    carry_out(request, &mut backends, false)
+}
+
+fn lock(apply_options: &ApplyOptions) -> Option<crate::lock::Lock> {
+    crate::lock::Lock::acquire(apply_options.lock_timeout)
+        .map_err(|e| eprintln!("error: {e}"))
+        .ok()
+}
+
+/// Executes a plan, verifies that nothing is left to do, and rolls back otherwise.
+fn carry_out(request: apply::Request, backends: &mut Backends, json: bool) -> Status {
+    // Ctrl-C and SIGTERM stop the apply between steps; what was done is rolled back.
+    let cancel = Cancel::default();
+    let on_signal = cancel.clone();
+    if let Err(e) = ctrlc::set_handler(move || on_signal.cancel()) {
+        crate::log::debug(|| format!("no interrupt handler: {e}"));
+    }
+    let plan = request.plan;
+    let mut reporter: Box<dyn Progress> = if json {
+        Box::new(JsonProgress)
+    } else {
+        Box::new(StderrProgress::new(plan.steps.len()))
+    };
+    let outcome = apply::run(request, backends, reporter.as_mut(), &cancel);
+    drop(reporter); // the bar goes before the outcome is printed
+    let (add, change, destroy) = plan.summary();
+    if json {
+        let (status, left) = match &outcome {
+            Ok(()) => ("applied", vec![]),
+            Err(failure) if failure.left.is_empty() => ("rolled_back", vec![]),
+            Err(failure) => ("rollback_failed", failure.left.clone()),
+        };
+        let summary = serde_json::json!({"add": add, "change": change, "destroy": destroy});
+        out(&format!(
+            "{}\n",
+            serde_json::json!({"event": "result", "status": status, "summary": summary, "left": left})
+        ));
+    }
+    match outcome {
+        Ok(()) => {
+            if !json {
+                eprintln!(
+                    "Apply complete! Resources: {add} added, {change} changed, {destroy} destroyed."
+                );
+            }
+            Status::Done
+        }
+        Err(failure) => rollback_outcome(&failure.left),
+    }
+}
+
+fn rollback_outcome(left: &[String]) -> Status {
+    if left.is_empty() {
+        eprintln!("Everything was rolled back; the live state is as it was.");
+        Status::Failed
+    } else {
+        eprintln!(
+            "error: the rollback could not restore everything. Left as the failed apply made it:"
+        );
+        for item in left {
+            eprintln!("  - {item}");
+        }
+        Status::RollbackIncomplete
+    }
+}
+
+/// Asks on a terminal; refuses when standard input is not one.
+fn confirmed() -> bool {
+    if !std::io::stdin().is_terminal() {
+        eprintln!(
+            "error: apply needs confirmation, and standard input is not a terminal\n  help: review the plan, then run again with --auto-approve"
+        );
+        return false;
+    }
+    eprint!("\nDo you want to perform these actions? Only 'yes' will be accepted: ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut answer);
+    if answer.trim() == "yes" {
+        true
+    } else {
+        eprintln!("Apply cancelled.");
+        false
+    }
+}

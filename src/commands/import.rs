@@ -1,0 +1,74 @@
+//! `lvsform import`.
+
+use super::session::{Session, make_plan, show_plan};
+use super::{Options, Reported, Status, out};
+use crate::config::Inputs;
+use crate::diag::Diagnostics;
+use crate::plan::Goal;
+
+/// `import`: the HCL on stdout, or written to `DIR/imported.lvs.hcl` and checked with a
+/// plan (removed again when that plan fails, e.g. on an unreachable host).
+pub fn import(
+    table: &crate::ipvs::Table,
+    out_dir: Option<&std::path::Path>,
+    manage_hosts: bool,
+    color: bool,
+) -> Status {
+    let text = crate::import::hcl(table, manage_hosts);
+    let Some(dir) = out_dir else {
+        out(&text);
+        return Status::Done;
+    };
+    let existing = std::fs::read_dir(dir).into_iter().flatten().flatten();
+    if let Some(file) = existing
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with(".lvs.hcl"))
+    {
+        eprintln!(
+            "error: {} already holds a configuration ({}); nothing was written\n  help: import into an empty directory",
+            dir.display(),
+            file.display()
+        );
+        return Status::Failed;
+    }
+    let path = dir.join("imported.lvs.hcl");
+    if let Err(e) = std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&path, &text)) {
+        eprintln!("error: cannot write {}: {e}", path.display());
+        return Status::Failed;
+    }
+    let options = Options {
+        dir: dir.to_path_buf(),
+        inputs: Inputs::from_env(vec![]),
+        json: false,
+        color,
+        targets: vec![],
+    };
+    let planned = Session::open(&options, false).and_then(|(mut session, table, _)| {
+        let (config, mut backends) = session.parts(true);
+        make_plan(config, &mut backends, table, Goal::Converge).map(|(_, plan)| plan)
+    });
+    let servers: usize = table.services.values().map(|s| s.destinations.len()).sum();
+    let wrote = format!(
+        "Wrote {}: {} virtual servers, {servers} real servers.",
+        path.display(),
+        table.services.len()
+    );
+    match planned {
+        Ok(plan) if plan.is_empty() => {
+            eprintln!("{wrote} A plan on it finds no changes.");
+            Status::Done
+        }
+        Ok(plan) => {
+            show_plan(&plan, &Diagnostics::default(), &options);
+            eprintln!(
+                "{wrote} The plan above is what lvsform would still change: the director or the real servers are not yet as it keeps them."
+            );
+            Status::Done
+        }
+        Err(Reported) => {
+            let _ = std::fs::remove_file(&path);
+            eprintln!("Nothing was written: a plan on the imported configuration failed.");
+            Status::Failed
+        }
+    }
+}

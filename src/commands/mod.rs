@@ -1,0 +1,66 @@
+//! The commands, wired to the real backends: each reports on stdout (data) and stderr
+//! (everything else) and returns a status, which the command line turns into an exit code.
+
+mod apply;
+mod format;
+mod import;
+mod plan;
+mod progress;
+mod session;
+mod show;
+mod validate;
+
+pub use apply::{ApplyOptions, apply, apply_saved};
+pub use format::fmt;
+pub use import::import;
+pub use plan::plan;
+pub use show::{live_table, show, show_saved};
+pub use validate::validate;
+
+use crate::config::Inputs;
+use crate::diag::{Diagnostics, render_by_kind};
+use std::io::Write;
+use std::path::PathBuf;
+
+/// How a command ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Done,
+    /// An error; nothing changed, or everything was rolled back.
+    Failed,
+    /// A plan with `--detailed-exitcode` has changes.
+    Changes,
+    /// `fmt --check` found files to reformat.
+    Unformatted,
+    /// An apply failed and its rollback could not restore everything.
+    RollbackIncomplete,
+}
+
+/// A problem that was already reported on stderr.
+#[derive(Debug)]
+pub struct Reported;
+
+pub struct Options {
+    pub dir: PathBuf,
+    pub inputs: Inputs,
+    pub json: bool,
+    pub color: bool,
+    /// `--target`: resource addresses to limit the plan to.
+    pub targets: Vec<String>,
+}
+
+/// Prints to stdout; a closed pipe (`| head`) is not an error.
+pub fn out(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush());
+}
+
+/// Diagnostics on stderr, one kind at a time (the full list is in `--json`).
+pub fn report(diags: &Diagnostics, color: bool) -> Reported {
+    let _ = std::io::stderr()
+        .lock()
+        .write_all(render_by_kind(diags, color).as_bytes());
+    Reported
+}

@@ -1,0 +1,122 @@
+//! How an apply's progress shows: a bar or lines on stderr, or JSON events on stdout.
+
+use super::out;
+use crate::apply::{self, Event, Progress};
+use crate::diag::{Diagnostics, render_by_kind};
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+
+/// Progress on stderr: a bar on a terminal, one line per batch otherwise (CI logs).
+pub struct StderrProgress {
+    start: Instant,
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl StderrProgress {
+    /// `total`: the number of steps.
+    pub fn new(total: usize) -> StderrProgress {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let style = indicatif::ProgressStyle::with_template(
+                "{spinner} [{bar:30}] {pos}/{len} steps, {elapsed}: {wide_msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> ");
+            let bar = indicatif::ProgressBar::new(total as u64).with_style(style);
+            // Drains wait for connections to end: the spinner shows lvsform is alive.
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar
+        });
+        StderrProgress {
+            start: Instant::now(),
+            bar,
+        }
+    }
+
+    fn say(&self, line: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(line),
+            None => eprintln!("{line}"),
+        }
+    }
+}
+
+impl Progress for StderrProgress {
+    fn event(&mut self, event: Event<'_>) {
+        match event {
+            Event::Started(batch) => {
+                if let Some(bar) = &self.bar {
+                    bar.set_message(batch.to_string());
+                }
+            }
+            Event::Finished { batch, done, total } => match &self.bar {
+                Some(bar) => bar.set_position(done as u64),
+                None => eprintln!(
+                    "[{done}/{total}] {batch} ({:.1}s)",
+                    self.start.elapsed().as_secs_f64()
+                ),
+            },
+            Event::Verifying => {
+                if let Some(bar) = &self.bar {
+                    bar.set_message("reading back what changed");
+                }
+            }
+            Event::Failed(error) => {
+                if let Some(details) = read_back_details(error) {
+                    self.say(&details);
+                }
+                self.say(&format!("error: {error}\nRolling back."));
+            }
+            Event::Undone { undo, error: None } => self.say(&format!("undone: {undo}")),
+            Event::Undone {
+                undo,
+                error: Some(e),
+            } => self.say(&format!("UNDO FAILED: {undo}: {e}")),
+        }
+    }
+}
+
+impl Drop for StderrProgress {
+    fn drop(&mut self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// Why the state after an apply could not be read back or planned against.
+pub fn read_back_details(error: &apply::Error) -> Option<String> {
+    let apply::Error::ReadBack {
+        errors,
+        diagnostics,
+    } = error
+    else {
+        return None;
+    };
+    let mut text: String = errors.iter().map(|e| format!("error: {e}\n")).collect();
+    text.push_str(&render_by_kind(&Diagnostics(diagnostics.clone()), false));
+    Some(text.trim_end().to_string())
+}
+
+/// `apply --json`: one JSON object per line on stdout for every step, failure and undo.
+pub struct JsonProgress;
+
+impl Progress for JsonProgress {
+    fn event(&mut self, event: Event<'_>) {
+        let line = match event {
+            Event::Finished { batch, done, total } => serde_json::json!(
+                {"event": "step", "done": done, "total": total, "what": batch.to_string()}
+            ),
+            Event::Failed(error) => {
+                if let Some(details) = read_back_details(error) {
+                    eprintln!("{details}");
+                }
+                serde_json::json!({"event": "failed", "error": error.to_string()})
+            }
+            Event::Undone { undo, error } => serde_json::json!(
+                {"event": "undo", "what": undo.to_string(), "ok": error.is_none(), "error": error}
+            ),
+            Event::Started(_) | Event::Verifying => return,
+        };
+        out(&format!("{line}\n"));
+    }
+}

@@ -1,0 +1,45 @@
+//! `lvsform show`: the live IPVS table, or a saved plan.
+
+use super::session::show_plan;
+use super::{Options, Reported, Status, out};
+use crate::diag::Diagnostics;
+use crate::planfile::PlanFile;
+
+/// The director's IPVS table, or the exit code after saying why it cannot be read.
+pub fn live_table() -> Result<crate::ipvs::Table, Reported> {
+    use crate::ipvs::Ipvs;
+    crate::ipvs::NetlinkIpvs::connect()
+        .and_then(|mut ipvs| ipvs.observe())
+        .map_err(|err| {
+            eprintln!("error: {err}");
+            Reported
+        })
+}
+
+pub fn show(json: bool, stats: bool) -> Status {
+    let table = match live_table() {
+        Ok(table) => table,
+        Err(Reported) => return Status::Failed,
+    };
+    if json {
+        let doc = serde_json::json!({ "format_version": "1", "table": table });
+        out(&format!("{doc:#}\n"));
+    } else {
+        out(&crate::show::render(&table, stats));
+    }
+    Status::Done
+}
+
+/// `show PLANFILE`.
+pub fn show_saved(path: &std::path::Path, options: &Options) -> Status {
+    match PlanFile::read(path) {
+        Ok(file) => {
+            show_plan(&file.plan, &Diagnostics::default(), options);
+            Status::Done
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Status::Failed
+        }
+    }
+}
