@@ -566,7 +566,7 @@ fn a_large_table_reads_the_same_on_one_socket_and_on_several() {
 #[test]
 #[ignore = "needs the lab topology: run in the lab VM by tests/lab/kernel-tests.sh"]
 fn lab_host_tunnel_settings_over_ssh() {
-    use lvsform::config::SshTarget;
+    use lvsform::host::SshTarget;
     use lvsform::host::{Host, HostChange, SshHost};
     let target = SshTarget {
         host: "10.1.0.11".into(),

@@ -1,7 +1,8 @@
 //! Reading one block body: the schema check (unknown or repeated names) and typed attribute
 //! values, each error placed on the attribute that caused it.
 
-use super::eval::{EvalError, Scope, suggest, type_name};
+use super::eval::{EvalError, Scope};
+use super::value::{suggest, type_name};
 use crate::diag::{Diag, Diagnostics};
 use hcl::Value;
 use hcl::edit::Span;

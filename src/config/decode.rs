@@ -3,11 +3,13 @@
 //! `build`.
 
 use super::body::{self, Problem, Reader, Schema, Spanned, block_span, keyword};
-use super::eval::{Locals, Map, Scope, suggest};
+use super::eval::{Locals, Scope};
 use super::files::{Module, Modules};
+use super::value::{Map, suggest};
 use super::vars::{self, Declaration};
-use super::{Depool, Inputs, SshTarget, expand_path};
+use super::{Depool, Inputs, expand_path};
 use crate::diag::{Diag, Diagnostics, Location};
+use crate::host::SshTarget;
 use crate::model::{
     Destination, DestinationKey, Family, Forwarding, IpNetmask, Mode, Persistence, Protocol,
     Scheduler, SchedulerFlag, Service, ServiceKey, ServiceSettings, SyncDaemon, SyncState,
@@ -468,7 +470,7 @@ impl<'m> Decoder<'m, '_> {
                                     span,
                                     format!(
                                         "`for_each` over a list needs strings, found a {}",
-                                        super::eval::type_name(&other)
+                                        super::value::type_name(&other)
                                     ),
                                 )
                                 .help = Some(
@@ -497,7 +499,7 @@ impl<'m> Decoder<'m, '_> {
                         span,
                         format!(
                             "`for_each` needs a map or a list of strings, found a {}",
-                            super::eval::type_name(&other)
+                            super::value::type_name(&other)
                         ),
                     )
                     .help = Some("use a map (each.key, each.value) or a list of strings".into());
@@ -635,7 +637,7 @@ impl<'m> Decoder<'m, '_> {
                             span,
                             format!(
                                 "`sysctl` must be a map, found a {}",
-                                super::eval::type_name(&other)
+                                super::value::type_name(&other)
                             ),
                         )
                         .help =
@@ -1111,7 +1113,7 @@ fn list_of<T>(
         Value::Array(items) => items.iter().map(item).collect(),
         other => Err(Problem::new(format!(
             "expected a list, found a {}",
-            super::eval::type_name(other)
+            super::value::type_name(other)
         ))),
     }
 }

@@ -5,6 +5,7 @@
 //! never panics on user input and knows where everything is.
 
 use super::functions;
+use super::value::{Map, as_f64, number_from_f64, suggest, type_name};
 use crate::diag::{Diag, SourceFile};
 use hcl::Value;
 use hcl::edit::Span;
@@ -17,8 +18,6 @@ use std::collections::HashMap;
 use std::ops::Range;
 use std::rc::Rc;
 use std::sync::Arc;
-
-pub type Map = hcl::Map<String, Value>;
 
 /// Why an evaluation failed. `Reported` means the cause was already reported elsewhere
 /// (a broken local referenced from many places is reported once, at its definition).
@@ -761,22 +760,6 @@ fn join(a: Option<Range<usize>>, b: Option<Range<usize>>) -> Option<Range<usize>
     }
 }
 
-pub fn as_f64(n: hcl::Number) -> f64 {
-    n.as_f64().unwrap_or(f64::NAN)
-}
-
-/// An integer when the value is whole and fits, a float otherwise; `None` for NaN/infinity.
-pub fn number_from_f64(f: f64) -> Option<hcl::Number> {
-    if !f.is_finite() {
-        return None;
-    }
-    if f.fract() == 0.0 && f.abs() < 9.0e15 {
-        Some(hcl::Number::from(f as i64))
-    } else {
-        hcl::Number::from_f64(f)
-    }
-}
-
 /// Checked arithmetic: integer operations stay exact; division and remainder by zero and
 /// overflow are errors, never panics.
 fn arith(
@@ -824,25 +807,4 @@ fn arith(
             .help("numbers must stay within ±9.2e18")
             .into()
     })
-}
-
-pub fn type_name(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "bool",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "list",
-        Value::Object(_) => "map",
-    }
-}
-
-/// The closest candidate to a misspelt name, if one is close enough to be a likely typo.
-pub fn suggest<'c>(name: &str, candidates: impl IntoIterator<Item = &'c str>) -> Option<&'c str> {
-    candidates
-        .into_iter()
-        .map(|c| (strsim::damerau_levenshtein(name, c), c))
-        .filter(|(d, c)| *d <= (name.len().max(c.len()) / 3).max(1) && *c != name)
-        .min_by_key(|(d, c)| (*d, *c))
-        .map(|(_, c)| c)
 }

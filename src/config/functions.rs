@@ -1,7 +1,7 @@
 //! The built-in functions of the language. hcl-rs has none; these follow Terraform's
 //! definitions of the same names.
 
-use super::eval::{Map, as_f64, number_from_f64, suggest, type_name};
+use super::value::{Map, as_f64, number_from_f64, suggest, type_name};
 use hcl::Value;
 use ipnet::IpNet;
 use std::net::IpAddr;

@@ -7,12 +7,14 @@ mod decode;
 mod eval;
 pub mod files;
 mod functions;
+mod value;
 mod vars;
 
 pub use body::parse_duration;
 pub use vars::VarArg;
 
 use crate::diag::{Diagnostics, Location};
+use crate::host::SshTarget;
 use crate::log::timed;
 use crate::model::{DestinationKey, ServiceKey, State};
 use ipnet::IpNet;
@@ -73,20 +75,6 @@ pub struct HostMeta {
     pub ssh: SshTarget,
     /// TUN: add a firewall rule accepting IP-in-IP instead of failing the plan.
     pub manage_firewall: bool,
-}
-
-/// Everything needed to open an SSH session to one host.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SshTarget {
-    pub host: String,
-    pub port: u16,
-    pub user: String,
-    pub private_key: Option<PathBuf>,
-    pub agent: bool,
-    pub known_hosts: PathBuf,
-    pub sudo: bool,
-    pub timeout: Duration,
-    pub strict_host_key_checking: bool,
 }
 
 /// What the command line and the environment add to a configuration directory.

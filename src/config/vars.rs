@@ -5,8 +5,9 @@
 //! they appear on the command line.
 
 use super::body::{Reader, Schema, Spanned, block_span};
-use super::eval::{EvalError, Locals, Map, Scope, suggest, type_name};
+use super::eval::{EvalError, Locals, Scope};
 use super::files::{VARS_FILE, parse_file};
+use super::value::{Map, suggest, type_name};
 use crate::diag::{Diag, Diagnostics, SourceFile};
 use hcl::Value;
 use hcl::edit::Span;
@@ -74,7 +75,7 @@ pub fn convert(value: Value, ty: &Type) -> Result<Value, String> {
             .trim()
             .parse::<f64>()
             .ok()
-            .and_then(super::eval::number_from_f64)
+            .and_then(super::value::number_from_f64)
         {
             Some(n) => Ok(Value::Number(n)),
             None => Err(format!("\"{s}\" is not a number")),

@@ -13,7 +13,7 @@ mod ssh;
 
 pub use crate::parallel::for_each_parallel;
 pub use fake::FakeHost;
-pub use ssh::SshHost;
+pub use ssh::{SshHost, SshTarget};
 
 use crate::model::InterfaceAddress;
 use serde::{Deserialize, Serialize};

@@ -3,15 +3,29 @@
 //! configuration turns it off for that host.
 
 use super::{Host, HostApplyError, HostChange, HostError, HostFacts, script};
-use crate::config::SshTarget;
 use ssh2::{CheckResult, HashType, KnownHostFileKind, MethodType, Session};
 use std::io::Read;
 use std::net::{TcpStream, ToSocketAddrs};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// Curve25519 first: the post-quantum hybrid that newer OpenSSH prefers costs seconds per
 /// handshake on slow machines.
 const KEX: &str = "curve25519-sha256,curve25519-sha256@libssh.org,ecdh-sha2-nistp256,ecdh-sha2-nistp384,ecdh-sha2-nistp521,diffie-hellman-group14-sha256,diffie-hellman-group16-sha512";
+
+/// Everything needed to open an SSH session to one host.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SshTarget {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub private_key: Option<PathBuf>,
+    pub agent: bool,
+    pub known_hosts: PathBuf,
+    pub sudo: bool,
+    pub timeout: Duration,
+    pub strict_host_key_checking: bool,
+}
 
 pub struct SshHost {
     target: SshTarget,

@@ -6,7 +6,7 @@
 //! scratch directories, so that file changes and sudo rules never touch this machine.
 #![allow(dead_code)] // each test binary uses part of it
 
-use lvsform::config::SshTarget;
+use lvsform::host::SshTarget;
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
