@@ -1,18 +1,12 @@
 //! `lvsform import`: HCL that declares what the live IPVS table holds, so that `plan` on it
 //! right after is empty. Attributes at their defaults are left out.
 
+use crate::defaults::KERNEL_TIMEOUTS;
 use crate::ipvs::Table;
 use crate::model::{
-    Destination, Forwarding, IpNetmask, Mode, Protocol, Service, ServiceKey, Timeouts, Tunnel,
+    Destination, Forwarding, IpNetmask, Mode, Protocol, Service, ServiceKey, Tunnel,
 };
 use std::fmt::Write;
-
-/// The kernel's defaults: a table that has them needs no `timeouts` block.
-const DEFAULT_TIMEOUTS: Timeouts = Timeouts {
-    tcp: 900,
-    tcp_fin: 120,
-    udp: 300,
-};
 
 /// The configuration text for `table`. `manage_hosts`: whether lvsform is to keep the DR
 /// and TUN real servers prepared over SSH (`import --hosts`); otherwise they are
@@ -32,11 +26,11 @@ pub fn hcl(table: &Table, manage_hosts: bool) -> String {
 
 fn director(out: &mut String, table: &Table) {
     let t = table.timeouts;
-    if t == DEFAULT_TIMEOUTS && table.sync_daemons.is_empty() {
+    if t == KERNEL_TIMEOUTS && table.sync_daemons.is_empty() {
         return;
     }
     out.push_str("\ndirector {\n");
-    if t != DEFAULT_TIMEOUTS {
+    if t != KERNEL_TIMEOUTS {
         let _ = writeln!(
             out,
             "timeouts {{\ntcp = {}\ntcp_fin = {}\nudp = {}\n}}",
@@ -180,5 +174,5 @@ fn common_mode(service: &Service) -> Mode {
         .iter()
         .rev()
         .max_by_key(|(_, n)| *n)
-        .map_or(Mode::Dr, |(m, _)| *m)
+        .map_or(crate::defaults::MODE, |(m, _)| *m)
 }

@@ -7,6 +7,7 @@ pub mod apply;
 pub mod cli;
 mod commands;
 pub mod config;
+pub mod defaults;
 pub mod diag;
 pub mod director;
 pub mod fmt;

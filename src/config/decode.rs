@@ -8,6 +8,7 @@ use super::files::{Module, Modules};
 use super::value::{Map, suggest};
 use super::vars::{self, Declaration};
 use super::{Depool, Inputs, expand_path};
+use crate::defaults;
 use crate::diag::{Diag, Diagnostics, Location};
 use crate::host::SshTarget;
 use crate::model::{
@@ -181,9 +182,9 @@ impl Default for SshLayer {
             private_key: Some(expand_path(home, "~/.ssh/id_ed25519")),
             agent: false,
             known_hosts: expand_path(home, "~/.ssh/known_hosts"),
-            port: 22,
+            port: defaults::SSH_PORT,
             sudo: false,
-            timeout: Duration::from_secs(10),
+            timeout: defaults::SSH_TIMEOUT,
         }
     }
 }
@@ -661,18 +662,18 @@ impl<'m> Decoder<'m, '_> {
                 "timeouts" => {
                     reader.check(b, "the timeouts block", &TIMEOUTS);
                     // Unset timeouts take the kernel's defaults (ipvsadm -L --timeout).
-                    let mut seconds = |name: &str, default: i64| {
+                    let mut seconds = |name: &str, default: u32| {
                         reader
                             .get(b, name, |v| {
                                 body::integer(1, i64::from(i32::MAX))(v)
                                     .map_err(|p| p.help("timeouts are whole seconds, at least 1"))
                             })
-                            .map_or(default, |s| s.value) as u32
+                            .map_or(default, |s| s.value as u32)
                     };
                     director.timeouts = Some(Timeouts {
-                        tcp: seconds("tcp", 900),
-                        tcp_fin: seconds("tcp_fin", 120),
-                        udp: seconds("udp", 300),
+                        tcp: seconds("tcp", defaults::KERNEL_TIMEOUTS.tcp),
+                        tcp_fin: seconds("tcp_fin", defaults::KERNEL_TIMEOUTS.tcp_fin),
+                        udp: seconds("udp", defaults::KERNEL_TIMEOUTS.udp),
                     });
                 }
                 "ignore" => {
@@ -767,15 +768,15 @@ impl<'m> Decoder<'m, '_> {
         let vips = reader.get(body, "vips", |v| list_of(v, body::ip_address));
         let scheduler = reader
             .get(body, "scheduler", keyword(Scheduler::ALL, "scheduler"))
-            .map_or(Scheduler::Wlc, |s| s.value);
+            .map_or(defaults::SCHEDULER, |s| s.value);
         let flags = scheduler_flags(&mut reader, body, scheduler);
         let mode = reader
             .get(body, "mode", keyword(Mode::ALL, "mode"))
-            .map_or(Mode::Dr, |m| m.value);
+            .map_or(defaults::MODE, |m| m.value);
         let one_packet = reader.get(body, "one_packet", body::boolean);
         let drain = reader
             .get(body, "drain", body::duration)
-            .map_or(Duration::from_secs(60), |d| d.value);
+            .map_or(defaults::DRAIN, |d| d.value);
         let prevent_destroy = reader
             .get(body, "prevent_destroy", body::boolean)
             .is_some_and(|b| b.value);

@@ -2,7 +2,7 @@
 //! the kernel refuses, with the kernel's errno, and can fail any chosen change on purpose.
 
 use super::{ApplyError, Change, Info, Ipvs, IpvsError, Table};
-use crate::model::{Service, ServiceKey, Timeouts};
+use crate::model::{Service, ServiceKey};
 use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Debug, Clone)]
@@ -22,11 +22,8 @@ impl Default for FakeIpvs {
         FakeIpvs {
             table: Table {
                 services: BTreeMap::new(),
-                timeouts: Timeouts {
-                    tcp: 900,
-                    tcp_fin: 120,
-                    udp: 300,
-                },
+                // A kernel that just loaded IPVS.
+                timeouts: crate::defaults::KERNEL_TIMEOUTS,
                 sync_daemons: BTreeSet::new(),
                 service_stats: BTreeMap::new(),
                 counters: BTreeMap::new(),

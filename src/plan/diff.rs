@@ -15,9 +15,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::time::Duration;
 
-/// How long an undeclared service's real servers drain before they are deleted.
-const DEFAULT_DRAIN: Duration = Duration::from_secs(60);
-
 pub fn diff(config: &Config, observed: &Observed) -> Result<Plan, Vec<Diag>> {
     let mut d = Differ::new(config, observed);
     d.director();
@@ -282,7 +279,7 @@ impl Differ<'_> {
                         None,
                         Some(impact),
                     );
-                    DEFAULT_DRAIN
+                    crate::defaults::DRAIN
                 }
             };
             for (dkey, old) in &have.destinations {
