@@ -1,16 +1,12 @@
 //! Planner goldens: one folder per case under tests/goldens/, with the configuration in
-//! `config/`, the live state in `observed/` (written as a configuration too: its services
-//! are the live IPVS table, its real servers' settings the hosts' facts), optional
-//! `counters.txt` (`SERVICE DEST ACTIVE INACTIVE` lines), optional `iptables/HOST` (what
-//! `iptables -S INPUT` prints on that host), and the expected `plan.txt`
-//! (human form, or the diagnostics of a refused plan) and `plan.json`.
+//! `config/`, the live state in `observed.json` (the IPVS table with its counters, the
+//! director's facts and every managed host's facts, as lvsform reads them; written
+//! independently of the configuration, so that a bug in deriving state from a
+//! configuration cannot cancel out), and the expected `plan.txt` (human form, or the
+//! diagnostics of a refused plan) and `plan.json`.
 //! `UPDATE_EXPECTED=1 cargo test --test goldens` rewrites the expectations (review the diff).
 
 use lvsform::config::{self, Config, Inputs};
-use lvsform::director::DirectorFacts;
-use lvsform::host::{HostFacts, managed_sysctls};
-use lvsform::ipvs::{DestinationCounters, FakeIpvs};
-use lvsform::model::Timeouts;
 use lvsform::plan::{self, Observed};
 use std::path::Path;
 
@@ -25,75 +21,12 @@ fn load(dir: &Path) -> Config {
     })
 }
 
-/// The live state described by a configuration.
+/// The live state of a case: what lvsform would have read (the IPVS table with its
+/// counters, the director's facts, every managed host's facts), as the JSON of `Observed`.
 fn observed(case: &Path) -> Observed {
-    let live = load(&case.join("observed"));
-    let mut table = FakeIpvs::default().table;
-    table.services = live.desired.services.clone();
-    table.timeouts = live.desired.director.timeouts.unwrap_or(Timeouts {
-        tcp: 900,
-        tcp_fin: 120,
-        udp: 300,
-    });
-    table.sync_daemons = live.desired.director.sync_daemons.clone();
-    if let Ok(text) = std::fs::read_to_string(case.join("counters.txt")) {
-        for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let service = *table
-                .services
-                .keys()
-                .find(|k| k.to_string() == fields[0])
-                .expect("counters: service");
-            let dest = *table.services[&service]
-                .destinations
-                .keys()
-                .find(|d| d.to_string() == fields[1])
-                .expect("counters: dest");
-            let counters = DestinationCounters {
-                active: fields[2].parse().unwrap(),
-                inactive: fields[3].parse().unwrap(),
-                ..Default::default()
-            };
-            table.counters.insert((service, dest), counters);
-        }
-    }
-    let wanted = load(&case.join("config"));
-    // Every host the configuration manages exists; what it holds comes from the live side.
-    let hosts = wanted
-        .hosts
-        .keys()
-        .map(|name| {
-            let mut facts = HostFacts {
-                sysctls: managed_sysctls()
-                    .into_iter()
-                    .filter(|s| !s.contains("tunl0") && !s.contains("gre0"))
-                    .map(|s| (s, "0".to_string()))
-                    .collect(),
-                ..HostFacts::default()
-            };
-            facts.links.insert("lo".into(), true);
-            if let Some(host) = live.desired.hosts.get(name) {
-                facts.sysctls.extend(host.sysctls.clone());
-                facts.addresses = host.addresses.clone();
-                facts.modules = host.modules.clone();
-                facts
-                    .links
-                    .extend(host.links_up.iter().map(|l| (l.clone(), true)));
-            }
-            let rules = std::fs::read_to_string(case.join("iptables").join(name));
-            facts.iptables_input = rules.ok().map(|r| r.trim_end().to_string());
-            (name.clone(), facts)
-        })
-        .collect();
-    let director = DirectorFacts {
-        sysctls: live.desired.director.sysctls.clone(),
-        addresses: live.desired.director.addresses.clone(),
-    };
-    Observed {
-        table,
-        director,
-        hosts,
-    }
+    let path = case.join("observed.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 #[test]
