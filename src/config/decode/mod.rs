@@ -1,0 +1,257 @@
+//! Evaluating module instances: blocks become declarations (services, real servers,
+//! director and SSH settings), each checked on its own. Checks across declarations are in
+//! `build`.
+
+mod director;
+mod modules;
+mod real_server;
+mod service;
+mod ssh;
+mod values;
+
+use super::body::{self, Problem, Reader, Schema, Spanned, block_span, keyword};
+use super::eval::{Locals, Scope};
+use super::files::{Module, Modules};
+use super::value::{Map, suggest, type_name};
+use super::vars::{self, Declaration};
+use super::{Depool, Inputs, expand_path};
+use crate::defaults;
+use crate::diag::{Diag, Diagnostics, Location};
+use crate::host::SshTarget;
+use crate::model::{
+    Destination, DestinationKey, Family, Forwarding, IpNetmask, Mode, Persistence, Protocol,
+    Scheduler, SchedulerFlag, Service, ServiceKey, ServiceSettings, SyncDaemon, SyncState,
+    Timeouts, Tunnel, TunnelChecksum, TunnelType,
+};
+use hcl::Value;
+use hcl::edit::Span;
+use hcl::edit::structure::{Block, Body, Structure};
+use service::{family_name, instance_suffix};
+use ssh::{SshLayer, root_ssh, ssh_block};
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::Path;
+use std::time::Duration;
+use values::{depool, fwmark, list_of, netmask};
+
+/// Everything the configuration declares, before cross-checks.
+#[derive(Default)]
+pub struct Declared {
+    pub services: Vec<DeclaredService>,
+    pub director: Option<DeclaredDirector>,
+    pub parallelism: usize,
+}
+
+pub struct DeclaredService {
+    pub address: String,
+    pub key: ServiceKey,
+    /// Where the identity (vip/port or fwmark) is written.
+    pub location: Location,
+    pub service: Service,
+    /// Addresses that DR/TUN hosts and the director hold for this service.
+    pub vips: Vec<IpAddr>,
+    pub drain: Duration,
+    pub prevent_destroy: bool,
+    pub max_depool: Depool,
+    pub servers: Vec<DeclaredServer>,
+}
+
+pub struct DeclaredServer {
+    pub address: String,
+    pub key: DestinationKey,
+    pub location: Location,
+    pub forwarding: Forwarding,
+    /// The SSH target when lvsform manages the host.
+    pub ssh: Option<SshTarget>,
+    pub manage_firewall: bool,
+}
+
+pub struct DeclaredDirector {
+    pub interface: Option<String>,
+    pub dip: Option<IpAddr>,
+    pub sysctls: BTreeMap<String, String>,
+    pub timeouts: Option<Timeouts>,
+    pub ignore_vips: Vec<ipnet::IpNet>,
+    pub ignore_fwmarks: Vec<u32>,
+    pub sync_daemons: BTreeSet<SyncDaemon>,
+}
+
+const ROOT_BLOCKS: &[&str] = &[
+    "variable",
+    "locals",
+    "director",
+    "ssh",
+    "virtual_server",
+    "module",
+];
+const MODULE_BLOCKS: &[&str] = &["variable", "locals", "virtual_server", "module"];
+
+const DEFAULT_PARALLELISM: usize = 16;
+
+pub fn decode(modules: &Modules, inputs: &Inputs, diags: &mut Diagnostics) -> Option<Declared> {
+    let root = &modules.modules[0];
+    let declarations = declarations(root, diags);
+    let values = vars::resolve(&declarations, &root.dir, &inputs.vars, &inputs.env, diags);
+    if values.len() != declarations.len() {
+        // A variable without a usable value: every use of it would fail again.
+        return None;
+    }
+    let declared = Declared {
+        parallelism: DEFAULT_PARALLELISM,
+        ..Declared::default()
+    };
+    let mut decoder = Decoder {
+        modules,
+        ssh: SshLayer::default(),
+        declared,
+        diags,
+    };
+    decoder.instance(0, "", &values);
+    Some(decoder.declared)
+}
+
+fn declarations<'m>(module: &'m Module, diags: &mut Diagnostics) -> Vec<Declaration<'m>> {
+    let mut out: Vec<Declaration> = Vec::new();
+    for file in &module.files {
+        for block in file
+            .body
+            .blocks()
+            .filter(|b| b.ident.as_str() == "variable")
+        {
+            if let Some(decl) = vars::declare(block, &file.source, diags) {
+                if out.iter().any(|d| d.name == decl.name) {
+                    diags.push(
+                        Diag::error(format!("variable `{}` is declared twice", decl.name))
+                            .at(&file.source, block_span(block))
+                            .help("remove one of the two declarations"),
+                    );
+                } else {
+                    out.push(decl);
+                }
+            }
+        }
+    }
+    out
+}
+
+struct Decoder<'m, 'd> {
+    modules: &'m Modules,
+    ssh: SshLayer,
+    declared: Declared,
+    diags: &'d mut Diagnostics,
+}
+
+/// What a real server takes from its service.
+struct ServiceContext {
+    key: ServiceKey,
+    port: u16,
+    mode: Mode,
+}
+
+/// One instance of a `for_each` block: its key and `each.value`.
+type Instance = Option<(String, Value)>;
+
+impl<'m> Decoder<'m, '_> {
+    /// Decodes one module instance: `prefix` is its address (`""` for the root,
+    /// `module.api.` for a module), `values` its variables.
+    fn instance(&mut self, index: usize, prefix: &str, values: &Map) {
+        let module = &self.modules.modules[index];
+        let is_root = prefix.is_empty();
+        let locals = self.locals(module);
+        if is_root {
+            // Real servers anywhere take these defaults, so they are read first.
+            self.ssh = root_ssh(module, values, &locals, &mut self.declared, self.diags);
+        }
+        for (file_index, file) in module.files.iter().enumerate() {
+            let scope = Scope::new(&file.source, values, &locals);
+            if file_index == 0 {
+                scope.evaluate_all_locals(&mut |d| self.diags.push(d));
+            }
+            for (block_index, structure) in file.body.iter().enumerate() {
+                let block = match structure {
+                    Structure::Block(block) => block,
+                    Structure::Attribute(attr) => {
+                        let name = attr.key.as_str();
+                        let span = attr.key.span().unwrap_or(0..0);
+                        self.diags.push(
+                            Diag::error(format!("unexpected attribute `{name}` at the top level"))
+                                .at(&file.source, span)
+                                .help("attributes belong inside a block; values you want to reuse go in a `locals` block"),
+                        );
+                        continue;
+                    }
+                };
+                let allowed = if is_root { ROOT_BLOCKS } else { MODULE_BLOCKS };
+                let kind = block.ident.as_str();
+                if !allowed.contains(&kind) {
+                    let help = if ROOT_BLOCKS.contains(&kind) {
+                        format!("`{kind}` is set once, in the root configuration, not in a module")
+                    } else if let Some(near) = suggest(kind, allowed.iter().copied()) {
+                        format!("did you mean `{near}`?")
+                    } else {
+                        format!("allowed blocks: {}", allowed.join(", "))
+                    };
+                    self.diags.push(
+                        Diag::error(format!("unknown block `{kind}`"))
+                            .at(&file.source, block_span(block))
+                            .label("not allowed here")
+                            .help(help),
+                    );
+                    continue;
+                }
+                match kind {
+                    "director" => self.director(&scope, block),
+                    "virtual_server" => self.virtual_servers(&scope, &module.dir, block, prefix),
+                    "module" => {
+                        if let Some(&called) = module.calls.get(&(file_index, block_index)) {
+                            self.module(&scope, block, called, prefix);
+                        }
+                    }
+                    _ => {} // variable, locals and ssh are read before
+                }
+            }
+        }
+    }
+
+    fn locals(&mut self, module: &'m Module) -> Locals<'m> {
+        let mut definitions = HashMap::new();
+        for file in &module.files {
+            for block in file.body.blocks().filter(|b| b.ident.as_str() == "locals") {
+                if !block.labels.is_empty() {
+                    self.diags.push(
+                        Diag::error("a `locals` block takes no labels")
+                            .at(&file.source, block_span(block))
+                            .help("write it as: locals { name = value }"),
+                    );
+                }
+                for structure in block.body.iter() {
+                    match structure {
+                        Structure::Attribute(attr) => {
+                            let name = attr.key.as_str().to_string();
+                            match definitions.entry(name) {
+                                Entry::Occupied(entry) => self.diags.push(
+                                    Diag::error(format!(
+                                        "local value `{}` is defined twice",
+                                        entry.key()
+                                    ))
+                                    .at(&file.source, attr.key.span().unwrap_or(0..0))
+                                    .help("each local name may be defined once per module"),
+                                ),
+                                Entry::Vacant(entry) => {
+                                    entry.insert((&attr.value, file.source.clone()));
+                                }
+                            }
+                        }
+                        Structure::Block(inner) => self.diags.push(
+                            Diag::error("a `locals` block holds only attributes")
+                                .at(&file.source, block_span(inner))
+                                .help("write each local as name = value"),
+                        ),
+                    }
+                }
+            }
+        }
+        Locals::new(definitions)
+    }
+}

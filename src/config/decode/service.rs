@@ -1,0 +1,331 @@
+//! `virtual_server` blocks: identity, scheduler, persistence, guardrails.
+
+use super::*;
+
+pub(super) const VIRTUAL_SERVER: Schema = Schema {
+    attributes: &[
+        "protocol",
+        "vip",
+        "port",
+        "fwmark",
+        "vips",
+        "scheduler",
+        "scheduler_flags",
+        "mode",
+        "one_packet",
+        "drain",
+        "prevent_destroy",
+        "max_depool",
+        "for_each",
+    ],
+    blocks: &["persistence", "real_server"],
+};
+
+pub(super) const PERSISTENCE: Schema = Schema {
+    attributes: &["timeout", "netmask", "engine"],
+    blocks: &[],
+};
+
+pub(super) fn family_name(family: Family) -> &'static str {
+    match family {
+        Family::Ipv4 => "IPv4",
+        Family::Ipv6 => "IPv6",
+    }
+}
+
+pub(super) fn instance_suffix(instance: &Instance) -> String {
+    match instance {
+        Some((key, _)) => format!("[\"{}\"]", key.escape_default()),
+        None => String::new(),
+    }
+}
+
+/// The family of the first real server whose address is a literal or evaluates cleanly.
+pub(super) fn first_server_family(scope: &Scope, body: &Body) -> Option<Family> {
+    let block = body.blocks().find(|b| b.ident.as_str() == "real_server")?;
+    let attr = block.body.get_attribute("address")?;
+    let value = match scope.eval(&attr.value) {
+        Ok(value) => value,
+        Err(_) => return None,
+    };
+    value
+        .as_str()?
+        .parse::<IpAddr>()
+        .ok()
+        .map(|a| Family::of(&a))
+}
+
+pub(super) fn scheduler_flags(
+    reader: &mut Reader,
+    body: &Body,
+    scheduler: Scheduler,
+) -> BTreeSet<SchedulerFlag> {
+    let mut flags = BTreeSet::new();
+    let Some(list) = reader.get(body, "scheduler_flags", body::string_list) else {
+        return flags;
+    };
+    const NAMES: &[(&str, SchedulerFlag)] = &[
+        ("sh-fallback", SchedulerFlag::Fallback),
+        ("sh-port", SchedulerFlag::Port),
+        ("mh-fallback", SchedulerFlag::Fallback),
+        ("mh-port", SchedulerFlag::Port),
+    ];
+    for name in list.value {
+        match keyword(NAMES, "scheduler flag")(&Value::String(name.clone())) {
+            Ok(flag) if matches!(scheduler, Scheduler::Sh | Scheduler::Mh) => {
+                flags.insert(flag);
+            }
+            Ok(_) => {
+                reader
+                    .error(
+                        list.span.clone(),
+                        format!(
+                            "scheduler flag \"{name}\" is not valid for the `{scheduler}` scheduler"
+                        ),
+                    )
+                    .help = Some(
+                    "the flags fallback and port exist only for the sh and mh schedulers".into(),
+                );
+            }
+            Err(problem) => {
+                reader
+                    .error(
+                        list.span.clone(),
+                        format!("invalid `scheduler_flags`: {}", problem.message),
+                    )
+                    .help = problem.help;
+            }
+        }
+    }
+    flags
+}
+
+pub(super) fn persistence(reader: &mut Reader, body: &Body) -> Option<Persistence> {
+    let mut blocks = body.blocks().filter(|b| b.ident.as_str() == "persistence");
+    let block = blocks.next()?;
+    if let Some(extra) = blocks.next() {
+        reader
+            .error(block_span(extra), "only one `persistence` block is allowed")
+            .help = Some("merge the two blocks".into());
+    }
+    reader.check(&block.body, "the persistence block", &PERSISTENCE);
+    let _ = reader.labels(block, &[]);
+    let b = &block.body;
+    let timeout = reader
+        .get(b, "timeout", |v| {
+            body::integer(1, i64::from(u32::MAX))(v)
+                .map_err(|p| p.help("a persistence timeout is at least 1 second"))
+        })
+        .map_or(300, |t| t.value as u32);
+    let netmask = reader.get(b, "netmask", netmask).map(|n| n.value);
+    let engine = reader
+        .get(
+            b,
+            "engine",
+            keyword(&[("sip", "sip")], "persistence engine"),
+        )
+        .map(|e| e.value.to_string());
+    Some(Persistence {
+        timeout,
+        // The family is fixed by the VIP; `build` makes the default match it.
+        netmask: netmask.unwrap_or(IpNetmask::V4(Ipv4Addr::BROADCAST)),
+        engine,
+    })
+}
+
+impl<'m> Decoder<'m, '_> {
+    pub(super) fn virtual_servers(
+        &mut self,
+        scope: &Scope,
+        dir: &Path,
+        block: &Block,
+        prefix: &str,
+    ) {
+        Reader::new(scope, self.diags).check(
+            &block.body,
+            "a virtual_server block",
+            &VIRTUAL_SERVER,
+        );
+        let Some((name, instances)) = self.named_instances(scope, block) else {
+            return;
+        };
+        for instance in instances {
+            let scope = &scope.for_instance(instance.as_ref().map(|(k, v)| (k.as_str(), v)));
+            let address = format!(
+                "{prefix}virtual_server.{name}{}",
+                instance_suffix(&instance)
+            );
+            if let Some(service) = self.virtual_server(scope, dir, block, address) {
+                self.declared.services.push(service);
+            }
+        }
+    }
+
+    pub(super) fn virtual_server(
+        &mut self,
+        scope: &Scope,
+        dir: &Path,
+        block: &Block,
+        address: String,
+    ) -> Option<DeclaredService> {
+        let mut reader = Reader::new(scope, self.diags);
+        let body = &block.body;
+        let protocol = reader.get(body, "protocol", keyword(Protocol::ALL, "protocol"));
+        let vip = reader.get(body, "vip", body::ip_address);
+        let persistence = persistence(&mut reader, body);
+        let min_port = if persistence.is_some() { 0 } else { 1 };
+        let port = reader.get(body, "port", |v| {
+            body::integer(min_port, 65535)(v).map_err(|p| {
+                p.help("ports are 1..65535; port 0 (all ports) only for a persistent service")
+            })
+        });
+        let fwmark_value = reader.get(body, "fwmark", fwmark);
+        let vips = reader.get(body, "vips", |v| list_of(v, body::ip_address));
+        let scheduler = reader
+            .get(body, "scheduler", keyword(Scheduler::ALL, "scheduler"))
+            .map_or(defaults::SCHEDULER, |s| s.value);
+        let flags = scheduler_flags(&mut reader, body, scheduler);
+        let mode = reader
+            .get(body, "mode", keyword(Mode::ALL, "mode"))
+            .map_or(defaults::MODE, |m| m.value);
+        let one_packet = reader.get(body, "one_packet", body::boolean);
+        let drain = reader
+            .get(body, "drain", body::duration)
+            .map_or(defaults::DRAIN, |d| d.value);
+        let prevent_destroy = reader
+            .get(body, "prevent_destroy", body::boolean)
+            .is_some_and(|b| b.value);
+        let max_depool = reader
+            .get(body, "max_depool", depool)
+            .map_or(Depool::Percent(100), |d| d.value);
+
+        let header = block_span(block);
+        let (key, key_span, service_port) = if let Some(mark) = fwmark_value {
+            for name in ["protocol", "vip", "port"] {
+                if let Some(attr) = body.get_attribute(name) {
+                    let span = attr.key.span().unwrap_or(0..0);
+                    reader.error(span, format!("`{name}` cannot be used with `fwmark`")).help =
+                        Some("a fwmark service matches packets by their firewall mark, not by protocol, address and port".into());
+                }
+            }
+            // The family of a fwmark service follows its real servers (IPv4 when it has none).
+            let family = first_server_family(scope, body).unwrap_or(Family::Ipv4);
+            (
+                ServiceKey::Fwmark {
+                    mark: mark.value,
+                    family,
+                },
+                mark.span,
+                0,
+            )
+        } else {
+            if let Some(vips) = &vips {
+                reader
+                    .error(vips.span.clone(), "`vips` is for fwmark services")
+                    .help = Some("a service with `vip` holds that one address".into());
+            }
+            let vip = reader.require(vip, body, "vip", block, "\"203.0.113.10\"");
+            let port = reader.require(port, body, "port", block, "80");
+            let (vip, port) = (vip?, port?);
+            let key = ServiceKey::Address {
+                protocol: protocol.map_or(Protocol::Tcp, |p| p.value),
+                vip: vip.value,
+                port: port.value as u16,
+            };
+            (key, vip.span, port.value as u16)
+        };
+        if let Some(op) = &one_packet
+            && op.value
+            && matches!(
+                key,
+                ServiceKey::Address {
+                    protocol: Protocol::Tcp | Protocol::Sctp,
+                    ..
+                }
+            )
+        {
+            reader
+                .error(
+                    op.span.clone(),
+                    "`one_packet` scheduling is for UDP services",
+                )
+                .help = Some("remove it, or set protocol = \"udp\"".into());
+        }
+        if persistence.is_some() && matches!(scheduler, Scheduler::Sh | Scheduler::Dh) {
+            reader.warning(header.clone(), format!("`{scheduler}` already sends a client to one server; persistence adds little"))
+                .help = Some("drop the persistence block, or use a non-hashing scheduler".into());
+        }
+        let persistence = persistence.map(|p| match (key.family(), p.netmask) {
+            (Family::Ipv4, IpNetmask::V4(_)) | (Family::Ipv6, IpNetmask::V6(_)) => p,
+            (Family::Ipv6, IpNetmask::V4(mask)) => {
+                if mask != Ipv4Addr::BROADCAST {
+                    reader
+                        .error(
+                            header.clone(),
+                            "an IPv6 service takes a prefix length as persistence netmask",
+                        )
+                        .help = Some("write e.g. netmask = 64".into());
+                }
+                Persistence {
+                    netmask: IpNetmask::V6(128),
+                    ..p
+                }
+            }
+            (Family::Ipv4, IpNetmask::V6(_)) => {
+                reader
+                    .error(
+                        header.clone(),
+                        "an IPv4 service takes a dotted netmask as persistence netmask",
+                    )
+                    .help = Some("write e.g. netmask = \"255.255.255.0\"".into());
+                p
+            }
+        });
+        let service_vips: Vec<IpAddr> = match key {
+            ServiceKey::Address { vip, .. } => vec![vip],
+            ServiceKey::Fwmark { .. } => vips.map(|v| v.value).unwrap_or_default(),
+        };
+        let mut service = DeclaredService {
+            address,
+            key,
+            location: Location {
+                file: scope.file.clone(),
+                span: key_span,
+            },
+            service: Service {
+                settings: ServiceSettings {
+                    scheduler,
+                    flags,
+                    persistence,
+                    one_packet: one_packet.is_some_and(|o| o.value),
+                },
+                destinations: BTreeMap::new(),
+            },
+            vips: service_vips,
+            drain,
+            prevent_destroy,
+            max_depool,
+            servers: Vec::new(),
+        };
+
+        let context = ServiceContext {
+            key,
+            port: service_port,
+            mode,
+        };
+        for rs_block in body.blocks().filter(|b| b.ident.as_str() == "real_server") {
+            self.real_servers(scope, dir, rs_block, &context, &mut service);
+        }
+        let weights: Vec<u32> = service
+            .service
+            .destinations
+            .values()
+            .map(|d| d.weight)
+            .collect();
+        if !weights.is_empty() && weights.iter().all(|w| *w == 0) {
+            Reader::new(scope, self.diags).warning(header, "every real server of this service has weight 0: it will accept no new connections")
+                .help = Some("give at least one real server a weight above 0".into());
+        }
+        Some(service)
+    }
+}
