@@ -1,6 +1,7 @@
 //! `virtual_server` blocks: identity, scheduler, persistence, guardrails.
 
 use super::*;
+use std::ops::Range;
 
 pub(super) const VIRTUAL_SERVER: Schema = Schema {
     attributes: &[
@@ -200,40 +201,8 @@ impl<'m> Decoder<'m, '_> {
             .map_or(Depool::Percent(100), |d| d.value);
 
         let header = block_span(block);
-        let (key, key_span, service_port) = if let Some(mark) = fwmark_value {
-            for name in ["protocol", "vip", "port"] {
-                if let Some(attr) = body.get_attribute(name) {
-                    let span = attr.key.span().unwrap_or(0..0);
-                    reader.error(span, format!("`{name}` cannot be used with `fwmark`")).help =
-                        Some("a fwmark service matches packets by their firewall mark, not by protocol, address and port".into());
-                }
-            }
-            // The family of a fwmark service follows its real servers (IPv4 when it has none).
-            let family = first_server_family(scope, body).unwrap_or(Family::Ipv4);
-            (
-                ServiceKey::Fwmark {
-                    mark: mark.value,
-                    family,
-                },
-                mark.span,
-                0,
-            )
-        } else {
-            if let Some(vips) = &vips {
-                reader
-                    .error(vips.span.clone(), "`vips` is for fwmark services")
-                    .help = Some("a service with `vip` holds that one address".into());
-            }
-            let vip = reader.require(vip, body, "vip", block, "\"203.0.113.10\"");
-            let port = reader.require(port, body, "port", block, "80");
-            let (vip, port) = (vip?, port?);
-            let key = ServiceKey::Address {
-                protocol: protocol.map_or(Protocol::Tcp, |p| p.value),
-                vip: vip.value,
-                port: port.value as u16,
-            };
-            (key, vip.span, port.value as u16)
-        };
+        let (key, key_span, service_port) =
+            identity(&mut reader, block, fwmark_value, protocol, vip, port, &vips)?;
         if let Some(op) = &one_packet
             && op.value
             && matches!(
@@ -255,32 +224,7 @@ impl<'m> Decoder<'m, '_> {
             reader.warning(header.clone(), format!("`{scheduler}` already sends a client to one server; persistence adds little"))
                 .help = Some("drop the persistence block, or use a non-hashing scheduler".into());
         }
-        let persistence = persistence.map(|p| match (key.family(), p.netmask) {
-            (Family::Ipv4, IpNetmask::V4(_)) | (Family::Ipv6, IpNetmask::V6(_)) => p,
-            (Family::Ipv6, IpNetmask::V4(mask)) => {
-                if mask != Ipv4Addr::BROADCAST {
-                    reader
-                        .error(
-                            header.clone(),
-                            "an IPv6 service takes a prefix length as persistence netmask",
-                        )
-                        .help = Some("write e.g. netmask = 64".into());
-                }
-                Persistence {
-                    netmask: IpNetmask::V6(128),
-                    ..p
-                }
-            }
-            (Family::Ipv4, IpNetmask::V6(_)) => {
-                reader
-                    .error(
-                        header.clone(),
-                        "an IPv4 service takes a dotted netmask as persistence netmask",
-                    )
-                    .help = Some("write e.g. netmask = \"255.255.255.0\"".into());
-                p
-            }
-        });
+        let persistence = persistence.map(|p| netmask_for_family(&mut reader, &header, key, p));
         let service_vips: Vec<IpAddr> = match key {
             ServiceKey::Address { vip, .. } => vec![vip],
             ServiceKey::Fwmark { .. } => vips.map(|v| v.value).unwrap_or_default(),
@@ -316,16 +260,91 @@ impl<'m> Decoder<'m, '_> {
         for rs_block in body.blocks().filter(|b| b.ident.as_str() == "real_server") {
             self.real_servers(scope, dir, rs_block, &context, &mut service);
         }
-        let weights: Vec<u32> = service
-            .service
-            .destinations
-            .values()
-            .map(|d| d.weight)
-            .collect();
-        if !weights.is_empty() && weights.iter().all(|w| *w == 0) {
+        let weights = service.service.destinations.values().map(|d| d.weight);
+        if weights.clone().next().is_some() && weights.into_iter().all(|w| w == 0) {
             Reader::new(scope, self.diags).warning(header, "every real server of this service has weight 0: it will accept no new connections")
                 .help = Some("give at least one real server a weight above 0".into());
         }
         Some(service)
+    }
+}
+
+/// The service's identity (protocol, VIP and port; or fwmark), where it is written, and the
+/// port its real servers take by default (0 for fwmark).
+fn identity(
+    reader: &mut Reader,
+    block: &Block,
+    fwmark: Option<Spanned<u32>>,
+    protocol: Option<Spanned<Protocol>>,
+    vip: Option<Spanned<IpAddr>>,
+    port: Option<Spanned<i64>>,
+    vips: &Option<Spanned<Vec<IpAddr>>>,
+) -> Option<(ServiceKey, Range<usize>, u16)> {
+    let body = &block.body;
+    if let Some(mark) = fwmark {
+        for name in ["protocol", "vip", "port"] {
+            if let Some(attr) = body.get_attribute(name) {
+                let span = attr.key.span().unwrap_or(0..0);
+                reader.error(span, format!("`{name}` cannot be used with `fwmark`")).help =
+                    Some("a fwmark service matches packets by their firewall mark, not by protocol, address and port".into());
+            }
+        }
+        // The family of a fwmark service follows its real servers (IPv4 when it has none).
+        let family = first_server_family(reader.scope, body).unwrap_or(Family::Ipv4);
+        let key = ServiceKey::Fwmark {
+            mark: mark.value,
+            family,
+        };
+        return Some((key, mark.span, 0));
+    }
+    if let Some(vips) = vips {
+        reader
+            .error(vips.span.clone(), "`vips` is for fwmark services")
+            .help = Some("a service with `vip` holds that one address".into());
+    }
+    let vip = reader.require(vip, body, "vip", block, "\"203.0.113.10\"");
+    let port = reader.require(port, body, "port", block, "80");
+    let (vip, port) = (vip?, port?);
+    let key = ServiceKey::Address {
+        protocol: protocol.map_or(Protocol::Tcp, |p| p.value),
+        vip: vip.value,
+        port: port.value as u16,
+    };
+    Some((key, vip.span, port.value as u16))
+}
+
+/// A persistence netmask of the service's family: a dotted mask for IPv4, a prefix length
+/// for IPv6 (an unset mask takes the family's full length).
+fn netmask_for_family(
+    reader: &mut Reader,
+    header: &Range<usize>,
+    key: ServiceKey,
+    p: Persistence,
+) -> Persistence {
+    match (key.family(), p.netmask) {
+        (Family::Ipv4, IpNetmask::V4(_)) | (Family::Ipv6, IpNetmask::V6(_)) => p,
+        (Family::Ipv6, IpNetmask::V4(mask)) => {
+            if mask != Ipv4Addr::BROADCAST {
+                reader
+                    .error(
+                        header.clone(),
+                        "an IPv6 service takes a prefix length as persistence netmask",
+                    )
+                    .help = Some("write e.g. netmask = 64".into());
+            }
+            Persistence {
+                netmask: IpNetmask::V6(128),
+                ..p
+            }
+        }
+        (Family::Ipv4, IpNetmask::V6(_)) => {
+            reader
+                .error(
+                    header.clone(),
+                    "an IPv4 service takes a dotted netmask as persistence netmask",
+                )
+                .help = Some("write e.g. netmask = \"255.255.255.0\"".into());
+            p
+        }
     }
 }
