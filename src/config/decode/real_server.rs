@@ -125,74 +125,21 @@ impl<'m> Decoder<'m, '_> {
     ) {
         let mut reader = Reader::new(scope, self.diags);
         let body = &block.body;
-        let rip = reader.get(body, "address", body::ip_address);
-        let Some(rip) = reader.require(rip, body, "address", block, "\"10.1.0.11\"") else {
+        let Some(attributes) = Attributes::read(&mut reader, block, context) else {
             return;
         };
-        let fwmark = matches!(context.key, ServiceKey::Fwmark { .. });
-        let port = reader.get(
-            body,
-            "port",
-            body::integer(if fwmark { 0 } else { 1 }, 65535),
-        );
-        let weight = reader
-            .get(body, "weight", body::integer(0, 65535))
-            .map_or(1, |w| w.value as u32);
-        let mode = reader
-            .get(body, "mode", keyword(Mode::ALL, "mode"))
-            .map_or(context.mode, |m| m.value);
-        let upper = reader.get(
-            body,
-            "upper_threshold",
-            body::integer(0, i64::from(u32::MAX)),
-        );
-        let lower = reader.get(
-            body,
-            "lower_threshold",
-            body::integer(0, i64::from(u32::MAX)),
-        );
-        let manage = reader.get(body, "manage", body::boolean);
-        let manage_firewall = reader.get(body, "manage_firewall", body::boolean);
-
-        if let Some(port) = &port {
-            let mapped = port.value as u16 != context.port;
-            if fwmark && port.value != 0 {
-                reader.error(port.span.clone(), "a fwmark service cannot map ports").help =
-                    Some("remove `port`: real servers of a fwmark service receive the port the client used".into());
-            } else if mapped && mode != Mode::Nat {
-                reader.error(port.span.clone(), format!("{} real servers must use the service port {}", mode.as_str().to_uppercase(), context.port))
-                    .help = Some("only NAT can map ports: DR and TUN deliver the packet unchanged; remove `port` or use mode = \"nat\"".into());
-            }
-        }
-        if let (Some(upper), Some(lower)) = (&upper, &lower)
-            && upper.value != 0
-            && lower.value > upper.value
-        {
-            reader.error(lower.span.clone(), format!("lower_threshold {} is above upper_threshold {}", lower.value, upper.value))
-                .help = Some("the server is re-enabled below the lower threshold, so it must not exceed the upper one".into());
-        }
-        let service_family = context.key.family();
-        let rip_family = Family::of(&rip.value);
-        if rip_family != service_family && mode != Mode::Tun {
-            let (s, r) = (family_name(service_family), family_name(rip_family));
-            reader
-                .error(
-                    rip.span.clone(),
-                    format!("an {r} real server in an {s} service"),
-                )
-                .help = Some(
-                "only TUN can forward between address families; use addresses of one family".into(),
-            );
-        }
+        attributes.check(&mut reader, context);
+        let Attributes {
+            rip,
+            port,
+            weight,
+            mode,
+            upper,
+            lower,
+            manage,
+            manage_firewall,
+        } = attributes;
         let tunnel = tunnel(&mut reader, body, mode);
-        if let Some(mf) = &manage_firewall
-            && mode != Mode::Tun
-        {
-            reader
-                .error(mf.span.clone(), "`manage_firewall` is for TUN real servers")
-                .help =
-                Some("only TUN needs IP-in-IP let through the real server's firewall".into());
-        }
         let managed = manage.as_ref().map_or(mode != Mode::Nat, |m| m.value);
         if let Some(m) = &manage
             && !m.value
@@ -241,5 +188,102 @@ impl<'m> Decoder<'m, '_> {
             ssh: managed.then_some(ssh),
             manage_firewall: manage_firewall.is_some_and(|m| m.value),
         });
+    }
+}
+
+/// A real server's attributes as written.
+struct Attributes {
+    rip: Spanned<IpAddr>,
+    port: Option<Spanned<i64>>,
+    weight: u32,
+    mode: Mode,
+    upper: Option<Spanned<i64>>,
+    lower: Option<Spanned<i64>>,
+    manage: Option<Spanned<bool>>,
+    manage_firewall: Option<Spanned<bool>>,
+}
+
+impl Attributes {
+    fn read(reader: &mut Reader, block: &Block, context: &ServiceContext) -> Option<Attributes> {
+        let body = &block.body;
+        let rip = reader.get(body, "address", body::ip_address);
+        let rip = reader.require(rip, body, "address", block, "\"10.1.0.11\"")?;
+        let fwmark = matches!(context.key, ServiceKey::Fwmark { .. });
+        let port = reader.get(
+            body,
+            "port",
+            body::integer(if fwmark { 0 } else { 1 }, 65535),
+        );
+        let weight = reader
+            .get(body, "weight", body::integer(0, 65535))
+            .map_or(1, |w| w.value as u32);
+        let mode = reader
+            .get(body, "mode", keyword(Mode::ALL, "mode"))
+            .map_or(context.mode, |m| m.value);
+        let upper = reader.get(
+            body,
+            "upper_threshold",
+            body::integer(0, i64::from(u32::MAX)),
+        );
+        let lower = reader.get(
+            body,
+            "lower_threshold",
+            body::integer(0, i64::from(u32::MAX)),
+        );
+        let manage = reader.get(body, "manage", body::boolean);
+        let manage_firewall = reader.get(body, "manage_firewall", body::boolean);
+        Some(Attributes {
+            rip,
+            port,
+            weight,
+            mode,
+            upper,
+            lower,
+            manage,
+            manage_firewall,
+        })
+    }
+
+    /// What the attributes cannot be together, and what they make the user do.
+    fn check(&self, reader: &mut Reader, context: &ServiceContext) {
+        let fwmark = matches!(context.key, ServiceKey::Fwmark { .. });
+        if let Some(port) = &self.port {
+            let mapped = port.value as u16 != context.port;
+            if fwmark && port.value != 0 {
+                reader.error(port.span.clone(), "a fwmark service cannot map ports").help =
+                        Some("remove `port`: real servers of a fwmark service receive the port the client used".into());
+            } else if mapped && self.mode != Mode::Nat {
+                reader.error(port.span.clone(), format!("{} real servers must use the service port {}", self.mode.as_str().to_uppercase(), context.port))
+                        .help = Some("only NAT can map ports: DR and TUN deliver the packet unchanged; remove `port` or use mode = \"nat\"".into());
+            }
+        }
+        if let (Some(upper), Some(lower)) = (&self.upper, &self.lower)
+            && upper.value != 0
+            && lower.value > upper.value
+        {
+            reader.error(lower.span.clone(), format!("lower_threshold {} is above upper_threshold {}", lower.value, upper.value))
+                    .help = Some("the server is re-enabled below the lower threshold, so it must not exceed the upper one".into());
+        }
+        let service_family = context.key.family();
+        let rip_family = Family::of(&self.rip.value);
+        if rip_family != service_family && self.mode != Mode::Tun {
+            let (s, r) = (family_name(service_family), family_name(rip_family));
+            reader
+                .error(
+                    self.rip.span.clone(),
+                    format!("an {r} real server in an {s} service"),
+                )
+                .help = Some(
+                "only TUN can forward between address families; use addresses of one family".into(),
+            );
+        }
+        if let Some(mf) = &self.manage_firewall
+            && self.mode != Mode::Tun
+        {
+            reader
+                .error(mf.span.clone(), "`manage_firewall` is for TUN real servers")
+                .help =
+                Some("only TUN needs IP-in-IP let through the real server's firewall".into());
+        }
     }
 }
