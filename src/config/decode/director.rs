@@ -38,38 +38,7 @@ impl<'m> Decoder<'m, '_> {
             .get(body, "interface", body::interface_name)
             .map(|s| s.value);
         let dip = reader.get(body, "dip", body::ip_address).map(|s| s.value);
-        let mut sysctls = BTreeMap::new();
-        if let Some(Spanned { value, span }) = reader.value(body, "sysctl") {
-            match value {
-                Value::Object(map) => {
-                    for (name, value) in map {
-                        match body::sysctl_name(&name).and_then(|()| body::sysctl_value(&value)) {
-                            Ok(value) => {
-                                sysctls.insert(name, value);
-                            }
-                            Err(problem) => {
-                                reader
-                                    .error(
-                                        span.clone(),
-                                        format!("invalid sysctl: {}", problem.message),
-                                    )
-                                    .help = problem.help;
-                            }
-                        }
-                    }
-                }
-                Value::Null => {}
-                other => {
-                    reader
-                        .error(
-                            span,
-                            format!("`sysctl` must be a map, found a {}", type_name(&other)),
-                        )
-                        .help =
-                        Some("write sysctl = { \"net.ipv4.vs.expire_nodest_conn\" = 1 }".into());
-                }
-            }
-        }
+        let sysctls = sysctls(&mut reader, body);
         let mut director = DeclaredDirector {
             interface,
             dip,
@@ -83,23 +52,7 @@ impl<'m> Decoder<'m, '_> {
             let _ = reader.labels(inner, &[]);
             let b = &inner.body;
             match inner.ident.as_str() {
-                "timeouts" => {
-                    reader.check(b, "the timeouts block", &TIMEOUTS);
-                    // Unset timeouts take the kernel's defaults (ipvsadm -L --timeout).
-                    let mut seconds = |name: &str, default: u32| {
-                        reader
-                            .get(b, name, |v| {
-                                body::integer(1, i64::from(i32::MAX))(v)
-                                    .map_err(|p| p.help("timeouts are whole seconds, at least 1"))
-                            })
-                            .map_or(default, |s| s.value as u32)
-                    };
-                    director.timeouts = Some(Timeouts {
-                        tcp: seconds("tcp", defaults::KERNEL_TIMEOUTS.tcp),
-                        tcp_fin: seconds("tcp_fin", defaults::KERNEL_TIMEOUTS.tcp_fin),
-                        udp: seconds("udp", defaults::KERNEL_TIMEOUTS.udp),
-                    });
-                }
+                "timeouts" => director.timeouts = Some(timeouts(&mut reader, b)),
                 "ignore" => {
                     reader.check(b, "the ignore block", &IGNORE);
                     if let Some(list) = reader.get(b, "vips", |v| list_of(v, body::cidr)) {
@@ -109,43 +62,92 @@ impl<'m> Decoder<'m, '_> {
                         director.ignore_fwmarks = list.value;
                     }
                 }
-                "sync_daemon" => {
-                    reader.check(b, "the sync_daemon block", &SYNC_DAEMON);
-                    let state =
-                        reader.get(b, "state", keyword(SyncState::ALL, "sync daemon state"));
-                    let state = reader.require(state, b, "state", inner, "\"master\"");
-                    let interface = reader.get(b, "interface", body::interface_name);
-                    let interface = reader.require(interface, b, "interface", inner, "\"eth1\"");
-                    let syncid = reader
-                        .get(b, "syncid", body::integer(0, 255))
-                        .map_or(0, |s| s.value as u8);
-                    if let (Some(state), Some(interface)) = (state, interface) {
-                        let daemon = SyncDaemon {
-                            state: state.value,
-                            interface: interface.value,
-                            syncid,
-                        };
-                        if director
-                            .sync_daemons
-                            .iter()
-                            .any(|d| d.state == daemon.state)
-                        {
-                            reader
-                                .error(
-                                    block_span(inner),
-                                    format!("two {} sync daemons", daemon.state.as_str()),
-                                )
-                                .help = Some(
-                                "the kernel runs at most one master and one backup sync daemon"
-                                    .into(),
-                            );
-                        }
-                        director.sync_daemons.insert(daemon);
-                    }
-                }
+                "sync_daemon" => sync_daemon(&mut reader, inner, &mut director.sync_daemons),
                 _ => {} // reported by check()
             }
         }
         self.declared.director = Some(director);
+    }
+}
+
+/// `sysctl = { name = value }`: names and values the director may be given.
+fn sysctls(reader: &mut Reader, body: &Body) -> BTreeMap<String, String> {
+    let mut sysctls = BTreeMap::new();
+    if let Some(Spanned { value, span }) = reader.value(body, "sysctl") {
+        match value {
+            Value::Object(map) => {
+                for (name, value) in map {
+                    match body::sysctl_name(&name).and_then(|()| body::sysctl_value(&value)) {
+                        Ok(value) => {
+                            sysctls.insert(name, value);
+                        }
+                        Err(problem) => {
+                            reader
+                                .error(span.clone(), format!("invalid sysctl: {}", problem.message))
+                                .help = problem.help;
+                        }
+                    }
+                }
+            }
+            Value::Null => {}
+            other => {
+                reader
+                    .error(
+                        span,
+                        format!("`sysctl` must be a map, found a {}", type_name(&other)),
+                    )
+                    .help =
+                    Some("write sysctl = { \"net.ipv4.vs.expire_nodest_conn\" = 1 }".into());
+            }
+        }
+    }
+    sysctls
+}
+
+/// The `timeouts` block; an unset timeout takes the kernel's default (ipvsadm -L --timeout).
+fn timeouts(reader: &mut Reader, body: &Body) -> Timeouts {
+    reader.check(body, "the timeouts block", &TIMEOUTS);
+    let mut seconds = |name: &str, default: u32| {
+        reader
+            .get(body, name, |v| {
+                body::integer(1, i64::from(i32::MAX))(v)
+                    .map_err(|p| p.help("timeouts are whole seconds, at least 1"))
+            })
+            .map_or(default, |s| s.value as u32)
+    };
+    Timeouts {
+        tcp: seconds("tcp", defaults::KERNEL_TIMEOUTS.tcp),
+        tcp_fin: seconds("tcp_fin", defaults::KERNEL_TIMEOUTS.tcp_fin),
+        udp: seconds("udp", defaults::KERNEL_TIMEOUTS.udp),
+    }
+}
+
+/// A `sync_daemon` block: at most one master and one backup.
+fn sync_daemon(reader: &mut Reader, inner: &Block, daemons: &mut BTreeSet<SyncDaemon>) {
+    let b = &inner.body;
+    reader.check(b, "the sync_daemon block", &SYNC_DAEMON);
+    let state = reader.get(b, "state", keyword(SyncState::ALL, "sync daemon state"));
+    let state = reader.require(state, b, "state", inner, "\"master\"");
+    let interface = reader.get(b, "interface", body::interface_name);
+    let interface = reader.require(interface, b, "interface", inner, "\"eth1\"");
+    let syncid = reader
+        .get(b, "syncid", body::integer(0, 255))
+        .map_or(0, |s| s.value as u8);
+    if let (Some(state), Some(interface)) = (state, interface) {
+        let daemon = SyncDaemon {
+            state: state.value,
+            interface: interface.value,
+            syncid,
+        };
+        if daemons.iter().any(|d| d.state == daemon.state) {
+            reader
+                .error(
+                    block_span(inner),
+                    format!("two {} sync daemons", daemon.state.as_str()),
+                )
+                .help =
+                Some("the kernel runs at most one master and one backup sync daemon".into());
+        }
+        daemons.insert(daemon);
     }
 }
