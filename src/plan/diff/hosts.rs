@@ -1,0 +1,214 @@
+//! Real-server hosts: the settings each must hold for its services, the persistence files,
+//! the TUN firewall and NAT route checks.
+
+use super::*;
+
+/// What a host lacks of the settings it must hold.
+fn host_changes(want: &Host, have: &HostFacts) -> Vec<HostChange> {
+    let mut changes = Vec::new();
+    for module in want.modules.iter().filter(|m| !have.modules.contains(*m)) {
+        changes.push(HostChange::LoadModule(module.clone()));
+    }
+    for link in want
+        .links_up
+        .iter()
+        .filter(|l| have.links.get(*l) != Some(&true))
+    {
+        changes.push(HostChange::LinkUp(link.clone()));
+    }
+    for (name, value) in &want.sysctls {
+        let old = have.sysctls.get(name);
+        if old != Some(value) {
+            changes.push(HostChange::SetSysctl {
+                name: name.clone(),
+                value: value.clone(),
+                before: old.cloned(),
+            });
+        }
+    }
+    for address in want.addresses.difference(&have.addresses) {
+        changes.push(HostChange::AddAddress(address.clone()));
+    }
+    changes
+}
+
+/// How a host change shows in the plan: an attribute of the `host` resource before and
+/// after (files as their text, so that they render as diffs).
+pub(super) fn show_host_change(
+    change: &HostChange,
+    before: &mut BTreeMap<String, Value>,
+    after: &mut BTreeMap<String, Value>,
+) {
+    let address = |a: &InterfaceAddress| format!("address {} on {}", a.address, a.interface);
+    let unit = || format!("unit {}", crate::host::UNIT);
+    match change {
+        HostChange::SetSysctl {
+            name,
+            value,
+            before: old,
+        } => {
+            before.insert(name.clone(), json!(old));
+            after.insert(name.clone(), json!(value));
+        }
+        HostChange::AddAddress(a) => {
+            after.insert(address(a), json!("present"));
+        }
+        HostChange::DelAddress(a) => {
+            before.insert(address(a), json!("present"));
+        }
+        HostChange::LoadModule(m) => {
+            after.insert(format!("module {m}"), json!("loaded"));
+        }
+        HostChange::UnloadModule(m) => {
+            before.insert(format!("module {m}"), json!("loaded"));
+        }
+        HostChange::LinkUp(l) => {
+            after.insert(format!("link {l}"), json!("up"));
+        }
+        HostChange::LinkDown(l) => {
+            before.insert(format!("link {l}"), json!("up"));
+        }
+        HostChange::WriteFile {
+            path,
+            content,
+            before: old,
+        } => {
+            before.insert(path.clone(), json!(old.clone().unwrap_or_default()));
+            after.insert(path.clone(), json!(content));
+        }
+        HostChange::RemoveFile { path, before: old } => {
+            before.insert(path.clone(), json!(old));
+            after.insert(path.clone(), json!(""));
+        }
+        HostChange::EnableUnit => {
+            after.insert(unit(), json!("enabled"));
+        }
+        HostChange::DisableUnit => {
+            before.insert(unit(), json!("enabled"));
+        }
+        HostChange::AddFirewallRule => {
+            after.insert("firewall".into(), json!(firewall::RULE));
+        }
+        HostChange::DelFirewallRule => {
+            before.insert("firewall".into(), json!(firewall::RULE));
+        }
+    }
+}
+
+impl Differ<'_> {
+    pub(super) fn hosts(&mut self) {
+        let dip = self.config.director.dip;
+        let mut no_systemd = 0;
+        for (name, want) in &self.config.desired.hosts {
+            let Some(have) = self.observed.hosts.get(name) else {
+                continue;
+            };
+            let mut changes = host_changes(want, have);
+            let (files, unit_ok) = persist::changes(want, have);
+            no_systemd += usize::from(!unit_ok);
+            changes.extend(files);
+            if want.route_via_director {
+                self.check_route(name, have, dip);
+            }
+            let rules = have.iptables_input.as_deref();
+            if want.accept_ipip && rules.is_some_and(firewall::drops_ipip) {
+                if self
+                    .config
+                    .hosts
+                    .get(name)
+                    .is_some_and(|h| h.manage_firewall)
+                {
+                    changes.push(HostChange::AddFirewallRule);
+                } else {
+                    self.errors.push(
+                        Diag::error(format!("host[\"{name}\"]: its firewall drops IP-in-IP (IP protocol 4), so no TUN packet would reach it"))
+                            .help(format!("on {name}: iptables -I INPUT -p 4 -j ACCEPT, or set manage_firewall = true on its real servers")),
+                    );
+                }
+            }
+            let mut before = BTreeMap::new();
+            let mut after = BTreeMap::new();
+            for change in &changes {
+                show_host_change(change, &mut before, &mut after);
+            }
+            for change in changes {
+                self.step(
+                    Phase::HostPrepare,
+                    Step::Host {
+                        host: name.clone(),
+                        change,
+                    },
+                );
+            }
+            let cleanup: Vec<InterfaceAddress> = have
+                .addresses
+                .iter()
+                .filter(|a| {
+                    self.retired_vips.contains(&a.address.addr())
+                        && a.address.prefix_len() == a.address.max_prefix_len()
+                })
+                .filter(|a| !want.addresses.contains(a))
+                .cloned()
+                .collect();
+            let mut cleanup: Vec<HostChange> =
+                cleanup.into_iter().map(HostChange::DelAddress).collect();
+            if !want.accept_ipip && firewall::has_rule(have) {
+                cleanup.push(HostChange::DelFirewallRule);
+            }
+            for change in cleanup {
+                show_host_change(&change, &mut before, &mut after);
+                self.step(
+                    Phase::HostCleanup,
+                    Step::Host {
+                        host: name.clone(),
+                        change,
+                    },
+                );
+            }
+            if !after.is_empty() || !before.is_empty() {
+                self.change(
+                    format!("host[\"{name}\"]"),
+                    Action::Update,
+                    Some(json!(before)),
+                    Some(json!(after)),
+                    None,
+                );
+            }
+        }
+        if no_systemd > 0 {
+            self.plan.warnings.push(format!(
+                "{no_systemd} real server(s) have no systemd: the unit that re-adds their VIPs at boot is skipped"
+            ));
+        }
+    }
+
+    pub(super) fn check_route(&mut self, host: &str, have: &HostFacts, dip: Option<IpAddr>) {
+        let dip = dip.or_else(|| {
+            let rip: IpAddr = host.parse().ok()?;
+            self.observed
+                .director
+                .addresses
+                .iter()
+                .find(|a| a.address.contains(&rip))
+                .map(|a| a.address.addr())
+        });
+        let Some(dip) = dip else {
+            self.errors.push(
+                Diag::error(format!("host[\"{host}\"]: NAT needs the director's address on the real servers' LAN, and none is known"))
+                    .help("set director.dip, or director.interface to the interface on that LAN"),
+            );
+            return;
+        };
+        if have.default_route != Some(dip) {
+            let found = have
+                .default_route
+                .map_or("no default route".to_string(), |g| {
+                    format!("a default route via {g}")
+                });
+            self.errors.push(
+                Diag::error(format!("host[\"{host}\"] has {found}; NAT needs it via the director ({dip}), or replies bypass IPVS"))
+                    .help(format!("on {host}: ip route replace default via {dip}")),
+            );
+        }
+    }
+}

@@ -1,0 +1,361 @@
+//! IPVS services and their real servers: create, edit, drain and delete, with the blast
+//! radius of every deletion and the max_depool guardrail.
+
+use super::*;
+
+impl Differ<'_> {
+    pub(super) fn services(&mut self) {
+        let desired = &self.config.desired.services;
+        let observed = &self.observed.table.services;
+        let replaced = self.replacements();
+        let successors: BTreeMap<ServiceKey, ServiceKey> =
+            replaced.iter().map(|(new, old)| (*old, *new)).collect();
+        // Declared services are planned independently of each other: a large
+        // configuration is planned in chunks on all cores, joined in order.
+        let declared: Vec<(&ServiceKey, &Service)> = desired.iter().collect();
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let chunk = declared.len().div_ceil(cores).max(256);
+        let (config, live) = (self.config, self.observed);
+        let mut chunks: Vec<&[(&ServiceKey, &Service)]> = declared.chunks(chunk).collect();
+        let parts = for_each_parallel(&mut chunks, cores, |services| {
+            let mut part = Differ::new(config, live);
+            for (key, want) in services.iter() {
+                part.declared_service(key, want, &replaced);
+            }
+            part
+        });
+        for part in parts {
+            self.plan.changes.extend(part.plan.changes);
+            self.plan.steps.extend(part.plan.steps);
+            self.plan.replaced.extend(part.plan.replaced);
+            self.errors.extend(part.errors);
+        }
+        for (key, have) in observed {
+            if desired.contains_key(key) || self.ignored(key) {
+                continue;
+            }
+            // A replaced service drains as its successor's declaration says; the change
+            // was listed under the successor's address.
+            let drain = match successors.get(key) {
+                Some(new) => self.config.services[new].drain,
+                None => {
+                    let impact = self.service_impact(key, have, Duration::ZERO);
+                    self.change(
+                        format!("virtual_server[\"{key}\"]"),
+                        Action::Delete,
+                        Some(service_json(key, have)),
+                        None,
+                        Some(impact),
+                    );
+                    crate::defaults::DRAIN
+                }
+            };
+            for (dkey, old) in &have.destinations {
+                if drains(key) && !drain.is_zero() {
+                    self.drain(key, dkey, old, drain);
+                }
+            }
+            self.step(
+                Phase::ServiceRemove,
+                Step::Ipvs(Change::DelService { key: *key }),
+            );
+            if let ServiceKey::Address { vip, .. } = key {
+                self.retired_vips.insert(*vip);
+            }
+        }
+        let desired_timeouts = self.config.desired.director.timeouts;
+        if let Some(t) = desired_timeouts
+            && t != self.observed.table.timeouts
+        {
+            self.director_before
+                .insert("timeouts".into(), json!(self.observed.table.timeouts));
+            self.director_after.insert("timeouts".into(), json!(t));
+            self.step(Phase::Director, Step::Ipvs(Change::SetTimeouts(t)));
+        }
+        let want_daemons = &self.config.desired.director.sync_daemons;
+        let have_daemons = &self.observed.table.sync_daemons;
+        if want_daemons != have_daemons {
+            self.director_before
+                .insert("sync_daemons".into(), json!(have_daemons));
+            self.director_after
+                .insert("sync_daemons".into(), json!(want_daemons));
+        }
+        for daemon in have_daemons.difference(want_daemons) {
+            self.step(
+                Phase::Director,
+                Step::Ipvs(Change::StopDaemon(daemon.clone())),
+            );
+        }
+        for daemon in want_daemons.difference(have_daemons) {
+            self.step(
+                Phase::Director,
+                Step::Ipvs(Change::StartDaemon(daemon.clone())),
+            );
+        }
+    }
+
+    /// The changes of one declared service and its real servers.
+    pub(super) fn declared_service(
+        &mut self,
+        key: &ServiceKey,
+        want: &Service,
+        replaced: &BTreeMap<ServiceKey, ServiceKey>,
+    ) {
+        let observed = &self.observed.table.services;
+        let nothing = BTreeMap::new();
+        let meta = &self.config.services[key];
+        // A missing service is created, then filled like an existing one that is empty.
+        let have = match observed.get(key) {
+            None => {
+                let (action, before, impact) = match replaced.get(key) {
+                    Some(old_key) => {
+                        let old = &observed[old_key];
+                        self.plan.replaced.insert(
+                            format!("virtual_server[\"{old_key}\"]"),
+                            meta.address.clone(),
+                        );
+                        if meta.prevent_destroy {
+                            self.refuse_destroy(key, "replaces it");
+                        }
+                        (
+                            Action::Replace,
+                            Some(service_json(old_key, old)),
+                            Some(self.service_impact(old_key, old, meta.drain)),
+                        )
+                    }
+                    None => (Action::Create, None, None),
+                };
+                self.change(
+                    meta.address.clone(),
+                    action,
+                    before,
+                    Some(service_json(key, want)),
+                    impact,
+                );
+                let settings = want.settings.clone();
+                self.step(
+                    Phase::ServiceUpsert,
+                    Step::Ipvs(Change::AddService {
+                        key: *key,
+                        settings,
+                    }),
+                );
+                &nothing
+            }
+            Some(have) => {
+                if have.settings != want.settings {
+                    let (before, after) = (service_json(key, have), service_json(key, want));
+                    self.change(
+                        meta.address.clone(),
+                        Action::Update,
+                        Some(before),
+                        Some(after),
+                        None,
+                    );
+                    let settings = want.settings.clone();
+                    self.step(
+                        Phase::ServiceUpsert,
+                        Step::Ipvs(Change::EditService {
+                            key: *key,
+                            settings,
+                        }),
+                    );
+                }
+                &have.destinations
+            }
+        };
+        let mut depooled = 0;
+        for (dkey, dest) in &want.destinations {
+            let address = meta.destinations[dkey].address.clone();
+            let step = match have.get(dkey) {
+                None => {
+                    self.change(
+                        address,
+                        Action::Create,
+                        None,
+                        Some(dest_json(dkey, dest)),
+                        None,
+                    );
+                    Change::AddDest {
+                        service: *key,
+                        key: *dkey,
+                        dest: dest.clone(),
+                    }
+                }
+                Some(old) if old != dest => {
+                    let zeroed = dest.weight == 0 && old.weight > 0;
+                    depooled += usize::from(zeroed);
+                    let impact = zeroed.then(|| self.impact(key, dkey, None));
+                    self.change(
+                        address,
+                        Action::Update,
+                        Some(dest_json(dkey, old)),
+                        Some(dest_json(dkey, dest)),
+                        impact,
+                    );
+                    Change::EditDest {
+                        service: *key,
+                        key: *dkey,
+                        dest: dest.clone(),
+                    }
+                }
+                Some(_) => continue,
+            };
+            self.step(Phase::DestUpsert, Step::Ipvs(step));
+        }
+        for (dkey, old) in have {
+            if !want.destinations.contains_key(dkey) {
+                depooled += 1;
+                let address = format!("{}.real_server[\"{dkey}\"]", meta.address);
+                self.remove_dest(address, key, dkey, old, meta.drain);
+            }
+        }
+        self.check_depool(key, have.len(), depooled);
+    }
+
+    /// Weight 0 and a wait (TCP/SCTP), then the deletion.
+    pub(super) fn remove_dest(
+        &mut self,
+        address: String,
+        service: &ServiceKey,
+        dkey: &DestinationKey,
+        old: &Destination,
+        drain: Duration,
+    ) {
+        let drain = if drains(service) {
+            drain
+        } else {
+            Duration::ZERO
+        };
+        let impact = self.impact(service, dkey, Some(drain));
+        self.change(
+            address,
+            Action::Delete,
+            Some(dest_json(dkey, old)),
+            None,
+            Some(impact),
+        );
+        if !drain.is_zero() {
+            self.drain(service, dkey, old, drain);
+        }
+        self.step(
+            Phase::DestRemove,
+            Step::Ipvs(Change::DelDest {
+                service: *service,
+                key: *dkey,
+            }),
+        );
+    }
+
+    pub(super) fn drain(
+        &mut self,
+        service: &ServiceKey,
+        dkey: &DestinationKey,
+        old: &Destination,
+        timeout: Duration,
+    ) {
+        if old.weight > 0 {
+            let zero = Destination {
+                weight: 0,
+                ..old.clone()
+            };
+            self.step(
+                Phase::Drain,
+                Step::Ipvs(Change::EditDest {
+                    service: *service,
+                    key: *dkey,
+                    dest: zero,
+                }),
+            );
+        }
+        self.step(
+            Phase::Drain,
+            Step::Drain {
+                service: *service,
+                dest: *dkey,
+                timeout,
+            },
+        );
+    }
+
+    pub(super) fn check_depool(&mut self, key: &ServiceKey, total: usize, depooled: usize) {
+        let meta = &self.config.services[key];
+        let allowed = match meta.max_depool {
+            Depool::Percent(p) => total * usize::from(p) / 100,
+            Depool::Count(n) => n as usize,
+        };
+        if depooled > allowed && depooled > 0 {
+            let mut diag = Diag::error(format!(
+                "{} would remove or zero {depooled} of its {total} real servers; max_depool allows {allowed}",
+                meta.address
+            ))
+            .help("apply the change in smaller steps, or raise max_depool for this service");
+            if let Some(location) = self.config.locations.get(&meta.address) {
+                diag = diag.at(&location.file, location.span.clone());
+            }
+            self.errors.push(diag);
+        }
+    }
+
+    /// "N real servers, M active connections", and the drain when there is one.
+    pub(super) fn service_impact(
+        &self,
+        key: &ServiceKey,
+        have: &Service,
+        drain: Duration,
+    ) -> String {
+        let active: u32 = have
+            .destinations
+            .keys()
+            .map(|d| {
+                self.observed
+                    .table
+                    .counters
+                    .get(&(*key, *d))
+                    .map_or(0, |c| c.active)
+            })
+            .sum();
+        let servers = have.destinations.len();
+        let plural = if servers == 1 { "" } else { "s" };
+        let mut text = format!("{servers} real server{plural}, {active} active connections");
+        if drains(key) && !drain.is_zero() {
+            text.push_str(&format!(", will drain up to {}s", drain.as_secs()));
+        }
+        text
+    }
+
+    pub(super) fn impact(
+        &self,
+        service: &ServiceKey,
+        dest: &DestinationKey,
+        drain: Option<Duration>,
+    ) -> String {
+        let c = self
+            .observed
+            .table
+            .counters
+            .get(&(*service, *dest))
+            .copied()
+            .unwrap_or_default();
+        let mut text = format!("{} active, {} inactive connections", c.active, c.inactive);
+        if let Some(drain) = drain.filter(|d| !d.is_zero()) {
+            text.push_str(&format!(", will drain up to {}s", drain.as_secs()));
+        }
+        text
+    }
+
+    /// A located error for a declared service that this plan would delete or replace
+    /// while it has `prevent_destroy = true`.
+    pub(super) fn refuse_destroy(&mut self, key: &ServiceKey, what: &str) {
+        let meta = &self.config.services[key];
+        let mut diag = Diag::error(format!(
+            "{} has prevent_destroy = true, and this plan {what}",
+            meta.address
+        ))
+        .help("remove prevent_destroy from the configuration first if it really must go");
+        if let Some(location) = self.config.locations.get(&meta.address) {
+            diag = diag.at(&location.file, location.span.clone());
+        }
+        self.errors.push(diag);
+    }
+}
