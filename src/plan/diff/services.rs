@@ -3,7 +3,10 @@
 
 use super::*;
 
-impl Differ<'_> {
+/// The real servers of a service that does not exist yet.
+static NO_DESTINATIONS: BTreeMap<DestinationKey, Destination> = BTreeMap::new();
+
+impl<'a> Differ<'a> {
     pub(super) fn services(&mut self) {
         let desired = &self.config.desired.services;
         let observed = &self.observed.table.services;
@@ -101,11 +104,22 @@ impl Differ<'_> {
         want: &Service,
         replaced: &BTreeMap<ServiceKey, ServiceKey>,
     ) {
+        let have = self.service_itself(key, want, replaced);
+        self.service_destinations(key, want, have);
+    }
+
+    /// Creates, replaces or edits a declared service itself; returns its observed real
+    /// servers (none when it is new).
+    fn service_itself(
+        &mut self,
+        key: &ServiceKey,
+        want: &Service,
+        replaced: &BTreeMap<ServiceKey, ServiceKey>,
+    ) -> &'a BTreeMap<DestinationKey, Destination> {
         let observed = &self.observed.table.services;
-        let nothing = BTreeMap::new();
         let meta = &self.config.services[key];
         // A missing service is created, then filled like an existing one that is empty.
-        let have = match observed.get(key) {
+        match observed.get(key) {
             None => {
                 let (action, before, impact) = match replaced.get(key) {
                     Some(old_key) => {
@@ -140,7 +154,7 @@ impl Differ<'_> {
                         settings,
                     }),
                 );
-                &nothing
+                &NO_DESTINATIONS
             }
             Some(have) => {
                 if have.settings != want.settings {
@@ -163,7 +177,17 @@ impl Differ<'_> {
                 }
                 &have.destinations
             }
-        };
+        }
+    }
+
+    /// Creates and edits the declared real servers of a service; deletes the others.
+    fn service_destinations(
+        &mut self,
+        key: &ServiceKey,
+        want: &Service,
+        have: &BTreeMap<DestinationKey, Destination>,
+    ) {
+        let meta = &self.config.services[key];
         let mut depooled = 0;
         for (dkey, dest) in &want.destinations {
             let address = meta.destinations[dkey].address.clone();
