@@ -1,11 +1,12 @@
 //! From declarations to the desired state: checks across services (duplicates, ignored
 //! ranges, conflicting hosts) and the per-mode host and director settings of SPEC §2.
 
-use super::decode::{Declared, DeclaredServer};
+use super::decode::{Declared, DeclaredServer, DeclaredService};
 use super::{Config, DestinationMeta, DirectorMeta, HostMeta, ServiceMeta};
 use crate::diag::{Diag, Diagnostics, Location};
 use crate::model::{
-    Family, Forwarding, Host, InterfaceAddress, ServiceKey, State, Tunnel, TunnelType,
+    DestinationKey, Family, Forwarding, Host, InterfaceAddress, ServiceKey, State, Tunnel,
+    TunnelType,
 };
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -51,51 +52,7 @@ pub fn build(declared: Declared, diags: &mut Diagnostics) -> Config {
         );
         declared_at.insert(decl.key, (decl.address.clone(), decl.location.clone()));
 
-        let mut destinations = BTreeMap::new();
-        for server in &decl.servers {
-            let host = server.ssh.as_ref().map(|ssh| ssh.host.clone());
-            if let Some(ssh) = &server.ssh {
-                let meta = HostMeta {
-                    ssh: ssh.clone(),
-                    manage_firewall: server.manage_firewall,
-                };
-                match hosts.get(&ssh.host) {
-                    Some((existing, _)) if *existing != meta => {
-                        host_conflict(server, &ssh.host, &hosts[&ssh.host].1, diags)
-                    }
-                    Some(_) => {}
-                    None => {
-                        hosts.insert(ssh.host.clone(), (meta, server.location.clone()));
-                    }
-                }
-                let settings = desired.hosts.entry(ssh.host.clone()).or_default();
-                for vip in &decl.vips {
-                    prepare_host(settings, &server.forwarding, *vip);
-                }
-            }
-            if server.forwarding == Forwarding::Nat {
-                let (name, value) = match decl.key.family() {
-                    Family::Ipv4 => ("net.ipv4.ip_forward", "1"),
-                    Family::Ipv6 => ("net.ipv6.conf.all.forwarding", "1"),
-                };
-                desired.director.sysctls.insert(name.into(), value.into());
-                if let Some(host) = &host {
-                    desired
-                        .hosts
-                        .entry(host.clone())
-                        .or_default()
-                        .route_via_director = true;
-                }
-            }
-            locations.insert(server.address.clone(), server.location.clone());
-            destinations.insert(
-                server.key,
-                DestinationMeta {
-                    address: server.address.clone(),
-                    host,
-                },
-            );
-        }
+        let destinations = declare_servers(&decl, &mut desired, &mut hosts, &mut locations, diags);
         if let Some(interface) = &config_director.interface {
             for vip in &decl.vips {
                 desired
@@ -126,6 +83,63 @@ pub fn build(declared: Declared, diags: &mut Diagnostics) -> Config {
         parallelism: declared.parallelism,
         locations,
     }
+}
+
+/// The real servers of one service: their destinations' metadata, the settings their
+/// hosts need (one SSH target per host), and the director sysctls NAT needs.
+fn declare_servers(
+    decl: &DeclaredService,
+    desired: &mut State,
+    hosts: &mut BTreeMap<String, (HostMeta, Location)>,
+    locations: &mut BTreeMap<String, Location>,
+    diags: &mut Diagnostics,
+) -> BTreeMap<DestinationKey, DestinationMeta> {
+    let mut destinations = BTreeMap::new();
+    for server in &decl.servers {
+        let host = server.ssh.as_ref().map(|ssh| ssh.host.clone());
+        if let Some(ssh) = &server.ssh {
+            let meta = HostMeta {
+                ssh: ssh.clone(),
+                manage_firewall: server.manage_firewall,
+            };
+            match hosts.get(&ssh.host) {
+                Some((existing, _)) if *existing != meta => {
+                    host_conflict(server, &ssh.host, &hosts[&ssh.host].1, diags)
+                }
+                Some(_) => {}
+                None => {
+                    hosts.insert(ssh.host.clone(), (meta, server.location.clone()));
+                }
+            }
+            let settings = desired.hosts.entry(ssh.host.clone()).or_default();
+            for vip in &decl.vips {
+                prepare_host(settings, &server.forwarding, *vip);
+            }
+        }
+        if server.forwarding == Forwarding::Nat {
+            let (name, value) = match decl.key.family() {
+                Family::Ipv4 => ("net.ipv4.ip_forward", "1"),
+                Family::Ipv6 => ("net.ipv6.conf.all.forwarding", "1"),
+            };
+            desired.director.sysctls.insert(name.into(), value.into());
+            if let Some(host) = &host {
+                desired
+                    .hosts
+                    .entry(host.clone())
+                    .or_default()
+                    .route_via_director = true;
+            }
+        }
+        locations.insert(server.address.clone(), server.location.clone());
+        destinations.insert(
+            server.key,
+            DestinationMeta {
+                address: server.address.clone(),
+                host,
+            },
+        );
+    }
+    destinations
 }
 
 fn check_ignored(
