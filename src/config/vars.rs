@@ -196,6 +196,31 @@ pub fn resolve(
     env: &[(String, String)],
     diags: &mut Diagnostics,
 ) -> Map {
+    let raw = assignments(declarations, root, args, env, diags);
+    let mut values = Map::new();
+    for decl in declarations {
+        // The last assignment wins: `raw` is in order of precedence.
+        let assigned = raw
+            .iter()
+            .rev()
+            .find(|(name, _)| *name == decl.name)
+            .map(|(_, raw)| raw);
+        if let Some(value) = value_of(decl, assigned, diags) {
+            values.insert(decl.name.clone(), value);
+        }
+    }
+    values
+}
+
+/// Every assignment to a declared variable, lowest precedence first: environment,
+/// the variables file, then `--var-file` and `--var` in command-line order.
+fn assignments(
+    declarations: &[Declaration],
+    root: &Path,
+    args: &[VarArg],
+    env: &[(String, String)],
+    diags: &mut Diagnostics,
+) -> Vec<(String, Raw)> {
     let mut raw: Vec<(String, Raw)> = Vec::new();
     for (key, text) in env {
         if let Some(name) = key.strip_prefix("LVSFORM_VAR_")
@@ -243,63 +268,55 @@ pub fn resolve(
             },
         }
     }
+    raw
+}
 
-    let mut values = Map::new();
-    for decl in declarations {
-        let assigned = raw
-            .iter()
-            .rev()
-            .find(|(name, _)| *name == decl.name)
-            .map(|(_, raw)| raw);
-        let value = match assigned {
-            Some(Raw::Value { value, file, span }) => match convert(value.clone(), &decl.ty) {
-                Ok(v) => Some(v),
-                Err(problem) => {
-                    diags.push(
-                        Diag::error(format!(
-                            "wrong type for variable `{}`: {problem}",
+/// A variable's value: its assignment converted to its type, or its default.
+fn value_of(decl: &Declaration, assigned: Option<&Raw>, diags: &mut Diagnostics) -> Option<Value> {
+    match assigned {
+        Some(Raw::Value { value, file, span }) => match convert(value.clone(), &decl.ty) {
+            Ok(v) => Some(v),
+            Err(problem) => {
+                diags.push(
+                    Diag::error(format!(
+                        "wrong type for variable `{}`: {problem}",
+                        decl.name
+                    ))
+                    .at(file, span.clone())
+                    .help(format!("`{}` is declared as {}", decl.name, decl.ty)),
+                );
+                None
+            }
+        },
+        Some(Raw::Text { text, origin }) => match text_value(text, &decl.ty) {
+            Ok(v) => Some(v),
+            Err(problem) => {
+                diags.push(
+                    Diag::error(format!(
+                        "wrong type for variable `{}` from {origin}: {problem}",
+                        decl.name
+                    ))
+                    .help(format!("`{}` is declared as {}", decl.name, decl.ty)),
+                );
+                None
+            }
+        },
+        None => match &decl.default {
+            Some(default) => Some(default.clone()),
+            None => {
+                diags.push(
+                    Diag::error(format!("variable `{}` has no value", decl.name))
+                        .at(&decl.file, block_span(decl.block))
+                        .label("no default")
+                        .help(format!(
+                            "set it with --var {0}=VALUE, in {VARS_FILE}, with LVSFORM_VAR_{0}, or give it a default",
                             decl.name
-                        ))
-                        .at(file, span.clone())
-                        .help(format!("`{}` is declared as {}", decl.name, decl.ty)),
-                    );
-                    None
-                }
-            },
-            Some(Raw::Text { text, origin }) => match text_value(text, &decl.ty) {
-                Ok(v) => Some(v),
-                Err(problem) => {
-                    diags.push(
-                        Diag::error(format!(
-                            "wrong type for variable `{}` from {origin}: {problem}",
-                            decl.name
-                        ))
-                        .help(format!("`{}` is declared as {}", decl.name, decl.ty)),
-                    );
-                    None
-                }
-            },
-            None => match &decl.default {
-                Some(default) => Some(default.clone()),
-                None => {
-                    diags.push(
-                        Diag::error(format!("variable `{}` has no value", decl.name))
-                            .at(&decl.file, block_span(decl.block))
-                            .label("no default")
-                            .help(format!(
-                                "set it with --var {0}=VALUE, in {VARS_FILE}, with LVSFORM_VAR_{0}, or give it a default",
-                                decl.name
-                            )),
-                    );
-                    None
-                }
-            },
-        };
-        if let Some(value) = value {
-            values.insert(decl.name.clone(), value);
-        }
+                        )),
+                );
+                None
+            }
+        },
     }
-    values
 }
 
 /// A value given as text: literal for strings, an HCL expression otherwise.
