@@ -7,108 +7,126 @@ use super::*;
 /// not declare are left alone; sysctls keep their values.
 pub fn destroy(config: &Config, observed: &Observed) -> Result<Plan, Vec<Diag>> {
     let mut d = Differ::new(config, observed);
-    for (key, meta) in &config.services {
-        let Some(have) = observed.table.services.get(key) else {
-            continue;
-        };
-        if meta.prevent_destroy {
-            d.refuse_destroy(key, "destroys it");
-            continue;
-        }
-        d.change(
-            meta.address.clone(),
-            Action::Delete,
-            Some(service_json(key, have)),
-            None,
-            None,
-        );
-        for (dkey, old) in &have.destinations {
-            let address = meta.destinations.get(dkey).map_or_else(
-                || format!("{}.real_server[\"{dkey}\"]", meta.address),
-                |m| m.address.clone(),
-            );
-            let impact = d.impact(key, dkey, Some(meta.drain).filter(|_| drains(key)));
-            d.change(
-                address,
-                Action::Delete,
-                Some(dest_json(dkey, old)),
-                None,
-                Some(impact),
-            );
-            if drains(key) && !meta.drain.is_zero() {
-                d.drain(key, dkey, old, meta.drain);
-            }
-        }
-        d.step(
-            Phase::ServiceRemove,
-            Step::Ipvs(Change::DelService { key: *key }),
-        );
-    }
-    for (name, want) in &config.desired.hosts {
-        let Some(have) = observed.hosts.get(name) else {
-            continue;
-        };
-        let present: Vec<InterfaceAddress> = want
-            .addresses
-            .intersection(&have.addresses)
-            .cloned()
-            .collect();
-        let mut teardown = persist::teardown(have);
-        if firewall::has_rule(have) {
-            teardown.push(HostChange::DelFirewallRule);
-        }
-        teardown.extend(present.into_iter().map(HostChange::DelAddress));
-        if teardown.is_empty() {
-            continue;
-        }
-        let (mut before, mut after) = (BTreeMap::new(), BTreeMap::new());
-        for change in teardown {
-            show_host_change(&change, &mut before, &mut after);
-            d.step(
-                Phase::HostCleanup,
-                Step::Host {
-                    host: name.clone(),
-                    change,
-                },
-            );
-        }
-        d.change(
-            format!("host[\"{name}\"]"),
-            Action::Update,
-            Some(json!(before)),
-            Some(json!(after)),
-            None,
-        );
-    }
-    for address in config
-        .desired
-        .director
-        .addresses
-        .intersection(&observed.director.addresses)
-    {
-        d.director_before.insert(
-            format!("address {} on {}", address.address, address.interface),
-            json!("present"),
-        );
-        d.step(
-            Phase::DirectorCleanup,
-            Step::Director(DirectorChange::DelAddress(address.clone())),
-        );
-    }
-    if !d.director_before.is_empty() {
-        let before = json!(std::mem::take(&mut d.director_before));
-        d.change(
-            "director".into(),
-            Action::Update,
-            Some(before),
-            Some(json!({})),
-            None,
-        );
-    }
+    d.destroy_services();
+    d.destroy_hosts();
+    d.destroy_director();
     d.plan.steps.sort_by_key(|(phase, _)| *phase);
     if d.errors.is_empty() {
         Ok(d.plan)
     } else {
         Err(d.errors)
+    }
+}
+
+impl Differ<'_> {
+    /// Every declared service that is live, drained (TCP, SCTP) and deleted, unless prevent_destroy.
+    fn destroy_services(&mut self) {
+        for (key, meta) in &self.config.services {
+            let Some(have) = self.observed.table.services.get(key) else {
+                continue;
+            };
+            if meta.prevent_destroy {
+                self.refuse_destroy(key, "destroys it");
+                continue;
+            }
+            self.change(
+                meta.address.clone(),
+                Action::Delete,
+                Some(service_json(key, have)),
+                None,
+                None,
+            );
+            for (dkey, old) in &have.destinations {
+                let address = meta.destinations.get(dkey).map_or_else(
+                    || format!("{}.real_server[\"{dkey}\"]", meta.address),
+                    |m| m.address.clone(),
+                );
+                let impact = self.impact(key, dkey, Some(meta.drain).filter(|_| drains(key)));
+                self.change(
+                    address,
+                    Action::Delete,
+                    Some(dest_json(dkey, old)),
+                    None,
+                    Some(impact),
+                );
+                if drains(key) && !meta.drain.is_zero() {
+                    self.drain(key, dkey, old, meta.drain);
+                }
+            }
+            self.step(
+                Phase::ServiceRemove,
+                Step::Ipvs(Change::DelService { key: *key }),
+            );
+        }
+    }
+
+    /// What the managed hosts were given: VIPs, lvsform's firewall rule, the persistence files (sysctls get their recorded values back).
+    fn destroy_hosts(&mut self) {
+        for (name, want) in &self.config.desired.hosts {
+            let Some(have) = self.observed.hosts.get(name) else {
+                continue;
+            };
+            let present: Vec<InterfaceAddress> = want
+                .addresses
+                .intersection(&have.addresses)
+                .cloned()
+                .collect();
+            let mut teardown = persist::teardown(have);
+            if firewall::has_rule(have) {
+                teardown.push(HostChange::DelFirewallRule);
+            }
+            teardown.extend(present.into_iter().map(HostChange::DelAddress));
+            if teardown.is_empty() {
+                continue;
+            }
+            let (mut before, mut after) = (BTreeMap::new(), BTreeMap::new());
+            for change in teardown {
+                show_host_change(&change, &mut before, &mut after);
+                self.step(
+                    Phase::HostCleanup,
+                    Step::Host {
+                        host: name.clone(),
+                        change,
+                    },
+                );
+            }
+            self.change(
+                format!("host[\"{name}\"]"),
+                Action::Update,
+                Some(json!(before)),
+                Some(json!(after)),
+                None,
+            );
+        }
+    }
+
+    /// The director's VIPs of the declared services.
+    fn destroy_director(&mut self) {
+        for address in self
+            .config
+            .desired
+            .director
+            .addresses
+            .intersection(&self.observed.director.addresses)
+        {
+            self.director_before.insert(
+                format!("address {} on {}", address.address, address.interface),
+                json!("present"),
+            );
+            self.step(
+                Phase::DirectorCleanup,
+                Step::Director(DirectorChange::DelAddress(address.clone())),
+            );
+        }
+        if !self.director_before.is_empty() {
+            let before = json!(std::mem::take(&mut self.director_before));
+            self.change(
+                "director".into(),
+                Action::Update,
+                Some(before),
+                Some(json!({})),
+                None,
+            );
+        }
     }
 }
