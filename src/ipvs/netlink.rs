@@ -6,8 +6,8 @@
 use super::codec::{self, Attr, Message, Netlink};
 use super::consts::*;
 use super::convert;
-use super::{ApplyError, Change, DestinationCounters, Info, Ipvs, IpvsError, Table};
-use crate::model::{Destination, DestinationKey, Service, ServiceKey, Timeouts};
+use super::{ApplyError, Change, DestinationCounters, Info, Ipvs, IpvsError, ServiceEntry, Table};
+use crate::model::{Destination, DestinationKey, Service, ServiceKey, SyncDaemon, Timeouts};
 use crate::parallel::for_each_parallel;
 use neli::consts::socket::{Msg, NlFamily};
 use neli::socket::NlSocket;
@@ -20,6 +20,12 @@ const BATCH: usize = 128;
 const RECV_BUFFER: usize = 1 << 20;
 /// Services whose real servers one socket reads before another socket helps.
 const DUMP_SHARE: usize = 256;
+
+/// The real servers of several services, and their counters.
+type TableDestinations = (
+    BTreeMap<ServiceKey, BTreeMap<DestinationKey, Destination>>,
+    BTreeMap<(ServiceKey, DestinationKey), DestinationCounters>,
+);
 
 /// A service's real servers and their counters, as one dump reads them.
 type DestinationsRead = (
@@ -114,7 +120,118 @@ impl NetlinkIpvs {
         }
     }
 
-    /// One request; returns the parsed reply messages.
+    fn info(&mut self) -> Result<Info, IpvsError> {
+        let mut info = Info::default();
+        for reply in self.request(
+            Message::new(IPVS_CMD_GET_INFO, vec![]),
+            false,
+            "the IPVS version",
+        )? {
+            for attr in reply.attrs {
+                match attr {
+                    Attr::InfoVersion(v) => info.version = v,
+                    Attr::InfoConnTabSize(v) => info.conn_tab_size = v,
+                    _ => {}
+                }
+            }
+        }
+        Ok(info)
+    }
+
+    fn timeouts(&mut self) -> Result<Timeouts, IpvsError> {
+        let mut timeouts = Timeouts {
+            tcp: 0,
+            tcp_fin: 0,
+            udp: 0,
+        };
+        for reply in self.request(
+            Message::new(IPVS_CMD_GET_CONFIG, vec![]),
+            false,
+            "the IPVS timeouts",
+        )? {
+            for attr in reply.attrs {
+                match attr {
+                    Attr::TimeoutTcp(v) => timeouts.tcp = v,
+                    Attr::TimeoutTcpFin(v) => timeouts.tcp_fin = v,
+                    Attr::TimeoutUdp(v) => timeouts.udp = v,
+                    _ => {}
+                }
+            }
+        }
+        Ok(timeouts)
+    }
+
+    fn sync_daemons(&mut self) -> Result<BTreeSet<SyncDaemon>, IpvsError> {
+        let mut sync_daemons = BTreeSet::new();
+        for reply in self.request(
+            Message::new(IPVS_CMD_GET_DAEMON, vec![]),
+            true,
+            "the sync daemons",
+        )? {
+            for attr in reply.attrs {
+                if let Attr::Daemon(attrs) = attr {
+                    sync_daemons.insert(convert::daemon_entry(&attrs).map_err(IpvsError::Decode)?);
+                }
+            }
+        }
+        Ok(sync_daemons)
+    }
+
+    fn service_entries(&mut self) -> Result<Vec<ServiceEntry>, IpvsError> {
+        let mut entries = Vec::new();
+        for reply in self.request(
+            Message::new(IPVS_CMD_GET_SERVICE, vec![]),
+            true,
+            "the IPVS services",
+        )? {
+            for attr in reply.attrs {
+                if let Attr::Service(attrs) = attr {
+                    entries.push(convert::service_entry(&attrs).map_err(IpvsError::Decode)?);
+                }
+            }
+        }
+        Ok(entries)
+    }
+
+    /// The real servers of `services` and their counters.
+    fn destinations_of(&mut self, services: &[ServiceKey]) -> Result<TableDestinations, IpvsError> {
+        // The real servers of the services asked for, on several sockets at once for a
+        // large table: the kernel serves one dump at a time per socket.
+        let sockets = (services.len() / DUMP_SHARE).clamp(1, self.dump_sockets.max(1));
+        let mut chunks = services.chunks(services.len().div_ceil(sockets).max(1));
+        // This socket reads the first share, a new one each of the others.
+        let mut shares: Vec<(&[ServiceKey], Option<&mut NetlinkIpvs>)> = chunks
+            .next()
+            .map(|first| (first, Some(&mut *self)))
+            .into_iter()
+            .chain(chunks.map(|keys| (keys, None)))
+            .collect();
+        let read = |ipvs: &mut NetlinkIpvs, keys: &[ServiceKey]| {
+            keys.iter()
+                .map(|key| Ok((*key, ipvs.destinations(key)?)))
+                .collect::<Result<Vec<_>, IpvsError>>()
+        };
+        let parts = for_each_parallel(&mut shares, sockets, |(keys, own)| match own {
+            Some(ipvs) => Ok((read(ipvs, keys)?, 0)),
+            None => {
+                let mut ipvs = NetlinkIpvs::connect()?;
+                Ok((read(&mut ipvs, keys)?, ipvs.requests_sent))
+            }
+        })
+        .into_iter()
+        .collect::<Result<Vec<_>, IpvsError>>()?;
+        let mut read_destinations = BTreeMap::new();
+        let mut counters = BTreeMap::new();
+        for (part, requests) in parts {
+            self.requests_sent += requests;
+            for (key, (destinations, dest_counters)) in part {
+                counters.extend(dest_counters.into_iter().map(|(d, c)| ((key, d), c)));
+                read_destinations.insert(key, destinations);
+            }
+        }
+        Ok((read_destinations, counters))
+    }
+
     /// One service's real servers and their counters (one dump).
     fn destinations(&mut self, service: &ServiceKey) -> Result<DestinationsRead, IpvsError> {
         let query = Message::new(
@@ -136,6 +253,7 @@ impl NetlinkIpvs {
         Ok((destinations, counters))
     }
 
+    /// One request; returns the parsed reply messages.
     fn request(
         &mut self,
         message: Message,
@@ -220,102 +338,16 @@ fn change_message(change: &Change) -> Message {
 
 impl Ipvs for NetlinkIpvs {
     fn observe_some(&mut self, only: Option<&BTreeSet<ServiceKey>>) -> Result<Table, IpvsError> {
-        let mut info = Info::default();
-        for reply in self.request(
-            Message::new(IPVS_CMD_GET_INFO, vec![]),
-            false,
-            "the IPVS version",
-        )? {
-            for attr in reply.attrs {
-                match attr {
-                    Attr::InfoVersion(v) => info.version = v,
-                    Attr::InfoConnTabSize(v) => info.conn_tab_size = v,
-                    _ => {}
-                }
-            }
-        }
-        let mut timeouts = Timeouts {
-            tcp: 0,
-            tcp_fin: 0,
-            udp: 0,
-        };
-        for reply in self.request(
-            Message::new(IPVS_CMD_GET_CONFIG, vec![]),
-            false,
-            "the IPVS timeouts",
-        )? {
-            for attr in reply.attrs {
-                match attr {
-                    Attr::TimeoutTcp(v) => timeouts.tcp = v,
-                    Attr::TimeoutTcpFin(v) => timeouts.tcp_fin = v,
-                    Attr::TimeoutUdp(v) => timeouts.udp = v,
-                    _ => {}
-                }
-            }
-        }
-        let mut sync_daemons = BTreeSet::new();
-        for reply in self.request(
-            Message::new(IPVS_CMD_GET_DAEMON, vec![]),
-            true,
-            "the sync daemons",
-        )? {
-            for attr in reply.attrs {
-                if let Attr::Daemon(attrs) = attr {
-                    sync_daemons.insert(convert::daemon_entry(&attrs).map_err(IpvsError::Decode)?);
-                }
-            }
-        }
-        let mut entries = Vec::new();
-        for reply in self.request(
-            Message::new(IPVS_CMD_GET_SERVICE, vec![]),
-            true,
-            "the IPVS services",
-        )? {
-            for attr in reply.attrs {
-                if let Attr::Service(attrs) = attr {
-                    entries.push(convert::service_entry(&attrs).map_err(IpvsError::Decode)?);
-                }
-            }
-        }
-        // The real servers of the services asked for, on several sockets at once for a
-        // large table: the kernel serves one dump at a time per socket.
+        let info = self.info()?;
+        let timeouts = self.timeouts()?;
+        let sync_daemons = self.sync_daemons()?;
+        let entries = self.service_entries()?;
         let wanted: Vec<ServiceKey> = entries
             .iter()
             .map(|e| e.key)
             .filter(|key| only.is_none_or(|keys| keys.contains(key)))
             .collect();
-        let sockets = (wanted.len() / DUMP_SHARE).clamp(1, self.dump_sockets.max(1));
-        let mut chunks = wanted.chunks(wanted.len().div_ceil(sockets).max(1));
-        // This socket reads the first share, a new one each of the others.
-        let mut shares: Vec<(&[ServiceKey], Option<&mut NetlinkIpvs>)> = chunks
-            .next()
-            .map(|first| (first, Some(&mut *self)))
-            .into_iter()
-            .chain(chunks.map(|keys| (keys, None)))
-            .collect();
-        let read = |ipvs: &mut NetlinkIpvs, keys: &[ServiceKey]| {
-            keys.iter()
-                .map(|key| Ok((*key, ipvs.destinations(key)?)))
-                .collect::<Result<Vec<_>, IpvsError>>()
-        };
-        let parts = for_each_parallel(&mut shares, sockets, |(keys, own)| match own {
-            Some(ipvs) => Ok((read(ipvs, keys)?, 0)),
-            None => {
-                let mut ipvs = NetlinkIpvs::connect()?;
-                Ok((read(&mut ipvs, keys)?, ipvs.requests_sent))
-            }
-        })
-        .into_iter()
-        .collect::<Result<Vec<_>, IpvsError>>()?;
-        let mut read_destinations = BTreeMap::new();
-        let mut counters = BTreeMap::new();
-        for (part, requests) in parts {
-            self.requests_sent += requests;
-            for (key, (destinations, dest_counters)) in part {
-                counters.extend(dest_counters.into_iter().map(|(d, c)| ((key, d), c)));
-                read_destinations.insert(key, destinations);
-            }
-        }
+        let (mut read_destinations, counters) = self.destinations_of(&wanted)?;
         let mut services = BTreeMap::new();
         let mut service_stats = BTreeMap::new();
         for entry in entries {
