@@ -191,10 +191,18 @@ fn dispatch() -> Status {
     let color =
         !cli.no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal();
     let sub = matches.subcommand().map(|(_, m)| m);
+    let inputs =
+        |vars: &VarArgs| Inputs::from_env(sub.map(|m| ordered_vars(vars, m)).unwrap_or_default());
+    let options = |dir, vars: &VarArgs, json, targets| commands::Options {
+        dir,
+        inputs: inputs(vars),
+        json,
+        color,
+        targets,
+    };
     match cli.command {
         Command::Validate { dir, json, vars } => {
-            let vars = sub.map(|m| ordered_vars(&vars, m)).unwrap_or_default();
-            commands::validate(&dir, json, &Inputs::from_env(vars), color)
+            commands::validate(&dir, json, &inputs(&vars), color)
         }
         Command::Fmt { dir, check } => commands::fmt(&dir, check, color),
         Command::Import { out, hosts } => match commands::live_table() {
@@ -209,14 +217,7 @@ fn dispatch() -> Status {
             target,
             vars,
         } => {
-            let vars = sub.map(|m| ordered_vars(&vars, m)).unwrap_or_default();
-            let options = commands::Options {
-                dir,
-                inputs: Inputs::from_env(vars),
-                json,
-                color,
-                targets: target,
-            };
+            let options = options(dir, &vars, json, target);
             commands::plan(&options, detailed_exitcode, out.as_deref())
         }
         Command::Apply {
@@ -236,14 +237,7 @@ fn dispatch() -> Status {
             if dir.is_file() {
                 return commands::apply_saved(&dir, color, &apply);
             }
-            let vars = sub.map(|m| ordered_vars(&vars, m)).unwrap_or_default();
-            let options = commands::Options {
-                dir,
-                inputs: Inputs::from_env(vars),
-                json,
-                color,
-                targets: target,
-            };
+            let options = options(dir, &vars, json, target);
             commands::apply(&options, &apply, crate::plan::Goal::Converge)
         }
         Command::Destroy {
@@ -258,30 +252,14 @@ fn dispatch() -> Status {
                 drain: !no_drain,
                 lock_timeout,
             };
-            let vars = sub.map(|m| ordered_vars(&vars, m)).unwrap_or_default();
-            let options = commands::Options {
-                dir,
-                inputs: Inputs::from_env(vars),
-                json: false,
-                color,
-                targets: vec![],
-            };
+            let options = options(dir, &vars, false, vec![]);
             commands::apply(&options, &apply, crate::plan::Goal::Destroy)
         }
         Command::Show {
             planfile: Some(path),
             json,
             ..
-        } => {
-            let options = commands::Options {
-                dir: PathBuf::new(),
-                inputs: Inputs::default(),
-                json,
-                color,
-                targets: vec![],
-            };
-            commands::show_saved(&path, &options)
-        }
+        } => commands::show_saved(&path, json, color),
         Command::Show {
             planfile: None,
             json,

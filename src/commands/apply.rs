@@ -34,7 +34,9 @@ pub fn apply(options: &Options, apply_options: &ApplyOptions, goal: Goal) -> Sta
         event["event"] = serde_json::json!("plan");
         out(&format!("{event}\n"));
     } else {
-        crate::log::timed("plan shown", || show_plan(&plan, &warnings, options));
+        crate::log::timed("plan shown", || {
+            show_plan(&plan, &warnings, options.json, options.color)
+        });
     }
     if plan.is_empty() {
         return Status::Done;

@@ -59,7 +59,7 @@ pub fn import(
             Status::Done
         }
         Ok(plan) => {
-            show_plan(&plan, &Diagnostics::default(), &options);
+            show_plan(&plan, &Diagnostics::default(), false, color);
             eprintln!(
                 "{wrote} The plan above is what lvsform would still change: the director or the real servers are not yet as it keeps them."
             );

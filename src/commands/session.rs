@@ -144,11 +144,12 @@ pub fn plan_json(plan: &Plan, warnings: &Diagnostics) -> serde_json::Value {
     doc
 }
 
-pub fn show_plan(plan: &Plan, warnings: &Diagnostics, options: &Options) {
-    if options.json {
+/// The plan on stdout: one JSON document, or the human form (in colour on a terminal).
+pub fn show_plan(plan: &Plan, warnings: &Diagnostics, json: bool, color: bool) {
+    if json {
         out(&format!("{:#}\n", plan_json(plan, warnings)));
     } else {
-        let color = options.color && std::io::stdout().is_terminal();
+        let color = color && std::io::stdout().is_terminal();
         for part in plan::render::human_parts(plan, color) {
             out(&part);
         }

@@ -1,7 +1,7 @@
 //! `lvsform show`: the live IPVS table, or a saved plan.
 
 use super::session::show_plan;
-use super::{Options, Reported, Status, out};
+use super::{Reported, Status, out};
 use crate::diag::Diagnostics;
 use crate::planfile::PlanFile;
 
@@ -31,10 +31,10 @@ pub fn show(json: bool, stats: bool) -> Status {
 }
 
 /// `show PLANFILE`.
-pub fn show_saved(path: &std::path::Path, options: &Options) -> Status {
+pub fn show_saved(path: &std::path::Path, json: bool, color: bool) -> Status {
     match PlanFile::read(path) {
         Ok(file) => {
-            show_plan(&file.plan, &Diagnostics::default(), options);
+            show_plan(&file.plan, &Diagnostics::default(), json, color);
             Status::Done
         }
         Err(e) => {
