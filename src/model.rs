@@ -309,7 +309,7 @@ impl Default for Tunnel {
     }
 }
 
-/// What one real-server host must hold for the services it serves (SPEC §2).
+/// What one real-server host must hold for the services it serves.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Host {
     pub sysctls: BTreeMap<String, String>,

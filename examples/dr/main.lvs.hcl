@@ -2,7 +2,7 @@
 # the packet back on the LAN; the real server answers the client directly. Replies never
 # pass the director, so one director can front a lot of bandwidth.
 #
-# Requirements that lvsform sets up on every real server over SSH (SPEC §2):
+# Requirements that lvsform sets up on every real server over SSH:
 #   - the VIP as /32 on `lo`, so the server accepts packets addressed to the VIP;
 #   - arp_ignore = 1 and arp_announce = 2 (all and lo), so the server never answers ARP
 #     for the VIP: only the director may own it on the LAN.

@@ -2,7 +2,7 @@
 # it to the real server, which may be anywhere routable (another rack, another site). The
 # server unwraps it and answers the client directly, like DR.
 #
-# lvsform prepares each real server over SSH (SPEC §2): loads the `ipip` module, brings
+# lvsform prepares each real server over SSH: loads the `ipip` module, brings
 # `tunl0` up, puts the VIP on tunl0 as /32, turns rp_filter off for tunl0 and all (the
 # decapsulated packet arrives on tunl0 but its source is routed elsewhere), and sets
 # arp_ignore/arp_announce so a server on the VIP's LAN never claims the VIP.

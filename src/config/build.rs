@@ -1,5 +1,5 @@
 //! From declarations to the desired state: checks across services (duplicates, ignored
-//! ranges, conflicting hosts) and the per-mode host and director settings of SPEC §2.
+//! ranges, conflicting hosts) and the per-mode host and director settings.
 
 use super::decode::{Declared, DeclaredServer, DeclaredService};
 use super::{Config, DestinationMeta, DirectorMeta, HostMeta, ServiceMeta};
@@ -181,7 +181,7 @@ fn host_conflict(server: &DeclaredServer, host: &str, first: &Location, diags: &
     );
 }
 
-/// Adds what a real server needs to receive `vip` by its forwarding method (SPEC §2).
+/// Adds what a real server needs to receive `vip` by its forwarding method.
 pub fn prepare_host(host: &mut Host, forwarding: &Forwarding, vip: IpAddr) {
     let v4 = vip.is_ipv4();
     let mut sysctl = |name: String, value: &str| {

@@ -25,7 +25,7 @@ use std::net::IpAddr;
 pub const MANAGED_INTERFACES: &[&str] = &["lo", "tunl0", "gre0", "ip6tnl0", "ip6gre0"];
 /// Kernel modules lvsform may load.
 pub const MANAGED_MODULES: &[&str] = &["ipip", "ip_gre", "ip6_tunnel", "ip6_gre", "fou"];
-/// The persistence files (SPEC §2).
+/// The persistence files.
 pub const SYSCTL_FILE: &str = "/etc/sysctl.d/90-lvsform.conf";
 pub const UNIT_FILE: &str = "/etc/systemd/system/lvsform-vips.service";
 pub const MANAGED_FILES: &[&str] = &[SYSCTL_FILE, UNIT_FILE];

@@ -1,6 +1,6 @@
 //! The plan: a pure function of the configuration and the observed state. It lists the
 //! user-facing changes (rendered for review, as text or JSON) and the steps that carry them
-//! out, in the fixed phase order of SPEC §5, each step able to say how to undo itself.
+//! out, in a fixed phase order, each step able to say how to undo itself.
 
 mod diff;
 mod persist;
@@ -45,7 +45,8 @@ pub struct Observed {
     pub hosts: BTreeMap<String, HostFacts>,
 }
 
-/// The order in which steps run (SPEC §5).
+/// The order in which steps run: every DR/TUN host is ready before it gets traffic, and
+/// nothing is removed before what replaces it is in place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {

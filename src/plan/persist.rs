@@ -1,4 +1,4 @@
-//! What survives a real server's reboot (SPEC §2): `/etc/sysctl.d/90-lvsform.conf` with the
+//! What survives a real server's reboot: `/etc/sysctl.d/90-lvsform.conf` with the
 //! sysctls (and the value each had before lvsform first set it, for `destroy`), and a
 //! oneshot systemd unit that re-adds the VIPs and tunnels at boot.
 
