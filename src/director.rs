@@ -67,14 +67,30 @@ fn sysctl_path(name: &str) -> String {
     format!("/proc/sys/{}", name.replace('.', "/"))
 }
 
+/// Why the director's settings could not be read or changed.
+#[derive(Debug, thiserror::Error)]
+pub enum DirectorError {
+    #[error("cannot run `ip`: {0}")]
+    NoIpCommand(#[source] std::io::Error),
+    #[error("the director has no interface {interface}: {message}")]
+    NoInterface { interface: String, message: String },
+    #[error("cannot set {name}: {source}")]
+    Sysctl {
+        name: String,
+        source: std::io::Error,
+    },
+    #[error("ip {command}: {message}")]
+    Ip { command: String, message: String },
+}
+
 /// The director's own settings (sysctls, VIPs on its interface).
 pub trait Director {
     fn observe(
         &mut self,
         sysctls: &[String],
         interface: Option<&str>,
-    ) -> Result<DirectorFacts, String>;
-    fn apply(&mut self, change: &DirectorChange) -> Result<(), String>;
+    ) -> Result<DirectorFacts, DirectorError>;
+    fn apply(&mut self, change: &DirectorChange) -> Result<(), DirectorError>;
 }
 
 /// The director lvsform runs on.
@@ -85,11 +101,11 @@ impl Director for LocalDirector {
         &mut self,
         sysctls: &[String],
         interface: Option<&str>,
-    ) -> Result<DirectorFacts, String> {
+    ) -> Result<DirectorFacts, DirectorError> {
         observe(sysctls, interface)
     }
 
-    fn apply(&mut self, change: &DirectorChange) -> Result<(), String> {
+    fn apply(&mut self, change: &DirectorChange) -> Result<(), DirectorError> {
         apply(change)
     }
 }
@@ -105,14 +121,17 @@ pub struct FakeDirector {
 }
 
 impl Director for FakeDirector {
-    fn observe(&mut self, _: &[String], _: Option<&str>) -> Result<DirectorFacts, String> {
+    fn observe(&mut self, _: &[String], _: Option<&str>) -> Result<DirectorFacts, DirectorError> {
         Ok(self.facts.clone())
     }
 
-    fn apply(&mut self, change: &DirectorChange) -> Result<(), String> {
+    fn apply(&mut self, change: &DirectorChange) -> Result<(), DirectorError> {
         self.applied += 1;
         if self.fail_at == Some(self.applied - 1) {
-            return Err("injected failure".into());
+            return Err(DirectorError::Ip {
+                command: change.to_string(),
+                message: "injected failure".into(),
+            });
         }
         match change {
             DirectorChange::SetSysctl { name, value, .. } => {
@@ -130,7 +149,7 @@ impl Director for FakeDirector {
 }
 
 /// Reads the named sysctls and the addresses on `interface`.
-fn observe(sysctls: &[String], interface: Option<&str>) -> Result<DirectorFacts, String> {
+fn observe(sysctls: &[String], interface: Option<&str>) -> Result<DirectorFacts, DirectorError> {
     let mut facts = DirectorFacts::default();
     for name in sysctls {
         if let Ok(value) = std::fs::read_to_string(sysctl_path(name)) {
@@ -141,12 +160,12 @@ fn observe(sysctls: &[String], interface: Option<&str>) -> Result<DirectorFacts,
         let output = Command::new("ip")
             .args(["-o", "addr", "show", "dev", interface])
             .output()
-            .map_err(|e| format!("cannot run `ip`: {e}"))?;
+            .map_err(DirectorError::NoIpCommand)?;
         if !output.status.success() {
-            return Err(format!(
-                "the director has no interface {interface}: {}",
-                String::from_utf8_lossy(&output.stderr).trim()
-            ));
+            return Err(DirectorError::NoInterface {
+                interface: interface.to_string(),
+                message: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+            });
         }
         for line in String::from_utf8_lossy(&output.stdout).lines() {
             let fields: Vec<&str> = line.split_whitespace().collect();
@@ -164,11 +183,15 @@ fn observe(sysctls: &[String], interface: Option<&str>) -> Result<DirectorFacts,
 }
 
 /// Carries out one change on the director.
-fn apply(change: &DirectorChange) -> Result<(), String> {
+fn apply(change: &DirectorChange) -> Result<(), DirectorError> {
     match change {
         DirectorChange::SetSysctl { name, value, .. } => {
-            std::fs::write(sysctl_path(name), format!("{value}\n"))
-                .map_err(|e| format!("cannot set {name}: {e}"))
+            std::fs::write(sysctl_path(name), format!("{value}\n")).map_err(|source| {
+                DirectorError::Sysctl {
+                    name: name.clone(),
+                    source,
+                }
+            })
         }
         DirectorChange::AddAddress(a) => ip(&[
             "addr",
@@ -183,18 +206,17 @@ fn apply(change: &DirectorChange) -> Result<(), String> {
     }
 }
 
-fn ip(args: &[&str]) -> Result<(), String> {
+fn ip(args: &[&str]) -> Result<(), DirectorError> {
     let output = Command::new("ip")
         .args(args)
         .output()
-        .map_err(|e| format!("cannot run `ip`: {e}"))?;
+        .map_err(DirectorError::NoIpCommand)?;
     if output.status.success() {
         Ok(())
     } else {
-        Err(format!(
-            "ip {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&output.stderr).trim()
-        ))
+        Err(DirectorError::Ip {
+            command: args.join(" "),
+            message: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+        })
     }
 }

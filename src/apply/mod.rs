@@ -6,14 +6,14 @@
 mod observe;
 mod steps;
 
-pub use observe::{observe, observe_after, observe_with};
+pub use observe::{ObserveError, observe, observe_after, observe_with};
 pub use steps::Undo;
 
 use crate::config::Config;
 use crate::diag::Diag;
-use crate::director::Director;
-use crate::host::Host;
-use crate::ipvs::Ipvs;
+use crate::director::{Director, DirectorError};
+use crate::host::{Host, HostApplyError};
+use crate::ipvs::{Ipvs, IpvsError};
 use crate::plan::{Goal, Observed, Plan, Step};
 use std::fmt;
 use std::sync::Arc;
@@ -60,9 +60,19 @@ impl Cancel {
 /// Why an apply failed.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A step failed; the backend's words.
-    #[error("{0}")]
-    Step(String),
+    /// IPVS changes the kernel refused (the others of their batch took effect).
+    #[error(transparent)]
+    Ipvs(#[from] crate::ipvs::ApplyError),
+    /// Hosts that failed a change, each stopped at its first failure.
+    #[error("{}", lines(.0))]
+    Hosts(Vec<HostApplyError>),
+    #[error("{0}: not a managed host")]
+    UnknownHost(String),
+    #[error(transparent)]
+    Director(#[from] DirectorError),
+    /// The table could not be read while waiting for connections to drain.
+    #[error(transparent)]
+    Drain(IpvsError),
     #[error("interrupted")]
     Cancelled,
     #[error("interrupted while draining")]
@@ -72,9 +82,14 @@ pub enum Error {
     /// The state after the steps could not be read, or not planned against.
     #[error("verification failed: the live state cannot be read back")]
     ReadBack {
-        errors: Vec<String>,
+        errors: Vec<ObserveError>,
         diagnostics: Vec<Diag>,
     },
+}
+
+fn lines(errors: &[HostApplyError]) -> String {
+    let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    lines.join("\n")
 }
 
 /// A failed apply, after its rollback.
@@ -126,7 +141,7 @@ pub enum Event<'a> {
     /// A journal entry was undone, or could not be.
     Undone {
         undo: &'a Undo,
-        error: Option<&'a str>,
+        error: Option<&'a Error>,
     },
 }
 

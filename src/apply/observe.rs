@@ -3,15 +3,27 @@
 
 use super::Backends;
 use crate::config::Config;
-use crate::host::{Host, for_each_parallel};
-use crate::ipvs::Table;
+use crate::director::DirectorError;
+use crate::host::{Host, HostError, for_each_parallel};
+use crate::ipvs::{IpvsError, Table};
 use crate::plan::{Observed, Phase, Step};
 use std::collections::{BTreeMap, BTreeSet};
 
+/// Why part of the live state could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ObserveError {
+    #[error(transparent)]
+    Ipvs(#[from] IpvsError),
+    #[error(transparent)]
+    Host(#[from] HostError),
+    #[error(transparent)]
+    Director(#[from] DirectorError),
+}
+
 /// Reads everything the plan compares: the IPVS table, the director's settings, and every
 /// managed host in parallel. Every failure is reported, not just the first.
-pub fn observe(config: &Config, backends: &mut Backends) -> Result<Observed, Vec<String>> {
-    let table = backends.ipvs.observe().map_err(|e| e.to_string());
+pub fn observe(config: &Config, backends: &mut Backends) -> Result<Observed, Vec<ObserveError>> {
+    let table = backends.ipvs.observe();
     observe_with(config, backends, table)
 }
 
@@ -20,8 +32,8 @@ pub fn observe(config: &Config, backends: &mut Backends) -> Result<Observed, Vec
 pub fn observe_with(
     config: &Config,
     backends: &mut Backends,
-    table: Result<Table, String>,
-) -> Result<Observed, Vec<String>> {
+    table: Result<Table, IpvsError>,
+) -> Result<Observed, Vec<ObserveError>> {
     let mut errors = Vec::new();
     let sysctls: Vec<String> = config.desired.director.sysctls.keys().cloned().collect();
     let director = backends
@@ -36,11 +48,11 @@ pub fn observe_with(
             Ok(f) => {
                 hosts.insert(name, f);
             }
-            Err(e) => errors.push(e.to_string()),
+            Err(e) => errors.push(ObserveError::from(e)),
         }
     }
-    let table = table.map_err(|e| errors.push(e)).ok();
-    let director = director.map_err(|e| errors.push(e)).ok();
+    let table = table.map_err(|e| errors.push(e.into())).ok();
+    let director = director.map_err(|e| errors.push(e.into())).ok();
     match (table, director) {
         (Some(table), Some(director)) if errors.is_empty() => Ok(Observed {
             table,
@@ -59,7 +71,7 @@ pub fn observe_after(
     backends: &mut Backends,
     mut before: Observed,
     steps: &[(Phase, Step)],
-) -> Result<Observed, Vec<String>> {
+) -> Result<Observed, Vec<ObserveError>> {
     let touched: BTreeSet<_> = steps
         .iter()
         .filter_map(|(_, s)| match s {
@@ -82,7 +94,7 @@ pub fn observe_after(
     let mut table = backends
         .ipvs
         .observe_some(Some(&touched))
-        .map_err(|e| vec![e.to_string()])?;
+        .map_err(|e| vec![e.into()])?;
     for (key, service) in table.services.iter_mut() {
         if !touched.contains(key)
             && let Some(old) = before.table.services.get_mut(key)
@@ -99,7 +111,7 @@ pub fn observe_after(
     let director = backends
         .director
         .observe(&sysctls, config.director.interface.as_deref())
-        .map_err(|e| errors.push(e))
+        .map_err(|e| errors.push(e.into()))
         .ok();
     let mut reread: Vec<&mut Box<dyn Host>> = backends
         .hosts
@@ -115,7 +127,7 @@ pub fn observe_after(
             Ok(f) => {
                 hosts.insert(name, f);
             }
-            Err(e) => errors.push(e.to_string()),
+            Err(e) => errors.push(e.into()),
         }
     }
     match director {

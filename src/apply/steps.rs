@@ -195,7 +195,7 @@ fn run_ipvs(
             journal.push(Undo::Ipvs(ipvs_inverse(change, before)));
         }
     }
-    outcome.map_err(|e| Error::Step(e.to_string()))
+    Ok(outcome?)
 }
 
 fn run_hosts(
@@ -221,7 +221,7 @@ fn run_hosts(
         })
         .collect();
     if let Some(host) = per_host.keys().next() {
-        return Err(Error::Step(format!("{host}: not a managed host")));
+        return Err(Error::UnknownHost(host.to_string()));
     }
     let results = for_each_parallel(&mut work, backends.parallelism, |(host, changes)| {
         host.apply(changes)
@@ -239,13 +239,13 @@ fn run_hosts(
             });
         }
         if let Err(e) = result {
-            errors.push(e.to_string());
+            errors.push(e);
         }
     }
     if errors.is_empty() {
         Ok(())
     } else {
-        Err(Error::Step(errors.join("\n")))
+        Err(Error::Hosts(errors))
     }
 }
 
@@ -256,7 +256,7 @@ fn run_director(
 ) -> Result<(), Error> {
     for step in batch {
         if let Step::Director(change) = step {
-            backends.director.apply(change).map_err(Error::Step)?;
+            backends.director.apply(change)?;
             journal.push(Undo::Director(change.inverse()));
         }
     }
@@ -271,10 +271,7 @@ fn run_drains(batch: &[&Step], backends: &mut Backends, cancel: &Cancel) -> Resu
     let start = Instant::now();
     let mut waiting: Vec<&Step> = batch.to_vec();
     while !waiting.is_empty() {
-        let table = backends
-            .ipvs
-            .observe()
-            .map_err(|e| Error::Step(e.to_string()))?;
+        let table = backends.ipvs.observe().map_err(Error::Drain)?;
         waiting.retain(|step| {
             let Step::Drain {
                 service,
@@ -308,21 +305,21 @@ fn rollback(
 ) -> Vec<String> {
     let mut left = Vec::new();
     for undo in journal.into_iter().rev() {
-        let result = match &undo {
-            Undo::Ipvs(changes) => backends.ipvs.apply(changes).map_err(|e| e.to_string()),
+        let result: Result<(), Error> = match &undo {
+            Undo::Ipvs(changes) => backends.ipvs.apply(changes).map_err(Error::from),
             Undo::Host { host, change } => {
                 match backends.hosts.iter_mut().find(|h| h.name() == host) {
                     Some(h) => h
                         .apply(std::slice::from_ref(change))
-                        .map_err(|e| e.to_string()),
-                    None => Err(format!("{host}: not a managed host")),
+                        .map_err(|e| Error::Hosts(vec![e])),
+                    None => Err(Error::UnknownHost(host.clone())),
                 }
             }
-            Undo::Director(change) => backends.director.apply(change),
+            Undo::Director(change) => backends.director.apply(change).map_err(Error::from),
         };
         progress.event(Event::Undone {
             undo: &undo,
-            error: result.as_ref().err().map(String::as_str),
+            error: result.as_ref().err(),
         });
         if let Err(e) = result {
             left.push(format!("{undo}: {e}"));

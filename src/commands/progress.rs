@@ -112,9 +112,12 @@ impl Progress for JsonProgress {
                 }
                 serde_json::json!({"event": "failed", "error": error.to_string()})
             }
-            Event::Undone { undo, error } => serde_json::json!(
-                {"event": "undo", "what": undo.to_string(), "ok": error.is_none(), "error": error}
-            ),
+            Event::Undone { undo, error } => serde_json::json!({
+                "event": "undo",
+                "what": undo.to_string(),
+                "ok": error.is_none(),
+                "error": error.map(ToString::to_string),
+            }),
             Event::Started(_) | Event::Verifying => return,
         };
         out(&format!("{line}\n"));

@@ -36,8 +36,7 @@ impl Session {
                 // One core evaluates the configuration meanwhile.
                 let all = ipvs.dump_sockets;
                 ipvs.dump_sockets = all.saturating_sub(1);
-                let table = crate::log::timed("live IPVS table read", || ipvs.observe())
-                    .map_err(|e| e.to_string());
+                let table = crate::log::timed("live IPVS table read", || ipvs.observe());
                 ipvs.dump_sockets = all;
                 Ok((ipvs, table))
             });
@@ -84,7 +83,7 @@ impl Session {
 }
 
 /// The IPVS table as first read, or why it could not be.
-pub type LiveTable = Result<crate::ipvs::Table, String>;
+pub type LiveTable = Result<crate::ipvs::Table, crate::ipvs::IpvsError>;
 
 pub fn connect_ipvs(load_ipvs: bool) -> Result<NetlinkIpvs, crate::ipvs::IpvsError> {
     match NetlinkIpvs::connect() {
