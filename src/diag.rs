@@ -368,6 +368,22 @@ pub fn render_by_kind(diags: &Diagnostics, color: bool) -> String {
     out
 }
 
+/// An error for people: its message, its help line, and the errors it gathers (each
+/// indented under it).
+pub fn error_text(error: &dyn Diagnostic) -> String {
+    let mut text = error.to_string();
+    if let Some(help) = error.help() {
+        text.push_str(&format!("\n  help: {help}"));
+    }
+    for related in error.related().into_iter().flatten() {
+        for line in error_text(related).lines() {
+            text.push_str("\n  ");
+            text.push_str(line);
+        }
+    }
+    text
+}
+
 /// A count with thousands separators: 49,997.
 pub fn separated(n: usize) -> String {
     let digits = n.to_string();

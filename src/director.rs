@@ -68,7 +68,7 @@ fn sysctl_path(name: &str) -> String {
 }
 
 /// Why the director's settings could not be read or changed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum DirectorError {
     #[error("cannot run `ip`: {0}")]
     NoIpCommand(#[source] std::io::Error),

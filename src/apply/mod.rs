@@ -15,6 +15,7 @@ use crate::director::{Director, DirectorError};
 use crate::host::{Host, HostApplyError};
 use crate::ipvs::{Ipvs, IpvsError};
 use crate::plan::{Goal, Observed, Plan, Step};
+use miette::Diagnostic;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -64,7 +65,7 @@ pub enum Error {
     #[error(transparent)]
     Ipvs(#[from] crate::ipvs::ApplyError),
     /// Hosts that failed a change, each stopped at its first failure.
-    #[error("{}", lines(.0))]
+    #[error("{}", hosts_failed(.0))]
     Hosts(Vec<HostApplyError>),
     #[error("{0}: not a managed host")]
     UnknownHost(String),
@@ -87,9 +88,33 @@ pub enum Error {
     },
 }
 
-fn lines(errors: &[HostApplyError]) -> String {
-    let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
-    lines.join("\n")
+/// One host's error as it is; several as a count, each related.
+fn hosts_failed(errors: &[HostApplyError]) -> String {
+    match errors {
+        [only] => only.to_string(),
+        _ => format!("changes failed on {} hosts", errors.len()),
+    }
+}
+
+impl miette::Diagnostic for Error {
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        match self {
+            Error::Hosts(errors) if errors.len() == 1 => errors[0].help(),
+            _ => None,
+        }
+    }
+
+    fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn Diagnostic> + 'a>> {
+        match self {
+            Error::Hosts(errors) if errors.len() > 1 => {
+                Some(Box::new(errors.iter().map(|e| e as &dyn Diagnostic)))
+            }
+            Error::ReadBack { errors, .. } => {
+                Some(Box::new(errors.iter().map(|e| e as &dyn Diagnostic)))
+            }
+            _ => None,
+        }
+    }
 }
 
 /// A failed apply, after its rollback.

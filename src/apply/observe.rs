@@ -10,13 +10,16 @@ use crate::plan::{Observed, Phase, Step};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Why part of the live state could not be read.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum ObserveError {
     #[error(transparent)]
+    #[diagnostic(transparent)]
     Ipvs(#[from] IpvsError),
     #[error(transparent)]
+    #[diagnostic(transparent)]
     Host(#[from] HostError),
     #[error(transparent)]
+    #[diagnostic(transparent)]
     Director(#[from] DirectorError),
 }
 

@@ -2,7 +2,7 @@
 
 use super::progress::{JsonProgress, StderrProgress};
 use super::session::{Session, make_plan, plan_json, show_plan};
-use super::{Options, Status, out};
+use super::{Options, Refusal, Status, fail, out};
 use crate::apply::{self, Backends, Cancel, Progress};
 use crate::config::Inputs;
 use crate::plan::Goal;
@@ -78,26 +78,26 @@ pub fn apply_saved(path: &std::path::Path, color: bool, apply_options: &ApplyOpt
         return Status::Failed;
     };
     if serde_json::to_value(&session.config.desired).ok().as_ref() != Some(&file.desired) {
-        eprintln!(
-            "error: the configuration in {} has changed since the plan was made; nothing was changed\n  help: make the plan again",
-            file.dir.display()
-        );
+        fail(&Refusal::ConfigurationMoved {
+            dir: file.dir.display().to_string(),
+        });
         return Status::Failed;
     }
     let (config, mut backends) = session.parts(apply_options.drain);
     let observed = match apply::observe_with(config, &mut backends, table) {
         Ok(observed) => observed,
         Err(errors) => {
-            errors.iter().for_each(|e| eprintln!("error: {e}"));
+            errors.iter().for_each(|e| {
+                fail(e);
+            });
             return Status::Failed;
         }
     };
     let record = planfile::record(&observed);
     if planfile::fingerprint(&record) != file.fingerprint {
-        eprintln!(
-            "error: the plan is stale: the live state has changed since it was made ({}); nothing was changed\n  help: make the plan again",
-            planfile::moved(&file.observed, &record).join(", ")
-        );
+        fail(&Refusal::LiveStateMoved {
+            moved: planfile::moved(&file.observed, &record).join(", "),
+        });
         return Status::Failed;
     }
     if file.plan.is_empty() {
@@ -116,7 +116,7 @@ pub fn apply_saved(path: &std::path::Path, color: bool, apply_options: &ApplyOpt
 
 fn lock(apply_options: &ApplyOptions) -> Option<crate::lock::Lock> {
     crate::lock::Lock::acquire(apply_options.lock_timeout)
-        .map_err(|e| eprintln!("error: {e}"))
+        .map_err(|e| fail(&e))
         .ok()
 }
 
@@ -180,9 +180,7 @@ fn rollback_outcome(left: &[String]) -> Status {
 /// Asks on a terminal; refuses when standard input is not one.
 fn confirmed() -> bool {
     if !std::io::stdin().is_terminal() {
-        eprintln!(
-            "error: apply needs confirmation, and standard input is not a terminal\n  help: review the plan, then run again with --auto-approve"
-        );
+        fail(&Refusal::NoTerminal);
         return false;
     }
     eprint!("\nDo you want to perform these actions? Only 'yes' will be accepted: ");

@@ -1,7 +1,7 @@
 //! `lvsform import`.
 
 use super::session::{Session, make_plan, show_plan};
-use super::{Options, Reported, Status, out};
+use super::{Options, Refusal, Reported, Status, fail, out};
 use crate::config::Inputs;
 use crate::diag::Diagnostics;
 use crate::plan::Goal;
@@ -24,11 +24,10 @@ pub fn import(
         .map(|e| e.path())
         .find(|p| p.to_string_lossy().ends_with(".lvs.hcl"))
     {
-        eprintln!(
-            "error: {} already holds a configuration ({}); nothing was written\n  help: import into an empty directory",
-            dir.display(),
-            file.display()
-        );
+        fail(&Refusal::ImportOverConfiguration {
+            dir: dir.display().to_string(),
+            file: file.display().to_string(),
+        });
         return Status::Failed;
     }
     let path = dir.join("imported.lvs.hcl");

@@ -18,7 +18,7 @@ pub use show::{live_table, show, show_saved};
 pub use validate::validate;
 
 use crate::config::Inputs;
-use crate::diag::{Diagnostics, render_by_kind};
+use crate::diag::{Diagnostics, error_text, render_by_kind};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -39,6 +39,31 @@ pub enum Status {
 /// A problem that was already reported on stderr.
 #[derive(Debug)]
 pub struct Reported;
+
+/// Reports an error on stderr, with its help line and the errors it gathers.
+pub fn fail(error: &dyn miette::Diagnostic) -> Reported {
+    eprintln!("error: {}", error_text(error));
+    Reported
+}
+
+/// What the commands themselves refuse to do.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum Refusal {
+    #[error("{dir} already holds a configuration ({file}); nothing was written")]
+    #[diagnostic(help("import into an empty directory"))]
+    ImportOverConfiguration { dir: String, file: String },
+    #[error("the configuration in {dir} has changed since the plan was made; nothing was changed")]
+    #[diagnostic(help("make the plan again"))]
+    ConfigurationMoved { dir: String },
+    #[error(
+        "the plan is stale: the live state has changed since it was made ({moved}); nothing was changed"
+    )]
+    #[diagnostic(help("make the plan again"))]
+    LiveStateMoved { moved: String },
+    #[error("apply needs confirmation, and standard input is not a terminal")]
+    #[diagnostic(help("review the plan, then run again with --auto-approve"))]
+    NoTerminal,
+}
 
 pub struct Options {
     pub dir: PathBuf,

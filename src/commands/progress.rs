@@ -2,7 +2,7 @@
 
 use super::out;
 use crate::apply::{self, Event, Progress};
-use crate::diag::{Diagnostics, render_by_kind};
+use crate::diag::{Diagnostics, error_text, render_by_kind};
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
@@ -61,16 +61,16 @@ impl Progress for StderrProgress {
                 }
             }
             Event::Failed(error) => {
-                if let Some(details) = read_back_details(error) {
-                    self.say(&details);
+                if let Some(diagnostics) = replan_diagnostics(error) {
+                    self.say(&diagnostics);
                 }
-                self.say(&format!("error: {error}\nRolling back."));
+                self.say(&format!("error: {}\nRolling back.", error_text(error)));
             }
             Event::Undone { undo, error: None } => self.say(&format!("undone: {undo}")),
             Event::Undone {
                 undo,
                 error: Some(e),
-            } => self.say(&format!("UNDO FAILED: {undo}: {e}")),
+            } => self.say(&format!("UNDO FAILED: {undo}: {}", error_text(e))),
         }
     }
 }
@@ -83,18 +83,15 @@ impl Drop for StderrProgress {
     }
 }
 
-/// Why the state after an apply could not be read back or planned against.
-pub fn read_back_details(error: &apply::Error) -> Option<String> {
-    let apply::Error::ReadBack {
-        errors,
-        diagnostics,
-    } = error
-    else {
-        return None;
-    };
-    let mut text: String = errors.iter().map(|e| format!("error: {e}\n")).collect();
-    text.push_str(&render_by_kind(&Diagnostics(diagnostics.clone()), false));
-    Some(text.trim_end().to_string())
+/// Why the state read back after an apply could not be planned against.
+fn replan_diagnostics(error: &apply::Error) -> Option<String> {
+    match error {
+        apply::Error::ReadBack { diagnostics, .. } if !diagnostics.is_empty() => {
+            let text = render_by_kind(&Diagnostics(diagnostics.clone()), false);
+            Some(text.trim_end().to_string())
+        }
+        _ => None,
+    }
 }
 
 /// `apply --json`: one JSON object per line on stdout for every step, failure and undo.
@@ -107,16 +104,16 @@ impl Progress for JsonProgress {
                 {"event": "step", "done": done, "total": total, "what": batch.to_string()}
             ),
             Event::Failed(error) => {
-                if let Some(details) = read_back_details(error) {
-                    eprintln!("{details}");
+                if let Some(diagnostics) = replan_diagnostics(error) {
+                    eprintln!("{diagnostics}");
                 }
-                serde_json::json!({"event": "failed", "error": error.to_string()})
+                serde_json::json!({"event": "failed", "error": error_text(error)})
             }
             Event::Undone { undo, error } => serde_json::json!({
                 "event": "undo",
                 "what": undo.to_string(),
                 "ok": error.is_none(),
-                "error": error.map(ToString::to_string),
+                "error": error.map(|e| error_text(e)),
             }),
             Event::Started(_) | Event::Verifying => return,
         };

@@ -1,7 +1,7 @@
 //! What every command that reads the live state shares: the configuration and the
 //! backends that reach what it describes, the first read, the plan and its presentation.
 
-use super::{Options, Reported, out, report};
+use super::{Options, Reported, fail, out, report};
 use crate::apply::{self, Backends};
 use crate::config::{self, Config};
 use crate::diag::Diagnostics;
@@ -51,10 +51,7 @@ impl Session {
         let (config, diags) = loaded;
         report(&diags, options.color);
         let config = config.ok_or(Reported)?;
-        let (ipvs, table) = live.map_err(|e: crate::ipvs::IpvsError| {
-            eprintln!("error: {e}");
-            Reported
-        })?;
+        let (ipvs, table) = live.map_err(|e: crate::ipvs::IpvsError| fail(&e))?;
         let hosts = config
             .hosts
             .values()
@@ -113,8 +110,8 @@ pub fn make_plan(
 ) -> Result<(Observed, Plan), Reported> {
     let start = Instant::now();
     let observed = apply::observe_with(config, backends, table).map_err(|errors| {
-        for e in errors {
-            eprintln!("error: {e}");
+        for e in &errors {
+            fail(e);
         }
         Reported
     })?;

@@ -1,7 +1,7 @@
 //! `lvsform show`: the live IPVS table, or a saved plan.
 
 use super::session::show_plan;
-use super::{Reported, Status, out};
+use super::{Reported, Status, fail, out};
 use crate::diag::Diagnostics;
 use crate::planfile::PlanFile;
 
@@ -10,10 +10,7 @@ pub fn live_table() -> Result<crate::ipvs::Table, Reported> {
     use crate::ipvs::Ipvs;
     crate::ipvs::NetlinkIpvs::connect()
         .and_then(|mut ipvs| ipvs.observe())
-        .map_err(|err| {
-            eprintln!("error: {err}");
-            Reported
-        })
+        .map_err(|err| fail(&err))
 }
 
 pub fn show(json: bool, stats: bool) -> Status {

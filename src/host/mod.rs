@@ -169,49 +169,65 @@ impl fmt::Display for HostChange {
     }
 }
 
-#[derive(Debug)]
+/// Why a host could not be read or changed.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum HostError {
     /// A value outside the managed sets: refused before anything ran.
+    #[error("refused before running anything: {0}")]
     Unsafe(String),
-    Connect {
-        host: String,
-        detail: String,
-    },
+    #[error("{host}: cannot connect: {detail}")]
+    #[diagnostic(help(
+        "check that the host is up, that sshd listens on that port, and the ssh `timeout`"
+    ))]
+    Connect { host: String, detail: String },
+    #[error("{host}: host key {fingerprint} is not in {known_hosts}")]
+    #[diagnostic(help(
+        "verify the fingerprint with the host's owner, then add it: {} >> {known_hosts}",
+        keyscan(host, *port)
+    ))]
     UnknownHostKey {
         host: String,
         port: u16,
         fingerprint: String,
         known_hosts: String,
     },
+    #[error(
+        "{host}: HOST KEY MISMATCH: the host presented {fingerprint}, which differs from {known_hosts}; refusing to connect (someone may be impersonating it)"
+    )]
+    #[diagnostic(help(
+        "if the host was reinstalled, remove its old line from {known_hosts} and verify the new key"
+    ))]
     HostKeyMismatch {
         host: String,
         port: u16,
         fingerprint: String,
         known_hosts: String,
     },
+    #[error("{host}: authentication as {user} failed: {detail}")]
+    #[diagnostic(help(
+        "check `user`, `private_key` or `agent` in the ssh block, and the host's authorized_keys"
+    ))]
     Auth {
         host: String,
         user: String,
         detail: String,
     },
-    Ssh {
-        host: String,
-        detail: String,
-    },
-    Permission {
-        host: String,
-        detail: String,
-    },
+    #[error("{host}: ssh: {detail}")]
+    Ssh { host: String, detail: String },
+    #[error("{host}: permission denied: {detail}")]
+    #[diagnostic(help(
+        "log in as root, or set `sudo = true` in the ssh block (it needs passwordless sudo)"
+    ))]
+    Permission { host: String, detail: String },
+    #[error("{host}: {}{}", remote_step(step.as_deref(), *status), remote_stderr(stderr))]
     Remote {
         host: String,
         step: Option<String>,
         status: i32,
         stderr: String,
     },
-    Output {
-        host: String,
-        detail: String,
-    },
+    #[error("{host}: unexpected output: {detail}")]
+    Output { host: String, detail: String },
 }
 
 fn keyscan(host: &str, port: u16) -> String {
@@ -222,78 +238,32 @@ fn keyscan(host: &str, port: u16) -> String {
     }
 }
 
-impl fmt::Display for HostError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            HostError::Unsafe(detail) => write!(f, "refused before running anything: {detail}"),
-            HostError::Connect { host, detail } => write!(
-                f,
-                "{host}: cannot connect: {detail}\n  help: check that the host is up, that sshd listens on that port, and the ssh `timeout`"
-            ),
-            HostError::UnknownHostKey {
-                host,
-                port,
-                fingerprint,
-                known_hosts,
-            } => write!(
-                f,
-                "{host}: host key {fingerprint} is not in {known_hosts}\n  help: verify the fingerprint with the host's owner, then add it: {} >> {known_hosts}",
-                keyscan(host, *port)
-            ),
-            HostError::HostKeyMismatch {
-                host,
-                port: _,
-                fingerprint,
-                known_hosts,
-            } => write!(
-                f,
-                "{host}: HOST KEY MISMATCH: the host presented {fingerprint}, which differs from {known_hosts}; refusing to connect (someone may be impersonating it)\n  help: if the host was reinstalled, remove its old line from {known_hosts} and verify the new key"
-            ),
-            HostError::Auth { host, user, detail } => write!(
-                f,
-                "{host}: authentication as {user} failed: {detail}\n  help: check `user`, `private_key` or `agent` in the ssh block, and the host's authorized_keys"
-            ),
-            HostError::Ssh { host, detail } => write!(f, "{host}: ssh: {detail}"),
-            HostError::Permission { host, detail } => write!(
-                f,
-                "{host}: permission denied: {detail}\n  help: log in as root, or set `sudo = true` in the ssh block (it needs passwordless sudo)"
-            ),
-            HostError::Remote {
-                host,
-                step,
-                status,
-                stderr,
-            } => {
-                match step {
-                    Some(step) => write!(f, "{host}: failed to {step} (exit status {status})")?,
-                    None => write!(
-                        f,
-                        "{host}: the remote command failed (exit status {status})"
-                    )?,
-                }
-                if !stderr.trim().is_empty() {
-                    write!(f, ": {}", stderr.trim())?;
-                }
-                Ok(())
-            }
-            HostError::Output { host, detail } => write!(f, "{host}: unexpected output: {detail}"),
-        }
+fn remote_step(step: Option<&str>, status: i32) -> String {
+    match step {
+        Some(step) => format!("failed to {step} (exit status {status})"),
+        None => format!("the remote command failed (exit status {status})"),
     }
 }
 
-impl std::error::Error for HostError {}
+fn remote_stderr(stderr: &str) -> String {
+    match stderr.trim() {
+        "" => String::new(),
+        text => format!(": {text}"),
+    }
+}
 
 /// How far a batch of changes got before it failed.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
 pub struct HostApplyError {
     /// The first `applied` changes took effect; the others did not.
     pub applied: usize,
     pub error: HostError,
 }
 
-impl fmt::Display for HostApplyError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.error.fmt(f)
+impl miette::Diagnostic for HostApplyError {
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        self.error.help()
     }
 }
 

@@ -182,6 +182,8 @@ impl fmt::Display for IpvsError {
 
 impl std::error::Error for IpvsError {}
 
+impl miette::Diagnostic for IpvsError {}
+
 /// What an IPVS errno means, in the words of the operation that failed.
 fn errno_text(errno: i32) -> String {
     let meaning = match errno {
@@ -218,6 +220,8 @@ impl fmt::Display for ApplyError {
 }
 
 impl std::error::Error for ApplyError {}
+
+impl miette::Diagnostic for ApplyError {}
 
 /// The director's IPVS table.
 pub trait Ipvs {
