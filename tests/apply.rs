@@ -238,7 +238,7 @@ fn a_full_apply_converges_and_the_next_plan_is_empty() {
 /// Where step `index` runs, and how many steps ran there before it.
 fn backend_of(steps: &[(plan::Phase, Step)], index: usize) -> Option<(String, usize)> {
     let key = |step: &Step| match step {
-        Step::Ipvs(_) => Some("ipvs".to_string()),
+        Step::Ipvs { .. } => Some("ipvs".to_string()),
         Step::Host { host, .. } => Some(format!("host {host}")),
         Step::Director(_) => Some("director".to_string()),
         Step::Drain { .. } => None,
@@ -488,8 +488,14 @@ virtual_server "dns" {
         .steps
         .iter()
         .filter_map(|(phase, s)| match s {
-            Step::Ipvs(Change::AddService { .. }) => Some((*phase, "add")),
-            Step::Ipvs(Change::DelService { .. }) => Some((*phase, "delete")),
+            Step::Ipvs {
+                change: Change::AddService { .. },
+                ..
+            } => Some((*phase, "add")),
+            Step::Ipvs {
+                change: Change::DelService { .. },
+                ..
+            } => Some((*phase, "delete")),
             _ => None,
         })
         .collect();
@@ -599,7 +605,7 @@ fn a_change_that_does_not_stick_fails_verification_and_is_rolled_back() {
         .steps
         .iter()
         .filter_map(|(_, s)| match s {
-            Step::Ipvs(c) => Some(c),
+            Step::Ipvs { change, .. } => Some(change),
             _ => None,
         })
         .collect();

@@ -136,7 +136,7 @@ pub struct Batch<'a> {
 impl fmt::Display for Batch<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.first {
-            Step::Ipvs(change) => write!(f, "{change}")?,
+            Step::Ipvs { change, .. } => write!(f, "{change}")?,
             Step::Host { host, change } => write!(f, "{host}: {change}")?,
             Step::Director(change) => write!(f, "{change}")?,
             Step::Drain { service, dest, .. } => write!(f, "drain {dest} of {service}")?,
@@ -190,7 +190,7 @@ pub fn run(
         targets,
     } = request;
     let journal = crate::log::timed("steps executed", || {
-        steps::execute(&plan.steps, &observed.table, backends, progress, cancel)
+        steps::execute(&plan.steps, backends, progress, cancel)
     })?;
     progress.event(Event::Verifying);
     let error = match verify(config, backends, observed, plan, goal) {

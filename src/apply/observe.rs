@@ -78,7 +78,7 @@ pub fn observe_after(
     let touched: BTreeSet<_> = steps
         .iter()
         .filter_map(|(_, s)| match s {
-            Step::Ipvs(c) => c.service(),
+            Step::Ipvs { change, .. } => change.service(),
             Step::Drain { service, .. } => Some(*service),
             _ => None,
         })

@@ -5,8 +5,7 @@
 use super::{Backends, Batch, Cancel, Error, Event, Failure, Progress};
 use crate::director::DirectorChange;
 use crate::host::{Host, HostChange, for_each_parallel};
-use crate::ipvs::{Change, Table};
-use crate::model::{Destination, Service};
+use crate::ipvs::Change;
 use crate::plan::{Phase, Step};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -32,69 +31,6 @@ impl std::fmt::Display for Undo {
     }
 }
 
-/// How to undo an IPVS change, from the state it was planned against.
-fn ipvs_inverse(change: &Change, before: &Table) -> Vec<Change> {
-    let service = |key| before.services.get(key);
-    let dest = |s, d| {
-        service(s)
-            .and_then(|svc: &Service| svc.destinations.get(d))
-            .cloned()
-    };
-    match change {
-        Change::AddService { key, .. } => vec![Change::DelService { key: *key }],
-        Change::EditService { key, .. } => service(key)
-            .map(|s| {
-                vec![Change::EditService {
-                    key: *key,
-                    settings: s.settings.clone(),
-                }]
-            })
-            .unwrap_or_default(),
-        Change::DelService { key } => match service(key) {
-            Some(s) => {
-                let mut undo = vec![Change::AddService {
-                    key: *key,
-                    settings: s.settings.clone(),
-                }];
-                undo.extend(s.destinations.iter().map(|(d, dest): (_, &Destination)| {
-                    Change::AddDest {
-                        service: *key,
-                        key: *d,
-                        dest: dest.clone(),
-                    }
-                }));
-                undo
-            }
-            None => vec![],
-        },
-        Change::AddDest { service, key, .. } => vec![Change::DelDest {
-            service: *service,
-            key: *key,
-        }],
-        Change::EditDest { service, key, .. } => dest(service, key)
-            .map(|d| {
-                vec![Change::EditDest {
-                    service: *service,
-                    key: *key,
-                    dest: d,
-                }]
-            })
-            .unwrap_or_default(),
-        Change::DelDest { service, key } => dest(service, key)
-            .map(|d| {
-                vec![Change::AddDest {
-                    service: *service,
-                    key: *key,
-                    dest: d,
-                }]
-            })
-            .unwrap_or_default(),
-        Change::SetTimeouts(_) => vec![Change::SetTimeouts(before.timeouts)],
-        Change::StartDaemon(d) => vec![Change::StopDaemon(d.clone())],
-        Change::StopDaemon(d) => vec![Change::StartDaemon(d.clone())],
-    }
-}
-
 /// Every executed step with what undoes it, oldest first.
 #[derive(Debug, Default)]
 pub struct Journal(Vec<Undo>);
@@ -114,7 +50,6 @@ const MAX_BATCH: usize = 4096;
 /// failure undoes what was done and reports what could not be undone.
 pub fn execute(
     steps: &[(Phase, Step)],
-    before: &Table,
     backends: &mut Backends,
     progress: &mut dyn Progress,
     cancel: &Cancel,
@@ -144,7 +79,7 @@ pub fn execute(
         };
         progress.event(Event::Started(described));
         let outcome = match first {
-            Step::Ipvs(_) => run_ipvs(&batch, before, backends, &mut journal),
+            Step::Ipvs { .. } => run_ipvs(&batch, backends, &mut journal),
             Step::Host { .. } => run_hosts(&batch, backends, &mut journal),
             Step::Director(_) => run_director(&batch, backends, &mut journal),
             Step::Drain { .. } => run_drains(&batch, backends, cancel),
@@ -171,28 +106,24 @@ pub fn execute(
 
 fn run_ipvs(
     batch: &[&Step],
-    before: &Table,
     backends: &mut Backends,
     journal: &mut Vec<Undo>,
 ) -> Result<(), Error> {
-    let changes: Vec<Change> = batch
+    let (changes, undos): (Vec<Change>, Vec<&Vec<Change>>) = batch
         .iter()
-        .filter_map(|s| {
-            if let Step::Ipvs(c) = s {
-                Some(c.clone())
-            } else {
-                None
-            }
+        .filter_map(|s| match s {
+            Step::Ipvs { change, undo } => Some((change.clone(), undo)),
+            _ => None,
         })
-        .collect();
+        .unzip();
     let outcome = backends.ipvs.apply(&changes);
     let failed: BTreeSet<usize> = match &outcome {
         Ok(()) => Default::default(),
         Err(e) => e.failed.iter().map(|(i, _)| *i).collect(),
     };
-    for (i, change) in changes.iter().enumerate() {
+    for (i, undo) in undos.into_iter().enumerate() {
         if !failed.contains(&i) {
-            journal.push(Undo::Ipvs(ipvs_inverse(change, before)));
+            journal.push(Undo::Ipvs(undo.clone()));
         }
     }
     Ok(outcome?)

@@ -120,7 +120,7 @@ pub fn make_plan(
     let ipvs_changes = plan
         .steps
         .iter()
-        .filter(|(_, s)| matches!(s, plan::Step::Ipvs(_)))
+        .filter(|(_, s)| matches!(s, plan::Step::Ipvs { .. }))
         .count();
     crate::log::debug(|| {
         format!(

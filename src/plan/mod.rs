@@ -64,7 +64,11 @@ pub enum Phase {
 /// One thing to do.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Step {
-    Ipvs(ipvs::Change),
+    /// An IPVS change and the changes that undo it, made from the values it replaces.
+    Ipvs {
+        change: ipvs::Change,
+        undo: Vec<ipvs::Change>,
+    },
     Host {
         host: String,
         change: HostChange,
@@ -162,7 +166,7 @@ fn step_address(step: &Step, config: &crate::config::Config) -> String {
             )
     };
     match step {
-        Step::Ipvs(change) => match change {
+        Step::Ipvs { change, .. } => match change {
             ipvs::Change::AddService { key, .. }
             | ipvs::Change::EditService { key, .. }
             | ipvs::Change::DelService { key } => service(key),

@@ -53,9 +53,10 @@ impl Differ<'_> {
                     self.drain(key, dkey, old, meta.drain);
                 }
             }
-            self.step(
+            self.ipvs(
                 Phase::ServiceRemove,
-                Step::Ipvs(Change::DelService { key: *key }),
+                Change::DelService { key: *key },
+                recreate(key, have),
             );
         }
     }

@@ -126,6 +126,11 @@ impl Differ<'_> {
         self.plan.steps.push((phase, step));
     }
 
+    /// An IPVS change with what undoes it.
+    pub(super) fn ipvs(&mut self, phase: Phase, change: Change, undo: Vec<Change>) {
+        self.step(phase, Step::Ipvs { change, undo });
+    }
+
     pub(super) fn change(
         &mut self,
         address: String,
@@ -150,4 +155,23 @@ impl Differ<'_> {
             ServiceKey::Fwmark { mark, .. } => d.ignore_fwmarks.contains(mark),
         }
     }
+}
+
+/// What brings back a deleted service: the service, then each of its real servers.
+fn recreate(key: &ServiceKey, service: &Service) -> Vec<Change> {
+    let mut undo = vec![Change::AddService {
+        key: *key,
+        settings: service.settings.clone(),
+    }];
+    undo.extend(
+        service
+            .destinations
+            .iter()
+            .map(|(d, dest)| Change::AddDest {
+                service: *key,
+                key: *d,
+                dest: dest.clone(),
+            }),
+    );
+    undo
 }

@@ -2,6 +2,7 @@
 //! radius of every deletion and the max_depool guardrail.
 
 use super::*;
+use crate::model::ServiceSettings;
 
 /// The real servers of a service that does not exist yet.
 static NO_DESTINATIONS: BTreeMap<DestinationKey, Destination> = BTreeMap::new();
@@ -58,9 +59,10 @@ impl<'a> Differ<'a> {
                     self.drain(key, dkey, old, drain);
                 }
             }
-            self.step(
+            self.ipvs(
                 Phase::ServiceRemove,
-                Step::Ipvs(Change::DelService { key: *key }),
+                Change::DelService { key: *key },
+                recreate(key, have),
             );
             if let ServiceKey::Address { vip, .. } = key {
                 self.retired_vips.insert(*vip);
@@ -73,7 +75,8 @@ impl<'a> Differ<'a> {
             self.director_before
                 .insert("timeouts".into(), json!(self.observed.table.timeouts));
             self.director_after.insert("timeouts".into(), json!(t));
-            self.step(Phase::Director, Step::Ipvs(Change::SetTimeouts(t)));
+            let undo = Change::SetTimeouts(self.observed.table.timeouts);
+            self.ipvs(Phase::Director, Change::SetTimeouts(t), vec![undo]);
         }
         let want_daemons = &self.config.desired.director.sync_daemons;
         let have_daemons = &self.observed.table.sync_daemons;
@@ -84,15 +87,19 @@ impl<'a> Differ<'a> {
                 .insert("sync_daemons".into(), json!(want_daemons));
         }
         for daemon in have_daemons.difference(want_daemons) {
-            self.step(
+            let undo = Change::StartDaemon(daemon.clone());
+            self.ipvs(
                 Phase::Director,
-                Step::Ipvs(Change::StopDaemon(daemon.clone())),
+                Change::StopDaemon(daemon.clone()),
+                vec![undo],
             );
         }
         for daemon in want_daemons.difference(have_daemons) {
-            self.step(
+            let undo = Change::StopDaemon(daemon.clone());
+            self.ipvs(
                 Phase::Director,
-                Step::Ipvs(Change::StartDaemon(daemon.clone())),
+                Change::StartDaemon(daemon.clone()),
+                vec![undo],
             );
         }
     }
@@ -147,12 +154,13 @@ impl<'a> Differ<'a> {
                     impact,
                 );
                 let settings = want.settings.clone();
-                self.step(
+                self.ipvs(
                     Phase::ServiceUpsert,
-                    Step::Ipvs(Change::AddService {
+                    Change::AddService {
                         key: *key,
                         settings,
-                    }),
+                    },
+                    vec![Change::DelService { key: *key }],
                 );
                 &NO_DESTINATIONS
             }
@@ -166,13 +174,14 @@ impl<'a> Differ<'a> {
                         Some(after),
                         None,
                     );
-                    let settings = want.settings.clone();
-                    self.step(
+                    let edit = |settings: &ServiceSettings| Change::EditService {
+                        key: *key,
+                        settings: settings.clone(),
+                    };
+                    self.ipvs(
                         Phase::ServiceUpsert,
-                        Step::Ipvs(Change::EditService {
-                            key: *key,
-                            settings,
-                        }),
+                        edit(&want.settings),
+                        vec![edit(&have.settings)],
                     );
                 }
                 &have.destinations
@@ -191,7 +200,12 @@ impl<'a> Differ<'a> {
         let mut depooled = 0;
         for (dkey, dest) in &want.destinations {
             let address = meta.destinations[dkey].address.clone();
-            let step = match have.get(dkey) {
+            let edit = |dest: &Destination| Change::EditDest {
+                service: *key,
+                key: *dkey,
+                dest: dest.clone(),
+            };
+            let (change, undo) = match have.get(dkey) {
                 None => {
                     self.change(
                         address,
@@ -200,11 +214,16 @@ impl<'a> Differ<'a> {
                         Some(dest_json(dkey, dest)),
                         None,
                     );
-                    Change::AddDest {
+                    let add = Change::AddDest {
                         service: *key,
                         key: *dkey,
                         dest: dest.clone(),
-                    }
+                    };
+                    let delete = Change::DelDest {
+                        service: *key,
+                        key: *dkey,
+                    };
+                    (add, delete)
                 }
                 Some(old) if old != dest => {
                     let zeroed = dest.weight == 0 && old.weight > 0;
@@ -217,15 +236,11 @@ impl<'a> Differ<'a> {
                         Some(dest_json(dkey, dest)),
                         impact,
                     );
-                    Change::EditDest {
-                        service: *key,
-                        key: *dkey,
-                        dest: dest.clone(),
-                    }
+                    (edit(dest), edit(old))
                 }
                 Some(_) => continue,
             };
-            self.step(Phase::DestUpsert, Step::Ipvs(step));
+            self.ipvs(Phase::DestUpsert, change, vec![undo]);
         }
         for (dkey, old) in have {
             if !want.destinations.contains_key(dkey) {
@@ -262,12 +277,18 @@ impl<'a> Differ<'a> {
         if !drain.is_zero() {
             self.drain(service, dkey, old, drain);
         }
-        self.step(
+        let undo = Change::AddDest {
+            service: *service,
+            key: *dkey,
+            dest: old.clone(),
+        };
+        self.ipvs(
             Phase::DestRemove,
-            Step::Ipvs(Change::DelDest {
+            Change::DelDest {
                 service: *service,
                 key: *dkey,
-            }),
+            },
+            vec![undo],
         );
     }
 
@@ -279,18 +300,16 @@ impl<'a> Differ<'a> {
         timeout: Duration,
     ) {
         if old.weight > 0 {
+            let edit = |dest: Destination| Change::EditDest {
+                service: *service,
+                key: *dkey,
+                dest,
+            };
             let zero = Destination {
                 weight: 0,
                 ..old.clone()
             };
-            self.step(
-                Phase::Drain,
-                Step::Ipvs(Change::EditDest {
-                    service: *service,
-                    key: *dkey,
-                    dest: zero,
-                }),
-            );
+            self.ipvs(Phase::Drain, edit(zero), vec![edit(old.clone())]);
         }
         self.step(
             Phase::Drain,
