@@ -3,6 +3,7 @@
 //! The configuration (`config`) evaluates HCL into the desired `model::State`; later stages
 //! observe the live state into the same type and plan the difference.
 
+pub mod address;
 pub mod apply;
 pub mod cli;
 mod commands;

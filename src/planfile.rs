@@ -103,7 +103,7 @@ pub fn moved(before: &Value, after: &Value) -> Vec<String> {
     let names: BTreeSet<&String> = hb.keys().chain(ha.keys()).collect();
     for name in names {
         if hb.get(name) != ha.get(name) {
-            out.push(format!("host[\"{name}\"]"));
+            out.push(crate::address::Address::host(name).to_string());
         }
     }
     out

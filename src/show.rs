@@ -33,7 +33,8 @@ pub fn render(table: &Table, stats: bool) -> String {
         out.push('\n');
         let _ = writeln!(
             out,
-            "virtual_server[\"{key}\"]  {}",
+            "{}  {}",
+            crate::address::Address::undeclared_service(key),
             service_settings(service)
         );
         if stats {

@@ -175,7 +175,7 @@ fn a_full_apply_converges_and_the_next_plan_is_empty() {
     let actions: Vec<(String, Action)> = plan
         .changes
         .iter()
-        .map(|c| (c.address.clone(), c.action))
+        .map(|c| (c.address.to_string(), c.action))
         .collect();
     assert!(
         actions.contains(&("virtual_server.web".into(), Action::Update)),

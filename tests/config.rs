@@ -136,7 +136,8 @@ fn dr_example_prepares_hosts_and_weights() {
             address: ip("10.1.0.11"),
             port: 80
         }]
-            .address,
+            .address
+            .as_str(),
         "virtual_server.web.real_server.web[\"10.1.0.11\"]"
     );
 }
@@ -252,7 +253,7 @@ fn modules_expand_with_addresses_and_for_each() {
     let eu = &config.services[&tcp("203.0.113.21", 443)];
     let server = eu.destinations.values().next().unwrap();
     assert_eq!(
-        server.address,
+        server.address.as_str(),
         "module.edge[\"eu\"].virtual_server.main.real_server.server[\"eu-1\"]"
     );
     assert_eq!(server.host.as_deref(), Some("198.51.100.41"));
@@ -277,7 +278,10 @@ fn nested_modules_resolve_sources_relative_to_their_file() {
     ]);
     let config = load(&dir.path().join("root"));
     let meta = &config.services[&tcp("203.0.113.9", 80)];
-    assert_eq!(meta.address, "module.outer.module.inner.virtual_server.svc");
+    assert_eq!(
+        meta.address.as_str(),
+        "module.outer.module.inner.virtual_server.svc"
+    );
 }
 
 #[test]
@@ -307,7 +311,7 @@ virtual_server "svc" {
     let addresses: Vec<String> = config
         .services
         .values()
-        .flat_map(|m| m.destinations.values().map(|d| d.address.clone()))
+        .flat_map(|m| m.destinations.values().map(|d| d.address.to_string()))
         .collect();
     assert_eq!(
         addresses,

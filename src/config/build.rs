@@ -3,6 +3,7 @@
 
 use super::decode::{Declared, DeclaredServer, DeclaredService};
 use super::{Config, DestinationMeta, DirectorMeta, HostMeta, ServiceMeta};
+use crate::address::Address;
 use crate::diag::{Diag, Diagnostics, Location};
 use crate::model::{
     DestinationKey, Family, Forwarding, Host, InterfaceAddress, ServiceKey, State, Tunnel,
@@ -28,7 +29,7 @@ pub fn build(declared: Declared, diags: &mut Diagnostics) -> Config {
     let mut services = BTreeMap::new();
     let mut hosts: BTreeMap<String, (HostMeta, Location)> = BTreeMap::new();
     let mut locations = BTreeMap::new();
-    let mut declared_at: BTreeMap<ServiceKey, (String, Location)> = BTreeMap::new();
+    let mut declared_at: BTreeMap<ServiceKey, (Address, Location)> = BTreeMap::new();
 
     for decl in declared.services {
         if let Some((first, _)) = declared_at.get(&decl.key) {
@@ -91,7 +92,7 @@ fn declare_servers(
     decl: &DeclaredService,
     desired: &mut State,
     hosts: &mut BTreeMap<String, (HostMeta, Location)>,
-    locations: &mut BTreeMap<String, Location>,
+    locations: &mut BTreeMap<Address, Location>,
     diags: &mut Diagnostics,
 ) -> BTreeMap<DestinationKey, DestinationMeta> {
     let mut destinations = BTreeMap::new();

@@ -13,6 +13,7 @@ mod vars;
 pub use body::parse_duration;
 pub use vars::VarArg;
 
+use crate::address::Address;
 use crate::diag::{Diagnostics, Location};
 use crate::host::SshTarget;
 use crate::log::timed;
@@ -36,12 +37,12 @@ pub struct Config {
     /// How many hosts are reached at once.
     pub parallelism: usize,
     /// Where each resource address is declared.
-    pub locations: BTreeMap<String, Location>,
+    pub locations: BTreeMap<Address, Location>,
 }
 
 #[derive(Debug, Clone)]
 pub struct ServiceMeta {
-    pub address: String,
+    pub address: Address,
     pub drain: Duration,
     pub prevent_destroy: bool,
     pub max_depool: Depool,
@@ -50,7 +51,7 @@ pub struct ServiceMeta {
 
 #[derive(Debug, Clone)]
 pub struct DestinationMeta {
-    pub address: String,
+    pub address: Address,
     /// The SSH address of the host, when lvsform manages it.
     pub host: Option<String>,
 }

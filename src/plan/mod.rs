@@ -29,6 +29,7 @@ pub fn make(
     }
 }
 
+use crate::address::Address;
 use crate::director::{DirectorChange, DirectorFacts};
 use crate::host::{HostChange, HostFacts};
 use crate::ipvs::{self, Table};
@@ -85,7 +86,7 @@ pub enum Step {
 /// A user-facing change of one resource address.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResourceChange {
-    pub address: String,
+    pub address: Address,
     pub action: Action,
     pub before: Option<serde_json::Value>,
     pub after: Option<serde_json::Value>,
@@ -112,7 +113,7 @@ pub struct Plan {
     /// For each replaced live service's address, the address of the declaration that
     /// replaces it (so that `--target` of the one takes the other along).
     #[serde(default)]
-    pub replaced: BTreeMap<String, String>,
+    pub replaced: BTreeMap<Address, Address>,
 }
 
 impl Plan {
@@ -138,22 +139,13 @@ impl Plan {
     }
 }
 
-/// Whether `address` is `target` or inside it (`virtual_server.web` holds
-/// `virtual_server.web.real_server.a` and `virtual_server.web["x"]`).
-fn within(address: &str, target: &str) -> bool {
-    address == target
-        || address
-            .strip_prefix(target)
-            .is_some_and(|rest| rest.starts_with(['.', '[']))
-}
-
 /// The resource address a step works on.
-fn step_address(step: &Step, config: &crate::config::Config) -> String {
+fn step_address(step: &Step, config: &crate::config::Config) -> Address {
     let service = |key: &crate::model::ServiceKey| {
-        config.services.get(key).map_or_else(
-            || format!("virtual_server[\"{key}\"]"),
-            |m| m.address.clone(),
-        )
+        config
+            .services
+            .get(key)
+            .map_or_else(|| Address::undeclared_service(key), |m| m.address.clone())
     };
     let dest = |key: &crate::model::ServiceKey, dkey: &crate::model::DestinationKey| {
         config
@@ -161,7 +153,7 @@ fn step_address(step: &Step, config: &crate::config::Config) -> String {
             .get(key)
             .and_then(|m| m.destinations.get(dkey))
             .map_or_else(
-                || format!("{}.real_server[\"{dkey}\"]", service(key)),
+                || service(key).undeclared_real_server(dkey),
                 |d| d.address.clone(),
             )
     };
@@ -179,13 +171,13 @@ fn step_address(step: &Step, config: &crate::config::Config) -> String {
             | ipvs::Change::DelDest { service: s, key } => dest(s, key),
             ipvs::Change::SetTimeouts(_)
             | ipvs::Change::StartDaemon(_)
-            | ipvs::Change::StopDaemon(_) => "director".into(),
+            | ipvs::Change::StopDaemon(_) => Address::director(),
         },
         Step::Drain {
             service, dest: d, ..
         } => dest(service, d),
-        Step::Host { host, .. } => format!("host[\"{host}\"]"),
-        Step::Director(_) => "director".into(),
+        Step::Host { host, .. } => Address::host(host),
+        Step::Director(_) => Address::director(),
     }
 }
 
@@ -196,22 +188,23 @@ impl Plan {
         if targets.is_empty() {
             return self;
         }
-        let selected = |address: &str| {
+        let targets: Vec<Address> = targets.iter().map(|t| Address::from(t.as_str())).collect();
+        let selected = |address: &Address| {
             targets
                 .iter()
-                .any(|t| within(address, t) || within(t, address))
+                .any(|t| address.is_within(t) || t.is_within(address))
         };
-        let hosts: std::collections::BTreeSet<String> = config
+        let hosts: std::collections::BTreeSet<Address> = config
             .services
             .values()
             .flat_map(|s| s.destinations.values())
             .filter(|d| selected(&d.address))
-            .filter_map(|d| d.host.as_ref().map(|h| format!("host[\"{h}\"]")))
+            .filter_map(|d| d.host.as_deref().map(Address::host))
             .collect();
-        let keep = |address: &str| {
+        let keep = |address: &Address| {
             selected(address)
                 || hosts.contains(address)
-                || self.replaced.get(address).is_some_and(|new| selected(new))
+                || self.replaced.get(address).is_some_and(&selected)
         };
         Plan {
             changes: self
@@ -227,28 +220,5 @@ impl Plan {
             warnings: self.warnings,
             replaced: self.replaced,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::within;
-
-    #[test]
-    fn addresses_nest() {
-        assert!(within("virtual_server.web", "virtual_server.web"));
-        assert!(within(
-            "virtual_server.web.real_server.a",
-            "virtual_server.web"
-        ));
-        assert!(within(
-            "virtual_server.web[\"x\"].real_server.a",
-            "virtual_server.web"
-        ));
-        assert!(!within("virtual_server.web2", "virtual_server.web"));
-        assert!(!within(
-            "virtual_server.web",
-            "virtual_server.web.real_server.a"
-        ));
     }
 }

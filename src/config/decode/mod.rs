@@ -15,6 +15,7 @@ use super::files::{Module, Modules};
 use super::value::{Map, suggest, type_name};
 use super::vars::{self, Declaration};
 use super::{Depool, Inputs, expand_path};
+use crate::address::Address;
 use crate::defaults;
 use crate::diag::{Diag, Diagnostics, Location};
 use crate::host::SshTarget;
@@ -26,7 +27,7 @@ use crate::model::{
 use hcl::Value;
 use hcl::edit::Span;
 use hcl::edit::structure::{Block, Body, Structure};
-use service::{family_name, instance_suffix};
+use service::family_name;
 use ssh::{SshLayer, root_ssh, ssh_block};
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -44,7 +45,7 @@ pub struct Declared {
 }
 
 pub struct DeclaredService {
-    pub address: String,
+    pub address: Address,
     pub key: ServiceKey,
     /// Where the identity (vip/port or fwmark) is written.
     pub location: Location,
@@ -58,7 +59,7 @@ pub struct DeclaredService {
 }
 
 pub struct DeclaredServer {
-    pub address: String,
+    pub address: Address,
     pub key: DestinationKey,
     pub location: Location,
     pub forwarding: Forwarding,
@@ -107,7 +108,7 @@ pub fn decode(modules: &Modules, inputs: &Inputs, diags: &mut Diagnostics) -> Op
         declared,
         diags,
     };
-    decoder.instance(0, "", &values);
+    decoder.instance(0, None, &values);
     Some(decoder.declared)
 }
 
@@ -153,11 +154,11 @@ struct ServiceContext {
 type Instance = Option<(String, Value)>;
 
 impl<'m> Decoder<'m, '_> {
-    /// Decodes one module instance: `prefix` is its address (`""` for the root,
-    /// `module.api.` for a module), `values` its variables.
-    fn instance(&mut self, index: usize, prefix: &str, values: &Map) {
+    /// Decodes one module instance: `parent` is its address (`None` for the root,
+    /// `module.api` for a module), `values` its variables.
+    fn instance(&mut self, index: usize, parent: Option<&Address>, values: &Map) {
         let module = &self.modules.modules[index];
-        let is_root = prefix.is_empty();
+        let is_root = parent.is_none();
         let locals = self.locals(module);
         if is_root {
             // Real servers anywhere take these defaults, so they are read first.
@@ -202,10 +203,10 @@ impl<'m> Decoder<'m, '_> {
                 }
                 match kind {
                     "director" => self.director(&scope, block),
-                    "virtual_server" => self.virtual_servers(&scope, &module.dir, block, prefix),
+                    "virtual_server" => self.virtual_servers(&scope, &module.dir, block, parent),
                     "module" => {
                         if let Some(&called) = module.calls.get(&(file_index, block_index)) {
-                            self.module(&scope, block, called, prefix);
+                            self.module(&scope, block, called, parent);
                         }
                     }
                     _ => {} // variable, locals and ssh are read before

@@ -78,7 +78,13 @@ impl<'m> Decoder<'m, '_> {
         }
     }
 
-    pub(super) fn module(&mut self, scope: &Scope, block: &Block, called: usize, prefix: &str) {
+    pub(super) fn module(
+        &mut self,
+        scope: &Scope,
+        block: &Block,
+        called: usize,
+        parent: Option<&Address>,
+    ) {
         let module = &self.modules.modules[called];
         let declarations = declarations(module, self.diags);
         let Some((name, instances)) = self.named_instances(scope, block) else {
@@ -86,7 +92,8 @@ impl<'m> Decoder<'m, '_> {
         };
         for instance in instances {
             let scope = &scope.for_instance(instance.as_ref().map(|(k, v)| (k.as_str(), v)));
-            let address = format!("{prefix}module.{name}{}", instance_suffix(&instance));
+            let key = instance.as_ref().map(|(k, _)| k.as_str());
+            let address = Address::block(parent, "module", &name, key);
             let mut reader = Reader::new(scope, self.diags);
             let mut values = Map::new();
             let mut complete = true;
@@ -160,7 +167,7 @@ impl<'m> Decoder<'m, '_> {
                 }
             }
             if complete {
-                self.instance(called, &format!("{address}."), &values);
+                self.instance(called, Some(&address), &values);
             }
         }
     }

@@ -105,11 +105,8 @@ impl<'m> Decoder<'m, '_> {
         };
         for instance in instances {
             let scope = &scope.for_instance(instance.as_ref().map(|(k, v)| (k.as_str(), v)));
-            let address = format!(
-                "{}.real_server.{name}{}",
-                service.address,
-                instance_suffix(&instance)
-            );
+            let key = instance.as_ref().map(|(k, _)| k.as_str());
+            let address = Address::block(Some(&service.address), "real_server", &name, key);
             self.real_server(scope, dir, block, context, address, service);
         }
     }
@@ -120,7 +117,7 @@ impl<'m> Decoder<'m, '_> {
         dir: &Path,
         block: &Block,
         context: &ServiceContext,
-        address: String,
+        address: Address,
         service: &mut DeclaredService,
     ) {
         let mut reader = Reader::new(scope, self.diags);

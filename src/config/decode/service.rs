@@ -34,13 +34,6 @@ pub(super) fn family_name(family: Family) -> &'static str {
     }
 }
 
-pub(super) fn instance_suffix(instance: &Instance) -> String {
-    match instance {
-        Some((key, _)) => format!("[\"{}\"]", key.escape_default()),
-        None => String::new(),
-    }
-}
-
 /// The family of the first real server whose address is a literal or evaluates cleanly.
 pub(super) fn first_server_family(scope: &Scope, body: &Body) -> Option<Family> {
     let block = body.blocks().find(|b| b.ident.as_str() == "real_server")?;
@@ -140,7 +133,7 @@ impl<'m> Decoder<'m, '_> {
         scope: &Scope,
         dir: &Path,
         block: &Block,
-        prefix: &str,
+        parent: Option<&Address>,
     ) {
         Reader::new(scope, self.diags).check(
             &block.body,
@@ -152,10 +145,8 @@ impl<'m> Decoder<'m, '_> {
         };
         for instance in instances {
             let scope = &scope.for_instance(instance.as_ref().map(|(k, v)| (k.as_str(), v)));
-            let address = format!(
-                "{prefix}virtual_server.{name}{}",
-                instance_suffix(&instance)
-            );
+            let key = instance.as_ref().map(|(k, _)| k.as_str());
+            let address = Address::block(parent, "virtual_server", &name, key);
             if let Some(service) = self.virtual_server(scope, dir, block, address) {
                 self.declared.services.push(service);
             }
@@ -167,7 +158,7 @@ impl<'m> Decoder<'m, '_> {
         scope: &Scope,
         dir: &Path,
         block: &Block,
-        address: String,
+        address: Address,
     ) -> Option<DeclaredService> {
         let mut reader = Reader::new(scope, self.diags);
         let body = &block.body;

@@ -38,7 +38,7 @@ impl Differ<'_> {
             );
             for (dkey, old) in &have.destinations {
                 let address = meta.destinations.get(dkey).map_or_else(
-                    || format!("{}.real_server[\"{dkey}\"]", meta.address),
+                    || meta.address.undeclared_real_server(dkey),
                     |m| m.address.clone(),
                 );
                 let impact = self.impact(key, dkey, Some(meta.drain).filter(|_| drains(key)));
@@ -92,7 +92,7 @@ impl Differ<'_> {
                 );
             }
             self.change(
-                format!("host[\"{name}\"]"),
+                Address::host(name),
                 Action::Update,
                 Some(json!(before)),
                 Some(json!(after)),
@@ -122,7 +122,7 @@ impl Differ<'_> {
         if !self.director_before.is_empty() {
             let before = json!(std::mem::take(&mut self.director_before));
             self.change(
-                "director".into(),
+                Address::director(),
                 Action::Update,
                 Some(before),
                 Some(json!({})),

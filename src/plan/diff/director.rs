@@ -58,7 +58,7 @@ impl Differ<'_> {
             let before = json!(std::mem::take(&mut self.director_before));
             let after = json!(std::mem::take(&mut self.director_after));
             self.change(
-                "director".into(),
+                Address::director(),
                 Action::Update,
                 Some(before),
                 Some(after),

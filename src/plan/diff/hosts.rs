@@ -121,7 +121,7 @@ impl Differ<'_> {
                     changes.push(HostChange::AddFirewallRule);
                 } else {
                     self.errors.push(
-                        Diag::error(format!("host[\"{name}\"]: its firewall drops IP-in-IP (IP protocol 4), so no TUN packet would reach it"))
+                        Diag::error(format!("{}: its firewall drops IP-in-IP (IP protocol 4), so no TUN packet would reach it", Address::host(name)))
                             .help(format!("on {name}: iptables -I INPUT -p 4 -j ACCEPT, or set manage_firewall = true on its real servers")),
                     );
                 }
@@ -167,7 +167,7 @@ impl Differ<'_> {
             }
             if !after.is_empty() || !before.is_empty() {
                 self.change(
-                    format!("host[\"{name}\"]"),
+                    Address::host(name),
                     Action::Update,
                     Some(json!(before)),
                     Some(json!(after)),
@@ -194,7 +194,7 @@ impl Differ<'_> {
         });
         let Some(dip) = dip else {
             self.errors.push(
-                Diag::error(format!("host[\"{host}\"]: NAT needs the director's address on the real servers' LAN, and none is known"))
+                Diag::error(format!("{}: NAT needs the director's address on the real servers' LAN, and none is known", Address::host(host)))
                     .help("set director.dip, or director.interface to the interface on that LAN"),
             );
             return;
@@ -206,8 +206,11 @@ impl Differ<'_> {
                     format!("a default route via {g}")
                 });
             self.errors.push(
-                Diag::error(format!("host[\"{host}\"] has {found}; NAT needs it via the director ({dip}), or replies bypass IPVS"))
-                    .help(format!("on {host}: ip route replace default via {dip}")),
+                Diag::error(format!(
+                    "{} has {found}; NAT needs it via the director ({dip}), or replies bypass IPVS",
+                    Address::host(host)
+                ))
+                .help(format!("on {host}: ip route replace default via {dip}")),
             );
         }
     }

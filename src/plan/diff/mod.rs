@@ -11,6 +11,7 @@ pub use destroy::destroy;
 use hosts::show_host_change;
 
 use super::{Action, Observed, Phase, Plan, ResourceChange, Step, persist};
+use crate::address::Address;
 use crate::config::{Config, Depool};
 use crate::diag::Diag;
 use crate::director::DirectorChange;
@@ -133,7 +134,7 @@ impl Differ<'_> {
 
     pub(super) fn change(
         &mut self,
-        address: String,
+        address: Address,
         action: Action,
         before: Option<Value>,
         after: Option<Value>,

@@ -45,7 +45,7 @@ impl<'a> Differ<'a> {
                 None => {
                     let impact = self.service_impact(key, have, Duration::ZERO);
                     self.change(
-                        format!("virtual_server[\"{key}\"]"),
+                        Address::undeclared_service(key),
                         Action::Delete,
                         Some(service_json(key, have)),
                         None,
@@ -131,10 +131,9 @@ impl<'a> Differ<'a> {
                 let (action, before, impact) = match replaced.get(key) {
                     Some(old_key) => {
                         let old = &observed[old_key];
-                        self.plan.replaced.insert(
-                            format!("virtual_server[\"{old_key}\"]"),
-                            meta.address.clone(),
-                        );
+                        self.plan
+                            .replaced
+                            .insert(Address::undeclared_service(old_key), meta.address.clone());
                         if meta.prevent_destroy {
                             self.refuse_destroy(key, "replaces it");
                         }
@@ -245,7 +244,7 @@ impl<'a> Differ<'a> {
         for (dkey, old) in have {
             if !want.destinations.contains_key(dkey) {
                 depooled += 1;
-                let address = format!("{}.real_server[\"{dkey}\"]", meta.address);
+                let address = meta.address.undeclared_real_server(dkey);
                 self.remove_dest(address, key, dkey, old, meta.drain);
             }
         }
@@ -255,7 +254,7 @@ impl<'a> Differ<'a> {
     /// Weight 0 and a wait (TCP/SCTP), then the deletion.
     pub(super) fn remove_dest(
         &mut self,
-        address: String,
+        address: Address,
         service: &ServiceKey,
         dkey: &DestinationKey,
         old: &Destination,
