@@ -75,6 +75,10 @@ pub enum ServiceKey {
 }
 
 impl ServiceKey {
+    /// The attributes IPVS cannot change in place: they are the service's identity, so a
+    /// change of any of them replaces the service.
+    pub const IDENTITY: [&'static str; 5] = ["protocol", "vip", "port", "fwmark", "family"];
+
     pub fn family(&self) -> Family {
         match self {
             ServiceKey::Address { vip, .. } => Family::of(vip),

@@ -93,6 +93,9 @@ pub struct ResourceChange {
     /// What it affects right now: live connection counts of destinations deleted or zeroed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub impact: Option<String>,
+    /// For a replace: the changed attributes that force it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub forces_replacement: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

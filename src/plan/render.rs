@@ -46,9 +46,6 @@ fn symbol(action: Action) -> (&'static str, &'static str, &'static str) {
     }
 }
 
-/// The attributes IPVS cannot edit in place: a change of any of them replaces the service.
-const IDENTITY: [&str; 5] = ["protocol", "vip", "port", "fwmark", "family"];
-
 /// A value as HCL shows it: strings quoted, the rest as JSON.
 struct Text<'a>(&'a Value);
 
@@ -151,7 +148,7 @@ fn block(out: &mut String, change: &ResourceChange, style: &Style) {
         match (old, new) {
             (Some(b), Some(a)) if b == a => {}
             (Some(b), Some(a)) if change.action != Action::Create => {
-                let forces = change.action == Action::Replace && IDENTITY.contains(&key.as_str());
+                let forces = change.forces_replacement.contains(key);
                 let note = if forces { "  # forces replacement" } else { "" };
                 line(
                     "33",

@@ -140,12 +140,21 @@ impl Differ<'_> {
         after: Option<Value>,
         impact: Option<String>,
     ) {
+        let forces_replacement = match (action, &before, &after) {
+            (Action::Replace, Some(b), Some(a)) => ServiceKey::IDENTITY
+                .iter()
+                .filter(|key| b.get(**key) != a.get(**key))
+                .map(|key| key.to_string())
+                .collect(),
+            _ => vec![],
+        };
         self.plan.changes.push(ResourceChange {
             address,
             action,
             before,
             after,
             impact,
+            forces_replacement,
         });
     }
 
