@@ -2,6 +2,7 @@
 
 use crate::commands::{self, Status};
 use crate::config::{Inputs, VarArg};
+use clap::error::ErrorKind;
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -177,10 +178,20 @@ pub fn run() -> u8 {
 }
 
 fn dispatch() -> Status {
-    let matches = Cli::command().get_matches();
-    let cli = match Cli::from_arg_matches(&matches) {
-        Ok(cli) => cli,
-        Err(err) => err.exit(),
+    let parsed = Cli::command()
+        .try_get_matches()
+        .and_then(|matches| Cli::from_arg_matches(&matches).map(|cli| (matches, cli)));
+    let (matches, cli) = match parsed {
+        Ok(parsed) => parsed,
+        Err(err) => {
+            let _ = err.print();
+            // Help and version are answers. Every usage error exits 1, as Terraform's do:
+            // clap's 2 would read as "changes" under --detailed-exitcode.
+            return match err.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => Status::Done,
+                _ => Status::Failed,
+            };
+        }
     };
     if let Some(dir) = &cli.chdir
         && let Err(err) = std::env::set_current_dir(dir)

@@ -63,6 +63,24 @@ impl fmt::Display for DirectorChange {
     }
 }
 
+/// A sysctl name in dotted form, every part plain (no path can hide in it).
+pub fn is_sysctl_name(name: &str) -> bool {
+    let mut parts = name.split('.');
+    parts.clone().count() >= 2
+        && parts.all(|p| {
+            !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_-".contains(c))
+        })
+}
+
+/// The sysctls lvsform sets on the director: the network tree only. Any other
+/// (`kernel.core_pattern`, `vm.*`) could run code or harm the host, so one is refused when
+/// the configuration is read and again before anything is written.
+pub fn is_director_sysctl(name: &str) -> bool {
+    is_sysctl_name(name) && name.starts_with("net.")
+}
+
 fn sysctl_path(name: &str) -> String {
     format!("/proc/sys/{}", name.replace('.', "/"))
 }
@@ -81,6 +99,21 @@ pub enum DirectorError {
     },
     #[error("ip {command}: {message}")]
     Ip { command: String, message: String },
+    #[error("{0} is not a director sysctl lvsform may set")]
+    #[diagnostic(help("lvsform sets network sysctls (net.*) only"))]
+    ForbiddenSysctl(String),
+}
+
+impl DirectorChange {
+    /// Refuses what lvsform never does to a director, whatever asked for it.
+    pub fn check(&self) -> Result<(), DirectorError> {
+        match self {
+            DirectorChange::SetSysctl { name, .. } if !is_director_sysctl(name) => {
+                Err(DirectorError::ForbiddenSysctl(name.clone()))
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 /// The director's own settings (sysctls, VIPs on its interface).
@@ -106,6 +139,7 @@ impl Director for LocalDirector {
     }
 
     fn apply(&mut self, change: &DirectorChange) -> Result<(), DirectorError> {
+        change.check()?;
         apply(change)
     }
 }
@@ -126,6 +160,7 @@ impl Director for FakeDirector {
     }
 
     fn apply(&mut self, change: &DirectorChange) -> Result<(), DirectorError> {
+        change.check()?;
         self.applied += 1;
         if self.fail_at == Some(self.applied - 1) {
             return Err(DirectorError::Ip {
@@ -218,5 +253,35 @@ fn ip(args: &[&str]) -> Result<(), DirectorError> {
             command: args.join(" "),
             message: String::from_utf8_lossy(&output.stderr).trim().to_string(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(name: &str) -> DirectorChange {
+        DirectorChange::SetSysctl {
+            name: name.into(),
+            value: "1".into(),
+            before: Some("0".into()),
+        }
+    }
+
+    #[test]
+    fn only_network_sysctls_are_ever_written() {
+        for name in [
+            "kernel.core_pattern",
+            "vm.swappiness",
+            "net",
+            "net..x",
+            "netx.y",
+        ] {
+            assert!(set(name).check().is_err(), "{name}");
+            let mut director = FakeDirector::default();
+            assert!(director.apply(&set(name)).is_err(), "{name}");
+            assert!(director.facts.sysctls.is_empty(), "{name} was written");
+        }
+        assert!(set("net.ipv4.vs.expire_nodest_conn").check().is_ok());
     }
 }

@@ -228,3 +228,44 @@ fn errors_of_one_kind_are_counted_and_still_fail() {
     );
     assert!(stderr.contains("300 error(s): the configuration is not valid."));
 }
+
+/// A mistyped option is an error (1), never "changes" (2) to a pipeline that runs
+/// `plan --detailed-exitcode`; help and version are answers (0).
+#[test]
+fn usage_errors_exit_1_and_help_exits_0() {
+    for args in [
+        &["plan", "--detailed-exitcode", "--no-such-option"][..],
+        &["frobnicate"],
+        &[],
+        &["apply", "--lock-timeout", "soon"],
+    ] {
+        let out = lvsform(args, root());
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(!out.stderr.is_empty(), "{args:?} says why");
+    }
+    for args in [&["--help"][..], &["plan", "--help"], &["--version"]] {
+        let out = lvsform(args, root());
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        assert!(!out.stdout.is_empty(), "{args:?}");
+    }
+}
+
+/// Durations too long for the clock are refused, not a crash.
+#[test]
+fn an_overlong_duration_is_a_usage_error() {
+    let out = lvsform(
+        &[
+            "apply",
+            "--lock-timeout",
+            "10000000000000000000s10000000000000000000s",
+        ],
+        root(),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("is not a duration"));
+}

@@ -347,7 +347,8 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
             "h" => number * 3600.0,
             _ => return None,
         };
-        total += Duration::try_from_secs_f64(seconds).ok()?;
+        // Checked: a duration too long for the clock is an error, never a panic.
+        total = total.checked_add(Duration::try_from_secs_f64(seconds).ok()?)?;
         rest = &rest[unit_len..];
     }
     Some(total)
@@ -416,24 +417,21 @@ pub fn interface_name(value: &Value) -> Result<String, Problem> {
 }
 
 /// Sysctl names in dotted form (`net.ipv4.vs.expire_nodest_conn`), safe to put in a path.
+/// A director sysctl: a well-formed name in the network tree.
 pub fn sysctl_name(name: &str) -> Result<(), Problem> {
-    let parts: Vec<&str> = name.split('.').collect();
-    let ok = parts.len() >= 2
-        && parts.iter().all(|p| {
-            !p.is_empty()
-                && *p != ".."
-                && p.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "_-".contains(c))
-        });
-    if ok {
-        Ok(())
-    } else {
-        Err(Problem::new(format!(
+    if !crate::director::is_sysctl_name(name) {
+        return Err(Problem::new(format!(
             "\"{}\" is not a sysctl name",
             name.escape_default()
         ))
-        .help("write sysctl names in dotted form, e.g. \"net.ipv4.vs.expire_nodest_conn\""))
+        .help("write sysctl names in dotted form, e.g. \"net.ipv4.vs.expire_nodest_conn\""));
     }
+    if !crate::director::is_director_sysctl(name) {
+        return Err(Problem::new(format!("{name} is outside the net. tree")).help(
+            "lvsform sets network sysctls (net.*) only; set others in the host's own configuration",
+        ));
+    }
+    Ok(())
 }
 
 /// A sysctl value: a number or a plain word, nothing a shell or a path could misread.
@@ -466,7 +464,8 @@ mod tests {
         assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
         assert_eq!(parse_duration("0s"), Some(Duration::ZERO));
         assert_eq!(parse_duration("0"), Some(Duration::ZERO));
-        for bad in ["", "10", "s", "-5s", "10x", "1.2.3s"] {
+        let too_long = "10000000000000000000s10000000000000000000s";
+        for bad in ["", "10", "s", "-5s", "10x", "1.2.3s", too_long, "1e400s"] {
             assert_eq!(parse_duration(bad), None, "{bad:?}");
         }
     }

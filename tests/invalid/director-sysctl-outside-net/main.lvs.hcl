@@ -1,0 +1,5 @@
+director {
+  sysctl = {
+    "kernel.core_pattern" = "core"
+  }
+}
