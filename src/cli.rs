@@ -246,7 +246,11 @@ fn dispatch() -> Status {
                 lock_timeout,
             };
             if dir.is_file() {
-                return commands::apply_saved(&dir, color, &apply);
+                if !vars.var.is_empty() || !vars.var_file.is_empty() || !target.is_empty() {
+                    commands::fail(&commands::Refusal::SavedPlanOptions);
+                    return Status::Failed;
+                }
+                return commands::apply_saved(&dir, json, color, &apply);
             }
             let options = options(dir, &vars, json, target);
             commands::apply(&options, &apply, crate::plan::Goal::Converge)

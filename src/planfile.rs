@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-pub const FORMAT_VERSION: &str = "1";
+pub const FORMAT_VERSION: &str = "2";
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct PlanFile {
@@ -139,35 +139,98 @@ impl PlanFile {
         }
     }
 
+    /// Writes the plan readable by its owner only (it names hosts and the live table),
+    /// atomically: a new file beside the target, renamed over it, so that a reader never
+    /// sees half a plan and a symlink at the target is replaced, never followed.
     pub fn write(&self, path: &Path) -> Result<(), String> {
-        let text = serde_json::to_string_pretty(self).map_err(|e| e.to_string())?;
-        std::fs::write(path, text + "\n")
-            .map_err(|e| format!("cannot write the plan to {}: {e}", path.display()))
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let failed =
+            |e: std::io::Error| format!("cannot write the plan to {}: {e}", path.display());
+        let text = serde_json::to_string_pretty(self).map_err(|e| e.to_string())? + "\n";
+        let name = path
+            .file_name()
+            .ok_or_else(|| failed(std::io::ErrorKind::InvalidInput.into()))?;
+        let temporary = path.with_file_name(format!(
+            ".{}.{}.tmp",
+            name.to_string_lossy(),
+            std::process::id()
+        ));
+        let written = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&temporary)
+            .and_then(|mut file| {
+                file.write_all(text.as_bytes())
+                    .and_then(|()| file.sync_all())
+            })
+            .and_then(|()| std::fs::rename(&temporary, path));
+        if written.is_err() {
+            let _ = std::fs::remove_file(&temporary);
+        }
+        written.map_err(failed)
     }
 
     pub fn read(path: &Path) -> Result<PlanFile, String> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let file: PlanFile = serde_json::from_str(&text)
-            .map_err(|e| format!("{} is not an lvsform plan file: {e}", path.display()))?;
-        if file.format_version != FORMAT_VERSION
-            || file.lvsform_version != env!("CARGO_PKG_VERSION")
+        let not_a_plan =
+            |e: serde_json::Error| format!("{} is not an lvsform plan file: {e}", path.display());
+        // The versions first: a plan of another version may not parse as this one's.
+        #[derive(Deserialize)]
+        struct Versions {
+            format_version: String,
+            lvsform_version: String,
+        }
+        let versions: Versions = serde_json::from_str(&text).map_err(not_a_plan)?;
+        if versions.format_version != FORMAT_VERSION
+            || versions.lvsform_version != env!("CARGO_PKG_VERSION")
         {
             return Err(format!(
                 "{} was made by lvsform {} (plan format {}); this is lvsform {}: make the plan again",
                 path.display(),
-                file.lvsform_version,
-                file.format_version,
+                versions.lvsform_version,
+                versions.format_version,
                 env!("CARGO_PKG_VERSION")
             ));
         }
-        Ok(file)
+        serde_json::from_str(&text).map_err(not_a_plan)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_plan_is_written_private_and_atomically_never_through_a_symlink() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "keep me").unwrap();
+        let path = dir.path().join("web.plan");
+        std::os::unix::fs::symlink(&victim, &path).unwrap();
+        let file = PlanFile {
+            format_version: FORMAT_VERSION.into(),
+            lvsform_version: env!("CARGO_PKG_VERSION").into(),
+            dir: dir.path().to_path_buf(),
+            vars: vec![],
+            desired: Value::Null,
+            observed: Value::Null,
+            fingerprint: "f".into(),
+            targets: vec![],
+            plan: Plan::default(),
+        };
+        file.write(&path).unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
+        let metadata = std::fs::symlink_metadata(&path).unwrap();
+        assert!(metadata.is_file(), "the link was replaced by the plan");
+        assert_eq!(metadata.permissions().mode() & 0o777, 0o600);
+        assert_eq!(PlanFile::read(&path).unwrap().fingerprint, "f");
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(names.len(), 2, "no temporary file is left");
+    }
 
     #[test]
     fn moved_names_what_changed() {

@@ -269,3 +269,82 @@ fn an_overlong_duration_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("is not a duration"));
 }
+
+const VALID: &str =
+    "virtual_server \"web\" {\n  vip  = \"203.0.113.10\"\n  port = 80\n  mode = \"nat\"\n}\n";
+
+fn dangling_link(dir: &Path) {
+    std::os::unix::fs::symlink(dir.join("missing"), dir.join("gone.lvs.hcl")).unwrap()
+}
+
+fn directory(dir: &Path) {
+    std::fs::create_dir(dir.join("sub.lvs.hcl")).unwrap()
+}
+
+fn name_not_utf8(dir: &Path) {
+    use std::os::unix::ffi::OsStrExt;
+    let name = std::ffi::OsStr::from_bytes(b"caf\xe9.lvs.hcl");
+    std::fs::write(dir.join(name), VALID).unwrap()
+}
+
+/// Anything named like a configuration file that cannot be read is an error, never
+/// skipped (the live table is authoritative: a skipped file's services would be deleted);
+/// a variables file that is not a regular file is refused at once (a FIFO would block).
+#[test]
+fn unreadable_configuration_files_are_errors() {
+    let cases = [
+        ("gone.lvs.hcl", dangling_link as fn(&Path)),
+        ("sub.lvs.hcl", directory),
+        (".lvs.hcl: its name is not UTF-8", name_not_utf8),
+    ];
+    for (named, make) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("main.lvs.hcl"), VALID).unwrap();
+        make(dir.path());
+        let out = lvsform(&["validate", "."], dir.path());
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{named}: {stderr}");
+        assert!(
+            stderr.contains("cannot read") && stderr.contains(named),
+            "{stderr}"
+        );
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("main.lvs.hcl"), VALID).unwrap();
+    let fifo = dir.path().join("vars.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    for file in [fifo.to_str().unwrap(), "/dev/zero"] {
+        let out = lvsform(&["validate", ".", "--var-file", file], dir.path());
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{file}: {stderr}");
+        assert!(stderr.contains("it is not a regular file"), "{stderr}");
+    }
+}
+
+/// A saved plan is applied as it was made and reviewed: options that would change it are
+/// refused, not silently ignored.
+#[test]
+fn a_saved_plan_takes_no_variables_or_targets() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("web.plan"), "{}").unwrap();
+    for extra in [
+        &["--var", "weight=3"][..],
+        &["--var-file", "other.vars"],
+        &["--target", "virtual_server.web"],
+    ] {
+        let mut args = vec!["apply", "web.plan"];
+        args.extend_from_slice(extra);
+        let out = lvsform(&args, dir.path());
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{extra:?}: {stderr}");
+        assert!(
+            stderr.contains("a saved plan is applied as it was made") && stderr.contains("help:"),
+            "{stderr}"
+        );
+    }
+}

@@ -56,7 +56,12 @@ pub fn apply(options: &Options, apply_options: &ApplyOptions, goal: Goal) -> Sta
 
 /// `apply PLANFILE`: no question (the plan was reviewed when it was made), but a refusal
 /// when the configuration or the live state has moved since.
-pub fn apply_saved(path: &std::path::Path, color: bool, apply_options: &ApplyOptions) -> Status {
+pub fn apply_saved(
+    path: &std::path::Path,
+    json: bool,
+    color: bool,
+    apply_options: &ApplyOptions,
+) -> Status {
     let file = match PlanFile::read(path) {
         Ok(file) => file,
         Err(e) => {
@@ -111,7 +116,7 @@ pub fn apply_saved(path: &std::path::Path, color: bool, apply_options: &ApplyOpt
         goal: Goal::Converge,
         targets: &file.targets,
     };
-    carry_out(request, &mut backends, false)
+    carry_out(request, &mut backends, json)
 }
 
 fn lock(apply_options: &ApplyOptions) -> Option<crate::lock::Lock> {

@@ -60,6 +60,11 @@ pub enum Refusal {
     )]
     #[diagnostic(help("make the plan again"))]
     LiveStateMoved { moved: String },
+    #[error(
+        "a saved plan is applied as it was made: --var, --var-file and --target belong to `lvsform plan`"
+    )]
+    #[diagnostic(help("make the plan again with them: lvsform plan -o PLANFILE --target …"))]
+    SavedPlanOptions,
     #[error("apply needs confirmation, and standard input is not a terminal")]
     #[diagnostic(help("review the plan, then run again with --auto-approve"))]
     NoTerminal,

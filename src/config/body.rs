@@ -304,6 +304,19 @@ pub fn ip_address(value: &Value) -> Result<IpAddr, Problem> {
     })
 }
 
+/// One host's address: a VIP, a real server, a DIP. The unspecified address, multicast and
+/// broadcast are refused (IPVS would take some of them and never deliver).
+pub fn host_address(value: &Value) -> Result<IpAddr, Problem> {
+    let address = ip_address(value)?;
+    let broadcast = matches!(address, IpAddr::V4(v4) if v4.is_broadcast());
+    if address.is_unspecified() || address.is_multicast() || broadcast {
+        return Err(Problem::new(format!("{address} is not one host's address")).help(
+            "VIPs, real servers and the DIP are unicast addresses: not 0.0.0.0 or ::, multicast or broadcast",
+        ));
+    }
+    Ok(address)
+}
+
 pub fn cidr(value: &Value) -> Result<ipnet::IpNet, Problem> {
     let text = string(value)?;
     text.parse::<ipnet::IpNet>()

@@ -31,21 +31,43 @@ pub struct Modules {
     pub modules: Vec<Module>,
 }
 
-/// The configuration files of a directory, sorted by name (not sub-directories).
+/// Everything in a directory named like a configuration file, sorted by name. Entries that
+/// cannot be one (a directory, a dangling link, a name that is not UTF-8) are listed too,
+/// so that reading them fails loudly: the live table is authoritative, and a file silently
+/// skipped would have its services deleted.
 pub fn config_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
-        let is_config = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(|n| n.ends_with(SUFFIX) && n.len() > SUFFIX.len());
-        if is_config && path.is_file() {
+        let is_config = path.file_name().is_some_and(|n| {
+            let name = n.as_encoded_bytes();
+            name.len() > SUFFIX.len() && name.ends_with(SUFFIX.as_bytes())
+        });
+        if is_config {
             files.push(path);
         }
     }
     files.sort();
     Ok(files)
+}
+
+/// Larger than any configuration, small enough to read whole.
+const MAX_FILE_BYTES: u64 = 256 << 20;
+
+/// The text of a configuration or variables file. Only a regular file is read: a FIFO
+/// would block and `/dev/zero` never ends.
+fn read_config(path: &Path) -> Result<String, String> {
+    if path.file_name().is_some_and(|n| n.to_str().is_none()) {
+        return Err("its name is not UTF-8".into());
+    }
+    let metadata = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    if !metadata.is_file() {
+        return Err("it is not a regular file".into());
+    }
+    if metadata.len() > MAX_FILE_BYTES {
+        return Err(format!("it is larger than {} MiB", MAX_FILE_BYTES >> 20));
+    }
+    std::fs::read_to_string(path).map_err(|e| e.to_string())
 }
 
 /// How a file is named in diagnostics: relative to the working directory when inside it.
@@ -60,13 +82,13 @@ pub fn display_name(path: &Path) -> String {
 
 /// Reads and parses one file; a syntax error becomes a located diagnostic.
 pub fn parse_file(path: &Path, diags: &mut Diagnostics) -> Option<ParsedFile> {
-    let text = match std::fs::read_to_string(path) {
+    let text = match read_config(path) {
         Ok(text) => text,
-        Err(err) => {
-            diags.push(Diag::error(format!(
-                "cannot read {}: {err}",
-                path.display()
-            )));
+        Err(why) => {
+            diags.push(
+                Diag::error(format!("cannot read {}: {why}", path.display()))
+                    .help("configuration and variables files must be readable regular UTF-8 files; fix or remove it"),
+            );
             return None;
         }
     };

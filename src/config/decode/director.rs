@@ -37,7 +37,7 @@ impl<'m> Decoder<'m, '_> {
         let interface = reader
             .get(body, "interface", body::interface_name)
             .map(|s| s.value);
-        let dip = reader.get(body, "dip", body::ip_address).map(|s| s.value);
+        let dip = reader.get(body, "dip", body::host_address).map(|s| s.value);
         let sysctls = sysctls(&mut reader, body);
         let mut director = DeclaredDirector {
             interface,

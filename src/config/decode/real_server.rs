@@ -203,7 +203,7 @@ struct Attributes {
 impl Attributes {
     fn read(reader: &mut Reader, block: &Block, context: &ServiceContext) -> Option<Attributes> {
         let body = &block.body;
-        let rip = reader.get(body, "address", body::ip_address);
+        let rip = reader.get(body, "address", body::host_address);
         let rip = reader.require(rip, body, "address", block, "\"10.1.0.11\"")?;
         let fwmark = matches!(context.key, ServiceKey::Fwmark { .. });
         let port = reader.get(

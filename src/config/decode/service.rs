@@ -163,7 +163,7 @@ impl<'m> Decoder<'m, '_> {
         let mut reader = Reader::new(scope, self.diags);
         let body = &block.body;
         let protocol = reader.get(body, "protocol", keyword(Protocol::ALL, "protocol"));
-        let vip = reader.get(body, "vip", body::ip_address);
+        let vip = reader.get(body, "vip", body::host_address);
         let persistence = persistence(&mut reader, body);
         let min_port = if persistence.is_some() { 0 } else { 1 };
         let port = reader.get(body, "port", |v| {
@@ -172,7 +172,7 @@ impl<'m> Decoder<'m, '_> {
             })
         });
         let fwmark_value = reader.get(body, "fwmark", fwmark);
-        let vips = reader.get(body, "vips", |v| list_of(v, body::ip_address));
+        let vips = reader.get(body, "vips", |v| list_of(v, body::host_address));
         let scheduler = reader
             .get(body, "scheduler", keyword(Scheduler::ALL, "scheduler"))
             .map_or(defaults::SCHEDULER, |s| s.value);
