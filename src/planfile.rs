@@ -2,12 +2,13 @@
 //! from — the configuration (directory, variables, desired state) and a record of the live
 //! state — so that applying it later refuses when either has moved.
 
+use crate::address::Address;
 use crate::config::{Config, VarArg};
 use crate::model::entries;
-use crate::plan::{Observed, Plan};
+use crate::plan::{Observed, Plan, ResourceChange};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 pub const FORMAT_VERSION: &str = "2";
@@ -28,6 +29,38 @@ pub struct PlanFile {
     /// `--target` addresses the plan was limited to.
     pub targets: Vec<String>,
     pub plan: Plan,
+}
+
+/// What differs between a saved plan and the plan made again now: the addresses whose
+/// changes differ, or "its steps" when only what apply would run does. Live connection
+/// counts (`impact`) move all the time and are not compared.
+pub fn differences(saved: &Plan, now: &Plan) -> Vec<String> {
+    let reviewed = |plan: &Plan| -> BTreeMap<Address, ResourceChange> {
+        plan.changes
+            .iter()
+            .map(|c| {
+                let change = ResourceChange {
+                    impact: None,
+                    ..c.clone()
+                };
+                (c.address.clone(), change)
+            })
+            .collect()
+    };
+    let (before, after) = (reviewed(saved), reviewed(now));
+    let addresses: BTreeSet<&Address> = before.keys().chain(after.keys()).collect();
+    let mut differ: Vec<String> = addresses
+        .into_iter()
+        .filter(|a| before.get(*a) != after.get(*a))
+        .map(ToString::to_string)
+        .collect();
+    let same_steps = saved.steps == now.steps
+        && saved.replaced == now.replaced
+        && saved.warnings == now.warnings;
+    if differ.is_empty() && !same_steps {
+        differ.push("its steps".into());
+    }
+    differ
 }
 
 /// The live state as far as a plan depends on it: everything but counters and rates.
@@ -202,6 +235,45 @@ impl PlanFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::director::DirectorChange;
+    use crate::plan::{Action, Phase, Step};
+
+    fn sysctl_plan(name: &str, impact: &str) -> Plan {
+        Plan {
+            changes: vec![ResourceChange {
+                address: Address::director(),
+                action: Action::Update,
+                before: Some(json!({"sysctl": 0})),
+                after: Some(json!({"sysctl": 1})),
+                impact: Some(impact.into()),
+                forces_replacement: vec![],
+            }],
+            steps: vec![(
+                Phase::Director,
+                Step::Director(DirectorChange::SetSysctl {
+                    name: name.into(),
+                    value: "1".into(),
+                    before: Some("0".into()),
+                }),
+            )],
+            ..Plan::default()
+        }
+    }
+
+    #[test]
+    fn a_saved_plan_must_be_the_plan_made_again() {
+        let saved = sysctl_plan("net.ipv4.ip_forward", "3 active connections");
+        let now = sysctl_plan("net.ipv4.ip_forward", "5 active connections");
+        assert!(differences(&saved, &now).is_empty(), "counters move");
+        let forged = sysctl_plan("kernel.core_pattern", "3 active connections");
+        assert_eq!(differences(&forged, &now), ["its steps"]);
+        let mut reviewed_otherwise = saved.clone();
+        reviewed_otherwise.changes[0].after = Some(json!({"sysctl": 2}));
+        assert_eq!(differences(&reviewed_otherwise, &now), ["director"]);
+        let mut extra = saved.clone();
+        extra.steps.push(forged.steps[0].clone());
+        assert_eq!(differences(&extra, &now), ["its steps"]);
+    }
 
     #[test]
     fn a_plan_is_written_private_and_atomically_never_through_a_symlink() {

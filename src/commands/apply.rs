@@ -2,9 +2,11 @@
 
 use super::progress::{JsonProgress, StderrProgress};
 use super::session::{Session, make_plan, plan_json, show_plan};
-use super::{Options, Refusal, Status, fail, out};
+use super::{Options, Refusal, Status, fail, out, report};
 use crate::apply::{self, Backends, Cancel, Progress};
 use crate::config::Inputs;
+use crate::diag::Diagnostics;
+use crate::plan;
 use crate::plan::Goal;
 use crate::planfile::{self, PlanFile};
 use std::io::{BufRead, IsTerminal, Write};
@@ -105,13 +107,30 @@ pub fn apply_saved(
         });
         return Status::Failed;
     }
-    if file.plan.is_empty() {
+    // The steps in the file are never run: anyone could have edited them. The plan is made
+    // again from the configuration and the state just read, and runs only if it is the
+    // plan that was reviewed.
+    let plan = match plan::make(config, &observed, Goal::Converge) {
+        Ok(plan) => plan.targeted(config, &file.targets),
+        Err(diags) => {
+            report(&Diagnostics(diags), color);
+            return Status::Failed;
+        }
+    };
+    let differences = planfile::differences(&file.plan, &plan);
+    if !differences.is_empty() {
+        fail(&Refusal::PlanDiffers {
+            what: differences.join(", "),
+        });
+        return Status::Failed;
+    }
+    if plan.is_empty() {
         eprintln!("No changes. Live state matches the configuration.");
         return Status::Done;
     }
     let request = apply::Request {
         config,
-        plan: &file.plan,
+        plan: &plan,
         observed,
         goal: Goal::Converge,
         targets: &file.targets,

@@ -60,6 +60,11 @@ pub enum Refusal {
     )]
     #[diagnostic(help("make the plan again"))]
     LiveStateMoved { moved: String },
+    #[error("the plan file does not hold the plan lvsform makes now ({what}); nothing was changed")]
+    #[diagnostic(help(
+        "a plan file is applied only as it was made: make the plan again, and review it"
+    ))]
+    PlanDiffers { what: String },
     #[error(
         "a saved plan is applied as it was made: --var, --var-file and --target belong to `lvsform plan`"
     )]
