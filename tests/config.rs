@@ -667,3 +667,68 @@ virtual_server "web" {
         "hosts are keyed by SSH address"
     );
 }
+
+/// The diagnostics of a configuration that must not load, in compact form.
+fn refused(files: &[(&str, String)]) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in files {
+        let path = dir.path().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    let (config, diags) = config::load(dir.path(), &Inputs::default());
+    assert!(config.is_none(), "expected errors");
+    diags.0.iter().map(|d| d.compact()).collect()
+}
+
+/// No configuration exhausts the stack or memory: a chain of 10,000 locals, nested
+/// for-expressions over large ranges and modules that multiply each end in a located
+/// error, within seconds.
+#[test]
+fn hostile_configurations_end_in_located_errors() {
+    let mut chain = String::from("locals {\n");
+    for i in 0..10_000 {
+        chain.push_str(&format!("  a{i} = local.a{} + 1\n", i + 1));
+    }
+    chain.push_str("  a10000 = 0\n}\n");
+    let errors = refused(&[("main.lvs.hcl", chain)]);
+    assert!(
+        errors[0]
+            .contains("main.lvs.hcl:502:10: error: this expression nests deeper than 1000 levels"),
+        "{errors:?}"
+    );
+
+    let nested = "locals {\n  big = [for a in range(100000) : [for b in range(100000) : b]]\n}\n";
+    let errors = refused(&[("main.lvs.hcl", nested.to_string())]);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0]
+            .contains("main.lvs.hcl:2:35: error: for-expressions make more than 2000000 values"),
+        "{errors:?}"
+    );
+
+    // Each module calls the next twice: 2^20 instances if nothing stopped it.
+    let mut files = vec![(
+        "main.lvs.hcl",
+        "module \"m\" {\n  source = \"./m0\"\n}\n".to_string(),
+    )];
+    let names: Vec<String> = (0..=20).map(|i| format!("m{i}/main.lvs.hcl")).collect();
+    for (i, name) in names.iter().enumerate() {
+        let text = if i < 20 {
+            format!(
+                "module \"a\" {{\n  source = \"../m{0}\"\n}}\nmodule \"b\" {{\n  source = \"../m{0}\"\n}}\n",
+                i + 1
+            )
+        } else {
+            "locals {\n  x = 1\n}\n".to_string()
+        };
+        files.push((name.as_str(), text));
+    }
+    let errors = refused(&files);
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("error: the configuration instantiates more than 10000 modules")),
+        "{errors:?}"
+    );
+}

@@ -13,7 +13,7 @@ use hcl::edit::expr::{
     BinaryOperator, Expression, ForExpr, ObjectKey, TraversalOperator, UnaryOperator,
 };
 use hcl::edit::template::{Directive, Element, Strip, Template};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::ops::Range;
 use std::rc::Rc;
@@ -35,10 +35,27 @@ impl From<Diag> for EvalError {
 
 pub type EvalResult<T> = Result<T, EvalError>;
 
+/// What one configuration may cost to evaluate, whatever it says: no expression may nest
+/// (through operators or local values) deeper than the stack allows, and for-expressions
+/// together may make only so many values.
+#[derive(Debug, Default)]
+pub struct Limits {
+    depth: Cell<usize>,
+    values: Cell<usize>,
+}
+
+/// Nesting far beyond any real configuration, well within the stack `config::load` gives
+/// evaluation.
+pub const MAX_DEPTH: usize = 1_000;
+/// Values made by for-expressions in one load: many times a configuration of 50,000 real
+/// servers, a few hundred megabytes at most.
+pub const MAX_VALUES: usize = 2_000_000;
+
 /// The `local` values of one module, evaluated on first use.
 pub struct Locals<'a> {
     definitions: HashMap<String, (&'a Expression, Arc<SourceFile>)>,
     values: RefCell<HashMap<String, LocalSlot>>,
+    limits: &'a Limits,
 }
 
 #[derive(Clone)]
@@ -49,10 +66,14 @@ enum LocalSlot {
 }
 
 impl<'a> Locals<'a> {
-    pub fn new(definitions: HashMap<String, (&'a Expression, Arc<SourceFile>)>) -> Self {
+    pub fn new(
+        definitions: HashMap<String, (&'a Expression, Arc<SourceFile>)>,
+        limits: &'a Limits,
+    ) -> Self {
         Locals {
             definitions,
             values: RefCell::default(),
+            limits,
         }
     }
 
@@ -169,6 +190,23 @@ impl<'a> Scope<'a> {
     }
 
     pub fn eval(&self, expr: &Expression) -> EvalResult<Value> {
+        let depth = &self.locals.limits.depth;
+        if depth.get() >= MAX_DEPTH {
+            return Err(self
+                .error(
+                    expr.span(),
+                    format!("this expression nests deeper than {MAX_DEPTH} levels"),
+                )
+                .help("local values that refer to each other, or operators, nest too deep here: build the value in fewer steps")
+                .into());
+        }
+        depth.set(depth.get() + 1);
+        let value = self.eval_nested(expr);
+        depth.set(depth.get() - 1);
+        value
+    }
+
+    fn eval_nested(&self, expr: &Expression) -> EvalResult<Value> {
         let span = expr.span();
         Ok(match expr {
             Expression::Null(_) => Value::Null,
@@ -544,6 +582,17 @@ impl<'a> Scope<'a> {
         let mut list = Vec::new();
         let mut object = Map::new();
         for (key, value) in entries {
+            let made = &self.locals.limits.values;
+            if made.get() >= MAX_VALUES {
+                return Err(self
+                    .error(
+                        for_expr.span(),
+                        format!("for-expressions make more than {MAX_VALUES} values"),
+                    )
+                    .help("the configuration builds far larger collections than any director holds: look for nested for-expressions over large ranges")
+                    .into());
+            }
+            made.set(made.get() + 1);
             let mut scope = self.child();
             if let Some(name) = &key_name {
                 scope.bindings.push((name.clone(), key));

@@ -14,7 +14,7 @@ pub use body::parse_duration;
 pub use vars::VarArg;
 
 use crate::address::Address;
-use crate::diag::{Diagnostics, Location};
+use crate::diag::{Diag, Diagnostics, Location};
 use crate::host::SshTarget;
 use crate::log::timed;
 use crate::model::{DestinationKey, ServiceKey, State};
@@ -104,7 +104,15 @@ pub fn load(dir: &Path, inputs: &Inputs) -> (Option<Config>, Diagnostics) {
     })
     .and_then(|modules| {
         timed("configuration evaluated", || {
-            decode::decode(&modules, inputs, &mut diags)
+            with_evaluation_stack(|| decode::decode(&modules, inputs, &mut diags)).unwrap_or_else(
+                |e| {
+                    diags.push(
+                        Diag::error(format!("cannot start evaluating the configuration: {e}"))
+                            .help("the system refused a thread: free memory or raise the limits"),
+                    );
+                    None
+                },
+            )
         })
     })
     .map(|declared| timed("desired state built", || build::build(declared, &mut diags)));
@@ -114,6 +122,24 @@ pub fn load(dir: &Path, inputs: &Inputs) -> (Option<Config>, Diagnostics) {
     } else {
         (config, diags)
     }
+}
+
+/// Evaluation recurses as deep as expressions nest (at most `eval::MAX_DEPTH` levels, each
+/// a few frames): it runs on a stack of its own, far larger than that needs in any build.
+const EVALUATION_STACK: usize = 64 << 20;
+
+fn with_evaluation_stack<T: Send>(work: impl FnOnce() -> T + Send) -> std::io::Result<T> {
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("evaluation".into())
+            .stack_size(EVALUATION_STACK)
+            .spawn_scoped(scope, work)
+            .map(|thread| {
+                thread
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+    })
 }
 
 /// A path as written in a file: `~` is the home directory, relative paths are relative to

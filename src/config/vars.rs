@@ -5,7 +5,7 @@
 //! they appear on the command line.
 
 use super::body::{Reader, Schema, Spanned, block_span};
-use super::eval::{EvalError, Locals, Scope};
+use super::eval::{EvalError, Limits, Locals, Scope};
 use super::files::{VARS_FILE, parse_file};
 use super::value::{Map, suggest, type_name};
 use crate::diag::{Diag, Diagnostics, SourceFile};
@@ -124,7 +124,8 @@ pub fn declare<'a>(
     diags: &mut Diagnostics,
 ) -> Option<Declaration<'a>> {
     let empty = Map::new();
-    let locals = Locals::new(Default::default());
+    let limits = Limits::default();
+    let locals = Locals::new(Default::default(), &limits);
     let scope = Scope::new(file, &empty, &locals);
     let mut reader = Reader::new(&scope, diags);
     reader.check(&block.body, "a variable block", &VARIABLE);
@@ -328,7 +329,8 @@ fn text_value(text: &str, ty: &Type) -> Result<Value, String> {
         .map_err(|e| format!("cannot parse \"{text}\": {}", e.message()))?;
     let file = SourceFile::new("value", text.to_string());
     let empty = Map::new();
-    let locals = Locals::new(Default::default());
+    let limits = Limits::default();
+    let locals = Locals::new(Default::default(), &limits);
     let value = match Scope::new(&file, &empty, &locals).eval(&expr) {
         Ok(value) => value,
         Err(EvalError::At(diag)) => return Err(diag.message),
@@ -347,7 +349,8 @@ fn read_vars_file(
         return;
     };
     let empty = Map::new();
-    let locals = Locals::new(Default::default());
+    let limits = Limits::default();
+    let locals = Locals::new(Default::default(), &limits);
     let scope = Scope::new(&parsed.source, &empty, &locals);
     let mut reader = Reader::new(&scope, diags);
     for block in parsed.body.blocks() {

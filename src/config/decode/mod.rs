@@ -10,7 +10,7 @@ mod ssh;
 mod values;
 
 use super::body::{self, Problem, Reader, Schema, Spanned, block_span, keyword};
-use super::eval::{Locals, Scope};
+use super::eval::{Limits, Locals, Scope};
 use super::files::{Module, Modules};
 use super::value::{Map, suggest, type_name};
 use super::vars::{self, Declaration};
@@ -102,11 +102,14 @@ pub fn decode(modules: &Modules, inputs: &Inputs, diags: &mut Diagnostics) -> Op
         parallelism: DEFAULT_PARALLELISM,
         ..Declared::default()
     };
+    let limits = Limits::default();
     let mut decoder = Decoder {
         modules,
         ssh: SshLayer::default(),
         declared,
         diags,
+        limits: &limits,
+        instances: 0,
     };
     decoder.instance(0, None, &values);
     Some(decoder.declared)
@@ -141,6 +144,10 @@ struct Decoder<'m, 'd> {
     ssh: SshLayer,
     declared: Declared,
     diags: &'d mut Diagnostics,
+    /// Shared by every module instance: what the whole configuration may cost.
+    limits: &'m Limits,
+    /// Module instances decoded so far.
+    instances: usize,
 }
 
 /// What a real server takes from its service.
@@ -253,6 +260,6 @@ impl<'m> Decoder<'m, '_> {
                 }
             }
         }
-        Locals::new(definitions)
+        Locals::new(definitions, self.limits)
     }
 }

@@ -2,6 +2,10 @@
 
 use super::*;
 
+/// Module instances in one configuration: far more than any real one has, few enough that
+/// modules calling modules several times cannot multiply without bound.
+const MAX_MODULE_INSTANCES: usize = 10_000;
+
 impl<'m> Decoder<'m, '_> {
     /// The name label of a block and its `for_each` instances.
     pub(super) fn named_instances(
@@ -91,6 +95,16 @@ impl<'m> Decoder<'m, '_> {
             return;
         };
         for instance in instances {
+            self.instances += 1;
+            if self.instances > MAX_MODULE_INSTANCES {
+                Reader::new(scope, self.diags)
+                    .error(
+                        block_span(block),
+                        format!("the configuration instantiates more than {MAX_MODULE_INSTANCES} modules"),
+                    )
+                    .help = Some("modules that call modules several times multiply: flatten the calls, or use for_each on resources".into());
+                return;
+            }
             let scope = &scope.for_instance(instance.as_ref().map(|(k, v)| (k.as_str(), v)));
             let key = instance.as_ref().map(|(k, _)| k.as_str());
             let address = Address::block(parent, "module", &name, key);
