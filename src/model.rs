@@ -176,7 +176,7 @@ keyword_enum!(Protocol {
 });
 
 keyword_enum!(
-    /// The IPVS schedulers shipped with Linux.
+    /// The IPVS schedulers shipped with Linux (`twos` since 6.2).
     Scheduler {
         Rr = "rr",
         Wrr = "wrr",
@@ -191,6 +191,7 @@ keyword_enum!(
         Fo = "fo",
         Ovf = "ovf",
         Mh = "mh",
+        Twos = "twos",
     }
 );
 
