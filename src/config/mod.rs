@@ -149,10 +149,60 @@ pub fn expand_path(dir: &Path, path: &str) -> PathBuf {
         .strip_prefix("~/")
         .or(if path == "~" { Some("") } else { None })
     {
-        let home = std::env::var_os("HOME")
-            .map(PathBuf::from)
-            .unwrap_or_default();
-        return home.join(rest);
+        return home_dir().join(rest);
     }
     dir.join(path)
+}
+
+/// `HOME`, or when it is unset or empty (cron, systemd units) the account's home directory
+/// from the password database, as ssh does; `/` if even that is missing, never a path
+/// relative to wherever lvsform happens to run.
+fn home_dir() -> PathBuf {
+    if let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+        return PathBuf::from(home);
+    }
+    account_home().unwrap_or_else(|| PathBuf::from("/"))
+}
+
+fn account_home() -> Option<PathBuf> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut entry: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut buffer = vec![0 as libc::c_char; 16 * 1024];
+    let mut found: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: getpwuid_r writes into `entry` and `buffer`, both owned here and large enough
+    // as declared; `found` is null unless it succeeded, and then points at `entry`.
+    let status = unsafe {
+        libc::getpwuid_r(
+            libc::getuid(),
+            &mut entry,
+            buffer.as_mut_ptr(),
+            buffer.len(),
+            &mut found,
+        )
+    };
+    if status != 0 || found.is_null() || entry.pw_dir.is_null() {
+        return None;
+    }
+    // SAFETY: pw_dir points into `buffer`, NUL-terminated by getpwuid_r.
+    let dir = unsafe { std::ffi::CStr::from_ptr(entry.pw_dir) };
+    Some(PathBuf::from(std::ffi::OsStr::from_bytes(dir.to_bytes())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_home_the_account_home_comes_from_the_password_database() {
+        // SAFETY: getuid cannot fail.
+        let uid = unsafe { libc::getuid() }.to_string();
+        let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
+        let expected = passwd
+            .lines()
+            .map(|line| line.split(':').collect::<Vec<_>>())
+            .find(|fields| fields.get(2) == Some(&uid.as_str()))
+            .map(|fields| PathBuf::from(fields[5]));
+        assert!(expected.is_some(), "this account is in /etc/passwd");
+        assert_eq!(account_home(), expected);
+    }
 }
