@@ -316,3 +316,31 @@ fn ipv6_vips_are_added_and_removed() {
     host.apply(&[vip6.inverse()]).unwrap();
     assert_eq!(host.observe().unwrap(), before);
 }
+
+/// A script larger than one command-line argument may be (128 KiB on Linux) runs: the
+/// script goes to the remote shell on standard input.
+#[test]
+fn a_host_with_two_thousand_vips_applies() {
+    let lab = Lab::new(1);
+    let mut host = SshHost::new(lab.target(0));
+    let before = host.observe().unwrap();
+    let vips: Vec<HostChange> = (0..2000u32)
+        .map(|i| {
+            let address = std::net::Ipv4Addr::from(0xcb00_7100 + i); // from 203.0.113.0
+            HostChange::AddAddress(InterfaceAddress::host("lo", address.into()))
+        })
+        .collect();
+    host.apply(&vips).expect("2,000 VIPs");
+    let listed = lab.hosts[0].exec(&["ip", "-o", "addr", "show", "dev", "lo"]);
+    assert!(
+        listed.contains(" 203.0.120.207/32"),
+        "the last VIP is there"
+    );
+    assert_eq!(
+        host.observe().unwrap().addresses.len(),
+        before.addresses.len() + 2000
+    );
+    let undo: Vec<HostChange> = vips.iter().rev().map(HostChange::inverse).collect();
+    host.apply(&undo).expect("undo");
+    assert_eq!(host.observe().unwrap(), before);
+}

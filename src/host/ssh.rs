@@ -4,7 +4,7 @@
 
 use super::{Host, HostApplyError, HostChange, HostError, HostFacts, script};
 use ssh2::{CheckResult, HashType, KnownHostFileKind, MethodType, Session};
-use std::io::Read;
+use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -156,13 +156,19 @@ impl SshHost {
             self.session = Some(self.connect()?);
         }
         let session = self.session.as_ref().expect("connected above");
-        let mut command = format!("sh -c {}", script::quote(script));
+        // The script goes on standard input, not in the command line, which the kernel caps
+        // at 128 KiB per argument (a host with thousands of VIPs has a longer one). The
+        // remote shell reads all of it before running any, so that no command in it can
+        // read the rest of the script as its own input.
+        let mut command = "sh -c 'eval \"$(cat)\"'".to_string();
         if self.target.sudo {
             command = format!("sudo -n {command}");
         }
         let run = || -> Result<Output, std::io::Error> {
             let mut channel = session.channel_session()?;
             channel.exec(&command)?;
+            channel.write_all(script.as_bytes())?;
+            channel.send_eof()?;
             let mut stdout = String::new();
             let mut stderr = String::new();
             channel.read_to_string(&mut stdout)?;
