@@ -44,6 +44,34 @@ pub struct NetlinkIpvs {
     pub dump_sockets: usize,
 }
 
+/// How long a receive waits: the kernel answers at once, so a longer silence means an
+/// answer that will not come (a malformed or lost acknowledgement), not a slow one.
+const RECEIVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+fn set_receive_timeout(socket: &NlSocket, timeout: std::time::Duration) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let value = libc::timeval {
+        tv_sec: timeout.as_secs() as libc::time_t,
+        tv_usec: libc::suseconds_t::from(timeout.subsec_micros()),
+    };
+    // SAFETY: setsockopt reads `size_of::<timeval>()` bytes from `value`, which lives until
+    // the call returns, on a socket this process owns.
+    let status = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            (&value as *const libc::timeval).cast(),
+            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+        )
+    };
+    if status == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
 fn io(err: std::io::Error) -> IpvsError {
     match err.raw_os_error() {
         Some(libc::EPERM | libc::EACCES) => IpvsError::Permission,
@@ -55,6 +83,7 @@ impl NetlinkIpvs {
     /// Opens a generic netlink socket and resolves the IPVS family.
     pub fn connect() -> Result<NetlinkIpvs, IpvsError> {
         let socket = NlSocket::connect(NlFamily::Generic, None, Groups::empty()).map_err(io)?;
+        set_receive_timeout(&socket, RECEIVE_TIMEOUT).map_err(io)?;
         let mut ipvs = NetlinkIpvs {
             socket,
             family: GENL_ID_CTRL,
@@ -336,6 +365,73 @@ fn change_message(change: &Change) -> Message {
     }
 }
 
+/// The acknowledgements of one batch of changes, as datagrams bring them.
+struct Acks<'c> {
+    first_seq: u32,
+    changes: &'c [Change],
+    acked: Vec<bool>,
+    /// Changes the kernel refused, by index in the batch.
+    failed: Vec<(usize, IpvsError)>,
+}
+
+impl<'c> Acks<'c> {
+    fn new(first_seq: u32, changes: &'c [Change]) -> Acks<'c> {
+        Acks {
+            first_seq,
+            changes,
+            acked: vec![false; changes.len()],
+            failed: Vec::new(),
+        }
+    }
+
+    fn pending(&self) -> bool {
+        self.acked.contains(&false)
+    }
+
+    /// Takes the acknowledgements in one datagram. Messages of other requests, repeats and
+    /// what cannot be parsed are skipped (a receive timeout ends the wait for an
+    /// acknowledgement that never comes).
+    fn take(&mut self, datagram: &[u8]) {
+        for message in codec::messages(datagram).flatten() {
+            let offset = message.seq.wrapping_sub(self.first_seq) as usize;
+            if message.kind != NLMSG_ERROR || offset >= self.changes.len() || self.acked[offset] {
+                continue;
+            }
+            self.acked[offset] = true;
+            match codec::error_code(message.payload) {
+                Ok(0) => {}
+                Ok(code) => {
+                    let errno = -code;
+                    let error = if errno == libc::EPERM || errno == libc::EACCES {
+                        IpvsError::Permission
+                    } else {
+                        IpvsError::Rejected {
+                            change: self.changes[offset].to_string(),
+                            errno,
+                        }
+                    };
+                    self.failed.push((offset, error));
+                }
+                Err(e) => self.failed.push((offset, IpvsError::Decode(e))),
+            }
+        }
+    }
+
+    /// After the socket failed: the refused changes, and every change without an
+    /// acknowledgement as failed (its outcome is unknown, so nothing is undone for it).
+    fn abandon(mut self, cause: &IpvsError) -> Vec<(usize, IpvsError)> {
+        for (offset, acked) in self.acked.iter().enumerate() {
+            if !acked {
+                let error = format!("no acknowledgement ({cause}): the outcome is unknown");
+                self.failed
+                    .push((offset, IpvsError::Io(std::io::Error::other(error))));
+            }
+        }
+        self.failed.sort_by_key(|(offset, _)| *offset);
+        self.failed
+    }
+}
+
 impl Ipvs for NetlinkIpvs {
     fn observe_some(&mut self, only: Option<&BTreeSet<ServiceKey>>) -> Result<Table, IpvsError> {
         let info = self.info()?;
@@ -398,46 +494,85 @@ impl Ipvs for NetlinkIpvs {
                 return Err(ApplyError { failed });
             }
             self.requests_sent += chunk.len();
-            let mut pending = chunk.len();
-            while pending > 0 {
-                let len = match self.socket.recv(&mut self.buf[..], Msg::empty()) {
-                    Ok((len, _)) => len,
+            let mut acks = Acks::new(first_seq, chunk);
+            while acks.pending() {
+                match self.socket.recv(&mut self.buf[..], Msg::empty()) {
+                    Ok((len, _)) => acks.take(&self.buf[..len]),
                     Err(e) => {
-                        // Unread acknowledgements leave the outcome of these changes unknown.
-                        failed.push((base, io(e)));
+                        // The changes not acknowledged may or may not have taken effect;
+                        // none after them was sent.
+                        failed.extend(acks.abandon(&io(e)).into_iter().map(|(i, e)| (base + i, e)));
+                        failed.extend((base + chunk.len()..changes.len()).map(|i| {
+                            let error = "not sent after an earlier failure";
+                            (i, IpvsError::Io(std::io::Error::other(error)))
+                        }));
                         return Err(ApplyError { failed });
-                    }
-                };
-                for message in codec::messages(&self.buf[..len]) {
-                    let Ok(message) = message else { continue };
-                    let offset = message.seq.wrapping_sub(first_seq) as usize;
-                    if message.kind != NLMSG_ERROR || offset >= chunk.len() {
-                        continue;
-                    }
-                    pending -= 1;
-                    match codec::error_code(message.payload) {
-                        Ok(0) => {}
-                        Ok(code) => {
-                            let errno = -code;
-                            let error = if errno == libc::EPERM || errno == libc::EACCES {
-                                IpvsError::Permission
-                            } else {
-                                IpvsError::Rejected {
-                                    change: chunk[offset].to_string(),
-                                    errno,
-                                }
-                            };
-                            failed.push((base + offset, error));
-                        }
-                        Err(e) => failed.push((base + offset, IpvsError::Decode(e))),
                     }
                 }
             }
+            failed.extend(acks.failed.into_iter().map(|(i, e)| (base + i, e)));
         }
         if failed.is_empty() {
             Ok(())
         } else {
             Err(ApplyError { failed })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Timeouts;
+
+    /// An acknowledgement as the kernel sends it: NLMSG_ERROR with `errno` (0: success)
+    /// and the header of the request.
+    fn ack(seq: u32, errno: i32) -> Vec<u8> {
+        let mut message = Vec::new();
+        message.extend(36u32.to_ne_bytes());
+        message.extend(NLMSG_ERROR.to_ne_bytes());
+        message.extend(0u16.to_ne_bytes());
+        message.extend(seq.to_ne_bytes());
+        message.extend(0u32.to_ne_bytes());
+        message.extend((-errno).to_ne_bytes());
+        message.extend([0u8; 16]);
+        message
+    }
+
+    #[test]
+    fn acknowledgements_are_counted_once_and_the_unacknowledged_never_pass_as_applied() {
+        let change = Change::SetTimeouts(Timeouts {
+            tcp: 1,
+            tcp_fin: 1,
+            udp: 1,
+        });
+        let changes = vec![change; 4];
+        let mut acks = Acks::new(10, &changes);
+        // The first succeeded (and is repeated), the third was refused; garbage, a message
+        // of another request and a truncated one are skipped.
+        let mut datagram = ack(10, 0);
+        datagram.extend(ack(10, 0));
+        datagram.extend(ack(99, 0));
+        datagram.extend(ack(12, libc::EEXIST));
+        acks.take(&datagram);
+        acks.take(&[1, 2, 3]);
+        assert!(acks.pending(), "changes 1 and 3 are not acknowledged");
+        let failed = acks.abandon(&IpvsError::Io(std::io::Error::from(
+            std::io::ErrorKind::WouldBlock,
+        )));
+        let indexes: Vec<usize> = failed.iter().map(|(i, _)| *i).collect();
+        assert_eq!(
+            indexes,
+            [1, 2, 3],
+            "only the acknowledged success counts as applied"
+        );
+        assert!(matches!(
+            failed[1].1,
+            IpvsError::Rejected {
+                errno: libc::EEXIST,
+                ..
+            }
+        ));
+        assert!(failed[0].1.to_string().contains("the outcome is unknown"));
     }
 }
