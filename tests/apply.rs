@@ -685,3 +685,93 @@ fn a_cancel_between_batches_stops_the_apply_and_rolls_it_back() {
     assert!(failed + 1 < kinds.len(), "the rollback undid something");
     assert!(!kinds.contains(&"verifying"));
 }
+
+/// The connection to a host breaks while its script runs: every change of that batch is in
+/// doubt, so every one is undone (undoing what did not happen changes nothing), and the
+/// world is as before.
+#[test]
+fn a_connection_lost_mid_batch_is_rolled_back_entirely() {
+    let config = config();
+    let pristine = world();
+    let observed = pristine
+        .clone()
+        .run(4, |b| apply::observe(&config, b))
+        .unwrap();
+    let plan = plan::diff(&config, &observed).unwrap();
+    let mut checked = 0;
+    for host in ["10.1.0.11", "10.1.0.13"] {
+        let mut world = pristine.clone();
+        let fake = world.hosts.iter_mut().find(|h| h.name == host).unwrap();
+        fake.stall_at = Some(0);
+        let failure = world
+            .run(4, carry_out(converge(&config, &plan, &observed)))
+            .expect_err("the connection broke");
+        assert!(
+            failure.error.to_string().contains("connection lost"),
+            "{}",
+            failure.error
+        );
+        assert!(failure.left.is_empty(), "{:?}", failure.left);
+        assert!(
+            world.snapshot() == pristine.snapshot(),
+            "{host}: rolled back exactly"
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 2);
+}
+
+/// An undo that is acknowledged and has no effect: the rollback is not claimed, and what
+/// does not read as before is named.
+#[test]
+fn a_rollback_that_did_not_restore_everything_says_so() {
+    let config = config();
+    let pristine = world();
+    let observed = pristine
+        .clone()
+        .run(4, |b| apply::observe(&config, b))
+        .unwrap();
+    let plan = plan::diff(&config, &observed).unwrap();
+    // The last host step (a cleanup, after every IPVS step) fails.
+    let last = plan
+        .steps
+        .iter()
+        .rposition(|(_, s)| matches!(s, Step::Host { .. }))
+        .expect("host steps");
+    let last_ipvs = plan
+        .steps
+        .iter()
+        .rposition(|(_, s)| matches!(s, Step::Ipvs { .. }))
+        .expect("IPVS steps");
+    assert!(last > last_ipvs);
+    let (backend, nth) = backend_of(&plan.steps, last).expect("a host step");
+    let host = backend.strip_prefix("host ").expect("a host");
+    // The rollback's last IPVS change (undoing the first IPVS step) is lost: nothing after
+    // it can fail because of it.
+    let ipvs: Vec<&Vec<Change>> = plan
+        .steps
+        .iter()
+        .filter_map(|(_, s)| match s {
+            Step::Ipvs { undo, .. } => Some(undo),
+            _ => None,
+        })
+        .collect();
+    let undo_changes: usize = ipvs.iter().map(|undo| undo.len()).sum();
+    let mut world = pristine.clone();
+    world.ipvs.lose_at = Some(ipvs.len() + undo_changes - 1);
+    world
+        .hosts
+        .iter_mut()
+        .find(|h| h.name == host)
+        .unwrap()
+        .fail_at = Some(nth);
+    let failure = world
+        .run(4, carry_out(converge(&config, &plan, &observed)))
+        .expect_err("the host fails");
+    assert!(world.snapshot() != pristine.snapshot());
+    assert!(
+        failure.left.iter().any(|l| l.contains("before the apply")),
+        "{:?}",
+        failure.left
+    );
+}

@@ -344,3 +344,52 @@ fn a_host_with_two_thousand_vips_applies() {
     host.apply(&undo).expect("undo");
     assert_eq!(host.observe().unwrap(), before);
 }
+
+/// The remote command stalls past the timeout in the middle of a script: every change of
+/// the batch is reported in doubt (the first did take effect), and undoing all of them on a
+/// new connection restores the host.
+#[test]
+fn a_script_that_stalls_leaves_every_change_in_doubt() {
+    let lab = Lab::new(1);
+    let mut target = lab.target(0);
+    target.timeout = Duration::from_secs(2);
+    let mut host = SshHost::new(target);
+    let before = host.observe().unwrap();
+    // Writing the persistence file goes through a temporary file: a FIFO there blocks the
+    // script after the VIP was added.
+    let fifo = lab.hosts[0]
+        .etc
+        .join("sysctl.d/90-lvsform.conf.lvsform-new");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let changes = [
+        HostChange::AddAddress(vip()),
+        HostChange::WriteFile {
+            path: SYSCTL_FILE.into(),
+            content: "net.ipv4.conf.all.arp_ignore = 1\n".into(),
+            before: None,
+        },
+    ];
+    let error = host.apply(&changes).expect_err("stalls");
+    assert_eq!((error.applied, error.unknown), (0, 2), "{error}");
+    let addresses = lab.hosts[0].exec(&["ip", "-o", "addr", "show", "dev", "lo"]);
+    assert!(
+        addresses.contains("203.0.113.10/32"),
+        "the first change took effect"
+    );
+    // Let the stalled remote shell go (a reader that does not wait), then undo the batch.
+    use std::os::unix::fs::OpenOptionsExt;
+    let release = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&fifo);
+    drop(release);
+    let undo: Vec<HostChange> = changes.iter().rev().map(HostChange::inverse).collect();
+    host.apply(&undo).expect("undo on a new connection");
+    let after = host.observe().unwrap();
+    assert_eq!(after.addresses, before.addresses);
+    assert_eq!(after.files, before.files);
+}

@@ -9,11 +9,13 @@ mod steps;
 pub use observe::{ObserveError, observe, observe_after, observe_with};
 pub use steps::Undo;
 
+use crate::address::Address;
 use crate::config::Config;
 use crate::diag::Diag;
 use crate::director::{Director, DirectorError};
 use crate::host::{Host, HostApplyError};
 use crate::ipvs::{Ipvs, IpvsError};
+use crate::model::{Service, ServiceKey};
 use crate::plan::{Goal, Observed, Plan, Step};
 use miette::Diagnostic;
 use std::fmt;
@@ -189,23 +191,130 @@ pub fn run(
         goal,
         targets,
     } = request;
-    let journal = crate::log::timed("steps executed", || {
+    let before = Touched::before(&observed, &plan.steps);
+    let executed = crate::log::timed("steps executed", || {
         steps::execute(&plan.steps, backends, progress, cancel)
-    })?;
-    progress.event(Event::Verifying);
-    let error = match verify(config, backends, observed, plan, goal) {
-        Ok(left) => {
-            let left = left.targeted(config, targets);
-            if left.is_empty() {
-                return Ok(());
-            }
-            Error::ChangesRemain(left.steps.len())
+    });
+    let (error, journal) = match executed {
+        Ok(journal) => {
+            progress.event(Event::Verifying);
+            let error = match verify(config, backends, observed, plan, goal) {
+                Ok(left) => {
+                    let left = left.targeted(config, targets);
+                    if left.is_empty() {
+                        return Ok(());
+                    }
+                    Error::ChangesRemain(left.steps.len())
+                }
+                Err(error) => error,
+            };
+            (error, journal)
         }
-        Err(error) => error,
+        Err(failed) => failed,
     };
     progress.event(Event::Failed(&error));
-    let left = journal.rollback(backends, progress);
+    let mut left = journal.rollback(backends, progress);
+    if left.is_empty() {
+        // A rollback is claimed only when what the steps touched reads as before.
+        left = before.differences(config, backends);
+    }
     Err(Failure { error, left })
+}
+
+/// What a plan's steps touch, as it was before them: a rollback must bring back exactly
+/// this.
+struct Touched {
+    /// The services the IPVS steps touch (absent: did not exist).
+    services: std::collections::BTreeMap<ServiceKey, Option<Service>>,
+    timeouts: crate::model::Timeouts,
+    sync_daemons: std::collections::BTreeSet<crate::model::SyncDaemon>,
+    director: crate::director::DirectorFacts,
+    hosts: std::collections::BTreeMap<String, crate::host::HostFacts>,
+}
+
+impl Touched {
+    fn before(observed: &Observed, steps: &[(crate::plan::Phase, Step)]) -> Touched {
+        let mut services = std::collections::BTreeMap::new();
+        let mut hosts = std::collections::BTreeMap::new();
+        for (_, step) in steps {
+            let key = match step {
+                Step::Ipvs { change, .. } => change.service(),
+                Step::Drain { service, .. } => Some(*service),
+                Step::Host { host, .. } => {
+                    if let Some(facts) = observed.hosts.get(host) {
+                        hosts.insert(host.clone(), facts.clone());
+                    }
+                    None
+                }
+                Step::Director(_) => None,
+            };
+            if let Some(key) = key {
+                services
+                    .entry(key)
+                    .or_insert_with(|| observed.table.services.get(&key).cloned());
+            }
+        }
+        Touched {
+            services,
+            timeouts: observed.table.timeouts,
+            sync_daemons: observed.table.sync_daemons.clone(),
+            director: observed.director.clone(),
+            hosts,
+        }
+    }
+
+    /// What does not read as it was, after a rollback.
+    fn differences(&self, config: &Config, backends: &mut Backends) -> Vec<String> {
+        let mut left = Vec::new();
+        let unreadable = |what: &str, e: &dyn fmt::Display| {
+            format!("{what}: cannot be read back to check the rollback: {e}")
+        };
+        let keys = self.services.keys().copied().collect();
+        match backends.ipvs.observe_some(Some(&keys)) {
+            Ok(table) => {
+                for (key, service) in &self.services {
+                    if table.services.get(key) != service.as_ref() {
+                        left.push(format!(
+                            "{}: not as it was before the apply",
+                            Address::undeclared_service(key)
+                        ));
+                    }
+                }
+                if table.timeouts != self.timeouts || table.sync_daemons != self.sync_daemons {
+                    left.push(
+                        "director: IPVS timeouts or sync daemons not as they were before the apply"
+                            .into(),
+                    );
+                }
+            }
+            Err(e) => left.push(unreadable("the IPVS table", &e)),
+        }
+        let sysctls: Vec<String> = config.desired.director.sysctls.keys().cloned().collect();
+        match backends
+            .director
+            .observe(&sysctls, config.director.interface.as_deref())
+        {
+            Ok(facts) if facts == self.director => {}
+            Ok(_) => left.push("director: not as it was before the apply".into()),
+            Err(e) => left.push(unreadable("director", &e)),
+        }
+        let facts = crate::parallel::for_each_parallel(backends.hosts, backends.parallelism, |h| {
+            self.hosts
+                .contains_key(h.name())
+                .then(|| (h.name().to_string(), h.observe()))
+        });
+        for (name, result) in facts.into_iter().flatten() {
+            match result {
+                Ok(facts) if Some(&facts) == self.hosts.get(&name) => {}
+                Ok(_) => left.push(format!(
+                    "{}: not as it was before the apply",
+                    Address::host(&name)
+                )),
+                Err(e) => left.push(unreadable(&Address::host(&name).to_string(), &e)),
+            }
+        }
+        left
+    }
 }
 
 /// What is left to do after a plan's steps ran, from a fresh read of what they touched.

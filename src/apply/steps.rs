@@ -2,7 +2,7 @@
 //! executed step is journaled with what undoes it, and the first failure undoes the
 //! journal in reverse.
 
-use super::{Backends, Batch, Cancel, Error, Event, Failure, Progress};
+use super::{Backends, Batch, Cancel, Error, Event, Progress};
 use crate::director::DirectorChange;
 use crate::host::{Host, HostChange, for_each_parallel};
 use crate::ipvs::Change;
@@ -46,14 +46,14 @@ impl Journal {
 /// shows, and a cancel is heard, within a large plan.
 const MAX_BATCH: usize = 4096;
 
-/// Runs the steps. On success returns the journal (a later check may still undo it); on
-/// failure undoes what was done and reports what could not be undone.
+/// Runs the steps and returns the journal of what they did; on the first failure, the
+/// error with the journal so far (the caller rolls it back).
 pub fn execute(
     steps: &[(Phase, Step)],
     backends: &mut Backends,
     progress: &mut dyn Progress,
     cancel: &Cancel,
-) -> Result<Journal, Failure> {
+) -> Result<Journal, (Error, Journal)> {
     let mut journal: Vec<Undo> = Vec::new();
     let total = steps.len();
     let mut index = 0;
@@ -96,11 +96,7 @@ pub fn execute(
     };
     match result {
         Ok(()) => Ok(Journal(journal)),
-        Err(error) => {
-            progress.event(Event::Failed(&error));
-            let left = rollback(journal, backends, progress);
-            Err(Failure { error, left })
-        }
+        Err(error) => Err((error, Journal(journal))),
     }
 }
 
@@ -159,11 +155,12 @@ fn run_hosts(
     });
     let mut errors = Vec::new();
     for ((host, changes), result) in work.iter().zip(results) {
-        let applied = match &result {
+        // A change in doubt is undone too: undoing what did not happen changes nothing.
+        let done = match &result {
             Ok(()) => changes.len(),
-            Err(e) => e.applied,
+            Err(e) => (e.applied + e.unknown).min(changes.len()),
         };
-        for change in &changes[..applied] {
+        for change in &changes[..done] {
             journal.push(Undo::Host {
                 host: host.name().to_string(),
                 change: change.inverse(),
@@ -228,33 +225,88 @@ fn run_drains(batch: &[&Step], backends: &mut Backends, cancel: &Cancel) -> Resu
     Ok(())
 }
 
-/// Undoes the journal in reverse; returns what could not be undone.
+/// Undoes the journal in reverse; returns what could not be undone. Consecutive undos on
+/// hosts go as one batch per host, the hosts in parallel.
 fn rollback(
     journal: Vec<Undo>,
     backends: &mut Backends,
     progress: &mut dyn Progress,
 ) -> Vec<String> {
     let mut left = Vec::new();
-    for undo in journal.into_iter().rev() {
-        let result: Result<(), Error> = match &undo {
-            Undo::Ipvs(changes) => backends.ipvs.apply(changes).map_err(Error::from),
-            Undo::Host { host, change } => {
-                match backends.hosts.iter_mut().find(|h| h.name() == host) {
-                    Some(h) => h
-                        .apply(std::slice::from_ref(change))
-                        .map_err(|e| Error::Hosts(vec![e])),
-                    None => Err(Error::UnknownHost(host.clone())),
+    let mut undos = journal.into_iter().rev().peekable();
+    while let Some(undo) = undos.next() {
+        let outcomes: Vec<(Undo, Result<(), Error>)> = match undo {
+            Undo::Host { .. } => {
+                let mut run = vec![undo];
+                while let Some(next) = undos.next_if(|u| matches!(u, Undo::Host { .. })) {
+                    run.push(next);
                 }
+                let results = undo_on_hosts(&run, backends);
+                run.into_iter().zip(results).collect()
             }
-            Undo::Director(change) => backends.director.apply(change).map_err(Error::from),
+            Undo::Ipvs(ref changes) => {
+                let result = backends.ipvs.apply(changes).map_err(Error::from);
+                vec![(undo, result)]
+            }
+            Undo::Director(ref change) => {
+                let result = backends.director.apply(change).map_err(Error::from);
+                vec![(undo, result)]
+            }
         };
-        progress.event(Event::Undone {
-            undo: &undo,
-            error: result.as_ref().err(),
-        });
-        if let Err(e) = result {
-            left.push(format!("{undo}: {e}"));
+        for (undo, result) in outcomes {
+            progress.event(Event::Undone {
+                undo: &undo,
+                error: result.as_ref().err(),
+            });
+            if let Err(e) = result {
+                left.push(format!("{undo}: {e}"));
+            }
         }
     }
     left
+}
+
+/// Host undos (all `Undo::Host`), in order per host; one result each. After a host's first
+/// failure its later undos count as failed: they did not run, or may not have.
+fn undo_on_hosts(run: &[Undo], backends: &mut Backends) -> Vec<Result<(), Error>> {
+    let mut per_host: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (index, undo) in run.iter().enumerate() {
+        if let Undo::Host { host, .. } = undo {
+            per_host.entry(host.as_str()).or_default().push(index);
+        }
+    }
+    let mut results: Vec<Result<(), Error>> = run
+        .iter()
+        .map(|undo| match undo {
+            Undo::Host { host, .. } => Err(Error::UnknownHost(host.clone())),
+            _ => Ok(()),
+        })
+        .collect();
+    let mut work: Vec<(&mut Box<dyn Host>, Vec<usize>)> = backends
+        .hosts
+        .iter_mut()
+        .filter_map(|h| {
+            let indexes = per_host.remove(h.name())?;
+            Some((h, indexes))
+        })
+        .collect();
+    let applied = for_each_parallel(&mut work, backends.parallelism, |(host, indexes)| {
+        let changes: Vec<HostChange> = indexes
+            .iter()
+            .filter_map(|i| match &run[*i] {
+                Undo::Host { change, .. } => Some(change.clone()),
+                _ => None,
+            })
+            .collect();
+        host.apply(&changes)
+    });
+    for ((_, indexes), outcome) in work.iter().zip(applied) {
+        for (position, index) in indexes.iter().enumerate() {
+            results[*index] = match &outcome {
+                Err(e) if position >= e.applied => Err(Error::Hosts(vec![e.clone()])),
+                _ => Ok(()),
+            };
+        }
+    }
+    results
 }

@@ -13,6 +13,9 @@ pub struct FakeHost {
     pub fail_at: Option<usize>,
     /// Fails every observation, as an unreachable host does.
     pub unreachable: bool,
+    /// The change (counted like `applied`) during which the connection breaks: it takes
+    /// effect, and the batch reports every change in doubt.
+    pub stall_at: Option<usize>,
 }
 
 impl FakeHost {
@@ -23,6 +26,7 @@ impl FakeHost {
             applied: 0,
             fail_at: None,
             unreachable: false,
+            stall_at: None,
         }
     }
 
@@ -114,8 +118,20 @@ impl Host for FakeHost {
 
     fn apply(&mut self, changes: &[HostChange]) -> Result<(), HostApplyError> {
         // The same validation as the real scripts: a fake never accepts what SSH would refuse.
-        script::apply(changes).map_err(|error| HostApplyError { applied: 0, error })?;
+        script::apply(changes).map_err(HostApplyError::refused)?;
         for (index, change) in changes.iter().enumerate() {
+            if self.stall_at == Some(self.applied) {
+                self.change(change);
+                self.applied += 1;
+                return Err(HostApplyError {
+                    applied: 0,
+                    unknown: changes.len(),
+                    error: HostError::Ssh {
+                        host: self.name.clone(),
+                        detail: "connection lost (fake)".into(),
+                    },
+                });
+            }
             if self.fail_at == Some(self.applied) {
                 self.applied += 1;
                 let error = HostError::Remote {
@@ -126,6 +142,7 @@ impl Host for FakeHost {
                 };
                 return Err(HostApplyError {
                     applied: index,
+                    unknown: 0,
                     error,
                 });
             }

@@ -170,7 +170,7 @@ impl fmt::Display for HostChange {
 }
 
 /// Why a host could not be read or changed.
-#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+#[derive(Debug, Clone, thiserror::Error, miette::Diagnostic)]
 pub enum HostError {
     /// A value outside the managed sets: refused before anything ran.
     #[error("refused before running anything: {0}")]
@@ -253,12 +253,26 @@ fn remote_stderr(stderr: &str) -> String {
 }
 
 /// How far a batch of changes got before it failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("{error}")]
 pub struct HostApplyError {
-    /// The first `applied` changes took effect; the others did not.
+    /// The first `applied` changes took effect.
     pub applied: usize,
+    /// After them, this many may or may not have (the connection broke while the script
+    /// ran); the rest did not.
+    pub unknown: usize,
     pub error: HostError,
+}
+
+impl HostApplyError {
+    /// Nothing ran.
+    pub fn refused(error: HostError) -> HostApplyError {
+        HostApplyError {
+            applied: 0,
+            unknown: 0,
+            error,
+        }
+    }
 }
 
 impl miette::Diagnostic for HostApplyError {

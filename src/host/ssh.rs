@@ -228,11 +228,16 @@ impl Host for SshHost {
     }
 
     fn apply(&mut self, changes: &[HostChange]) -> Result<(), HostApplyError> {
-        let script =
-            script::apply(changes).map_err(|error| HostApplyError { applied: 0, error })?;
-        let output = self
-            .run(&script)
-            .map_err(|error| HostApplyError { applied: 0, error })?;
+        let script = script::apply(changes).map_err(HostApplyError::refused)?;
+        if self.session.is_none() {
+            self.session = Some(self.connect().map_err(HostApplyError::refused)?);
+        }
+        // Once the script is on its way, a broken connection leaves every change in doubt.
+        let output = self.run(&script).map_err(|error| HostApplyError {
+            applied: 0,
+            unknown: changes.len(),
+            error,
+        })?;
         let applied = script::completed(&output.stdout);
         if output.status == 0 && applied == changes.len() {
             return Ok(());
@@ -240,6 +245,7 @@ impl Host for SshHost {
         let step = changes.get(applied).map(ToString::to_string);
         Err(HostApplyError {
             applied,
+            unknown: 0,
             error: self.failure(&output, step),
         })
     }
