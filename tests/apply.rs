@@ -235,6 +235,18 @@ fn a_full_apply_converges_and_the_next_plan_is_empty() {
     assert!(lvsform::host::firewall::has_rule(&again.hosts["10.1.0.13"]));
 }
 
+/// The configuration, the world before the apply, what lvsform reads of it, and the plan.
+fn planned() -> (Config, World, plan::Observed, plan::Plan) {
+    let config = config();
+    let pristine = world();
+    let observed = pristine
+        .clone()
+        .run(4, |b| apply::observe(&config, b))
+        .unwrap();
+    let plan = plan::diff(&config, &observed).unwrap();
+    (config, pristine, observed, plan)
+}
+
 /// Where step `index` runs, and how many steps ran there before it.
 fn backend_of(steps: &[(plan::Phase, Step)], index: usize) -> Option<(String, usize)> {
     let key = |step: &Step| match step {
@@ -253,13 +265,7 @@ fn backend_of(steps: &[(plan::Phase, Step)], index: usize) -> Option<(String, us
 
 #[test]
 fn a_failure_at_every_step_rolls_everything_back() {
-    let config = config();
-    let pristine = world();
-    let observed = pristine
-        .clone()
-        .run(4, |b| apply::observe(&config, b))
-        .unwrap();
-    let plan = plan::diff(&config, &observed).unwrap();
+    let (config, pristine, observed, plan) = planned();
     let mut checked = 0;
     for index in 0..plan.steps.len() {
         let Some((backend, nth)) = backend_of(&plan.steps, index) else {
@@ -593,13 +599,7 @@ impl Recorder {
 
 #[test]
 fn a_change_that_does_not_stick_fails_verification_and_is_rolled_back() {
-    let config = config();
-    let pristine = world();
-    let observed = pristine
-        .clone()
-        .run(4, |b| apply::observe(&config, b))
-        .unwrap();
-    let plan = plan::diff(&config, &observed).unwrap();
+    let (config, pristine, observed, plan) = planned();
     // The weight edit of web's real server "a" is acknowledged and has no effect.
     let ipvs_changes: Vec<&Change> = plan
         .steps
@@ -648,13 +648,7 @@ fn a_change_that_does_not_stick_fails_verification_and_is_rolled_back() {
 
 #[test]
 fn a_cancel_between_batches_stops_the_apply_and_rolls_it_back() {
-    let config = config();
-    let pristine = world();
-    let observed = pristine
-        .clone()
-        .run(4, |b| apply::observe(&config, b))
-        .unwrap();
-    let plan = plan::diff(&config, &observed).unwrap();
+    let (config, pristine, observed, plan) = planned();
     let mut world = pristine.clone();
     let mut recorder = Recorder::new(Some(2));
     let cancel = recorder.cancel.clone();
@@ -691,13 +685,7 @@ fn a_cancel_between_batches_stops_the_apply_and_rolls_it_back() {
 /// world is as before.
 #[test]
 fn a_connection_lost_mid_batch_is_rolled_back_entirely() {
-    let config = config();
-    let pristine = world();
-    let observed = pristine
-        .clone()
-        .run(4, |b| apply::observe(&config, b))
-        .unwrap();
-    let plan = plan::diff(&config, &observed).unwrap();
+    let (config, pristine, observed, plan) = planned();
     let mut checked = 0;
     for host in ["10.1.0.11", "10.1.0.13"] {
         let mut world = pristine.clone();
@@ -725,13 +713,7 @@ fn a_connection_lost_mid_batch_is_rolled_back_entirely() {
 /// does not read as before is named.
 #[test]
 fn a_rollback_that_did_not_restore_everything_says_so() {
-    let config = config();
-    let pristine = world();
-    let observed = pristine
-        .clone()
-        .run(4, |b| apply::observe(&config, b))
-        .unwrap();
-    let plan = plan::diff(&config, &observed).unwrap();
+    let (config, pristine, observed, plan) = planned();
     // The last host step (a cleanup, after every IPVS step) fails.
     let last = plan
         .steps

@@ -126,19 +126,13 @@ impl<'m> Decoder<'m, '_> {
             return;
         };
         attributes.check(&mut reader, context);
-        let Attributes {
-            rip,
-            port,
-            weight,
-            mode,
-            upper,
-            lower,
-            manage,
-            manage_firewall,
-        } = attributes;
+        let (rip, mode) = (&attributes.rip, attributes.mode);
         let tunnel = tunnel(&mut reader, body, mode);
-        let managed = manage.as_ref().map_or(mode != Mode::Nat, |m| m.value);
-        if let Some(m) = &manage
+        let managed = attributes
+            .manage
+            .as_ref()
+            .map_or(mode != Mode::Nat, |m| m.value);
+        if let Some(m) = &attributes.manage
             && !m.value
             && mode != Mode::Nat
         {
@@ -146,7 +140,10 @@ impl<'m> Decoder<'m, '_> {
                 .help = Some("the host needs the VIP (on lo for DR, on a tunnel for TUN) and the ARP or rp_filter sysctls that go with it; lvsform will not check them".into());
         }
         let ssh = ssh_block(&mut reader, body, dir, &self.ssh, &rip.value);
-        let dest_port = port.map_or(context.port, |p| p.value as u16);
+        let dest_port = attributes
+            .port
+            .as_ref()
+            .map_or(context.port, |p| p.value as u16);
         let key = DestinationKey {
             address: rip.value,
             port: dest_port,
@@ -169,9 +166,9 @@ impl<'m> Decoder<'m, '_> {
             key,
             Destination {
                 forwarding,
-                weight,
-                upper_threshold: upper.map_or(0, |u| u.value as u32),
-                lower_threshold: lower.map_or(0, |l| l.value as u32),
+                weight: attributes.weight,
+                upper_threshold: attributes.upper.as_ref().map_or(0, |u| u.value as u32),
+                lower_threshold: attributes.lower.as_ref().map_or(0, |l| l.value as u32),
             },
         );
         service.servers.push(DeclaredServer {
@@ -179,11 +176,11 @@ impl<'m> Decoder<'m, '_> {
             key,
             location: Location {
                 file: scope.file.clone(),
-                span: rip.span,
+                span: rip.span.clone(),
             },
             forwarding,
             ssh: managed.then_some(ssh),
-            manage_firewall: manage_firewall.is_some_and(|m| m.value),
+            manage_firewall: attributes.manage_firewall.as_ref().is_some_and(|m| m.value),
         });
     }
 }
