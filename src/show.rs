@@ -25,9 +25,16 @@ pub fn render(table: &Table, stats: bool) -> String {
             daemon.state, daemon.interface, daemon.syncid
         );
     }
-    if table.services.is_empty() {
+    if table.services.is_empty() && table.unknown_schedulers.is_empty() {
         out.push_str("No virtual servers.\n");
         return out;
+    }
+    for (key, scheduler) in &table.unknown_schedulers {
+        let _ = writeln!(
+            out,
+            "\n{}  scheduler {scheduler}: unknown to this lvsform, left alone",
+            crate::address::Address::undeclared_service(key)
+        );
     }
     for (key, service) in &table.services {
         out.push('\n');
@@ -214,5 +221,21 @@ mod tests {
             render(&FakeIpvs::default().observe().unwrap(), false)
                 .ends_with("No virtual servers.\n")
         );
+    }
+
+    #[test]
+    fn services_with_an_unknown_scheduler_are_shown_apart() {
+        let mut ipvs = FakeIpvs::default();
+        let key = ServiceKey::Fwmark {
+            mark: 7,
+            family: crate::model::Family::Ipv4,
+        };
+        ipvs.table.unknown_schedulers.insert(key, "fastest".into());
+        let text = render(&ipvs.table, false);
+        assert!(
+            text.contains("virtual_server[\"fwmark/7\"]  scheduler fastest: unknown to this lvsform, left alone"),
+            "{text}"
+        );
+        assert!(!text.contains("No virtual servers."));
     }
 }

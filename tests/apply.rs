@@ -757,3 +757,62 @@ fn a_rollback_that_did_not_restore_everything_says_so() {
         failure.left
     );
 }
+
+/// A live service with a scheduler this lvsform does not know (a newer kernel's) blocks
+/// nothing else: undeclared, it is left alone with a warning; declared, its plan stops with
+/// an error at the declaration.
+#[test]
+fn unknown_schedulers_are_left_alone() {
+    let config = config();
+    let stranger = ServiceKey::Fwmark {
+        mark: 7,
+        family: Family::Ipv4,
+    };
+    let mut world = world();
+    world
+        .ipvs
+        .table
+        .unknown_schedulers
+        .insert(stranger, "fastest".into());
+    let observed = world.run(4, |b| apply::observe(&config, b)).unwrap();
+    let plan = plan::diff(&config, &observed).unwrap();
+    assert!(
+        plan.warnings
+            .iter()
+            .any(|w| w.contains("virtual_server[\"fwmark/7\"] uses `fastest`")),
+        "{:?}",
+        plan.warnings
+    );
+    let touches_it = plan.steps.iter().any(|(_, s)| match s {
+        Step::Ipvs { change, .. } => change.service() == Some(stranger),
+        _ => false,
+    });
+    assert!(!touches_it);
+    assert!(!plan.is_empty(), "the other services are still planned");
+
+    let web = ServiceKey::Address {
+        protocol: Protocol::Tcp,
+        vip: "203.0.113.10".parse().unwrap(),
+        port: 80,
+    };
+    let mut world = world_with(|ipvs| {
+        ipvs.table.services.remove(&web);
+        ipvs.table.unknown_schedulers.insert(web, "fastest".into());
+    });
+    let observed = world.run(4, |b| apply::observe(&config, b)).unwrap();
+    let errors = plan::diff(&config, &observed).unwrap_err();
+    let messages: Vec<String> = errors.iter().map(|d| d.compact()).collect();
+    assert!(
+        messages.iter().any(|m| m.contains(
+            "error: virtual_server.web is live with scheduler `fastest`, which this lvsform does not know"
+        )),
+        "{messages:?}"
+    );
+}
+
+/// The world of `world()`, its IPVS table changed by `change`.
+fn world_with(change: impl FnOnce(&mut FakeIpvs)) -> World {
+    let mut world = world();
+    change(&mut world.ipvs);
+    world
+}

@@ -171,8 +171,10 @@ pub fn service_entry(attrs: &[SvcAttr]) -> Result<ServiceEntry, DecodeError> {
     };
     let scheduler =
         scheduler.ok_or_else(|| DecodeError(format!("service {key} without scheduler")))?;
-    let scheduler = Scheduler::parse(&scheduler)
-        .ok_or_else(|| DecodeError(format!("service {key} has unknown scheduler {scheduler}")))?;
+    let unknown_scheduler = Scheduler::parse(&scheduler)
+        .is_none()
+        .then(|| scheduler.clone());
+    let scheduler = Scheduler::parse(&scheduler).unwrap_or(crate::defaults::SCHEDULER);
     let netmask = match (family, netmask) {
         (Family::Ipv4, Some(raw)) => IpNetmask::V4(Ipv4Addr::from(raw)),
         (Family::Ipv6, Some(raw)) => IpNetmask::V6(u32::from_ne_bytes(raw).min(128) as u8),
@@ -198,6 +200,7 @@ pub fn service_entry(attrs: &[SvcAttr]) -> Result<ServiceEntry, DecodeError> {
             persistence,
             one_packet: flags & IP_VS_SVC_F_ONEPACKET != 0,
         },
+        unknown_scheduler,
         stats,
     })
 }

@@ -31,6 +31,7 @@ impl Default for FakeIpvs {
                     version: 0x010201,
                     conn_tab_size: 4096,
                 },
+                unknown_schedulers: BTreeMap::new(),
             },
             applied: 0,
             fail_at: None,

@@ -111,8 +111,20 @@ fn new_service_v4_persistent() {
         one_packet: false,
     };
     assert_eq!(entry.settings, settings);
+    assert_eq!(entry.unknown_scheduler, None);
     // lvsform's own request for the same service carries the same attributes.
     assert_eq!(convert::service_attrs(&tcp_web(), &settings), attrs);
+
+    // A scheduler of a newer kernel still reads: the service is set apart, named.
+    let newer: Vec<SvcAttr> = attrs
+        .iter()
+        .map(|a| match a {
+            SvcAttr::SchedName(_) => SvcAttr::SchedName("fastest".into()),
+            other => other.clone(),
+        })
+        .collect();
+    let entry = convert::service_entry(&newer).expect("reads");
+    assert_eq!(entry.unknown_scheduler.as_deref(), Some("fastest"));
 }
 
 #[test]

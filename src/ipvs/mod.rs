@@ -33,6 +33,10 @@ pub struct Table {
     #[serde(with = "crate::model::entries")]
     pub counters: BTreeMap<(ServiceKey, DestinationKey), DestinationCounters>,
     pub info: Info,
+    /// Live services whose scheduler this lvsform does not know, with its name: shown, and
+    /// never changed (lvsform could not put them back).
+    #[serde(default, with = "crate::model::entries")]
+    pub unknown_schedulers: BTreeMap<ServiceKey, String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,6 +68,9 @@ pub struct ServiceEntry {
     pub key: ServiceKey,
     pub settings: ServiceSettings,
     pub stats: Stats,
+    /// A scheduler this lvsform does not know (a newer kernel's): `settings` then holds a
+    /// stand-in, and the service is kept apart from the ones lvsform manages.
+    pub unknown_scheduler: Option<String>,
 }
 
 /// One change to the table, in ipvsadm's verbs.

@@ -437,7 +437,14 @@ impl Ipvs for NetlinkIpvs {
         let info = self.info()?;
         let timeouts = self.timeouts()?;
         let sync_daemons = self.sync_daemons()?;
-        let entries = self.service_entries()?;
+        let (entries, unknown): (Vec<ServiceEntry>, Vec<ServiceEntry>) = self
+            .service_entries()?
+            .into_iter()
+            .partition(|e| e.unknown_scheduler.is_none());
+        let unknown_schedulers = unknown
+            .into_iter()
+            .filter_map(|e| Some((e.key, e.unknown_scheduler?)))
+            .collect();
         let wanted: Vec<ServiceKey> = entries
             .iter()
             .map(|e| e.key)
@@ -464,6 +471,7 @@ impl Ipvs for NetlinkIpvs {
             service_stats,
             counters,
             info,
+            unknown_schedulers,
         })
     }
 

@@ -9,6 +9,7 @@ static NO_DESTINATIONS: BTreeMap<DestinationKey, Destination> = BTreeMap::new();
 
 impl<'a> Differ<'a> {
     pub(super) fn services(&mut self) {
+        self.refuse_unknown_schedulers();
         let desired = &self.config.desired.services;
         let observed = &self.observed.table.services;
         let replaced = self.replacements();
@@ -388,6 +389,25 @@ impl<'a> Differ<'a> {
 
     /// A located error for a declared service that this plan would delete or replace
     /// while it has `prevent_destroy = true`.
+    /// A declared service that is live with a scheduler this lvsform does not know: it could
+    /// neither be compared nor put back, so the plan stops there.
+    pub(super) fn refuse_unknown_schedulers(&mut self) {
+        for (key, scheduler) in &self.observed.table.unknown_schedulers {
+            let Some(meta) = self.config.services.get(key) else {
+                continue;
+            };
+            let mut diag = Diag::error(format!(
+                "{} is live with scheduler `{scheduler}`, which this lvsform does not know",
+                meta.address
+            ))
+            .help("upgrade lvsform, or delete the live service by hand (ipvsadm -D) so that lvsform creates it");
+            if let Some(location) = self.config.locations.get(&meta.address) {
+                diag = diag.at(&location.file, location.span.clone());
+            }
+            self.errors.push(diag);
+        }
+    }
+
     pub(super) fn refuse_destroy(&mut self, key: &ServiceKey, what: &str) {
         let meta = &self.config.services[key];
         let mut diag = Diag::error(format!(

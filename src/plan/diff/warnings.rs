@@ -66,5 +66,21 @@ impl Differ<'_> {
                 if leaving.len() > 1 { ", …" } else { "" }
             ));
         }
+        // Live services with a scheduler this lvsform does not know are never changed.
+        let unknown: Vec<(&ServiceKey, &String)> = self
+            .observed
+            .table
+            .unknown_schedulers
+            .iter()
+            .filter(|(key, _)| !self.ignored(key) && !self.config.services.contains_key(*key))
+            .collect();
+        if let Some((key, scheduler)) = unknown.first() {
+            self.plan.warnings.push(format!(
+                "{} live service(s) use a scheduler lvsform does not know ({} uses `{scheduler}`{}): left alone; cover them with director.ignore to say so",
+                unknown.len(),
+                Address::undeclared_service(key),
+                if unknown.len() > 1 { ", …" } else { "" }
+            ));
+        }
     }
 }
