@@ -208,27 +208,30 @@ impl PlanFile {
     pub fn read(path: &Path) -> Result<PlanFile, String> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let not_a_plan =
-            |e: serde_json::Error| format!("{} is not an lvsform plan file: {e}", path.display());
+        PlanFile::parse(&text).map_err(|e| format!("{}{e}", path.display()))
+    }
+
+    /// A plan file's text, as untrusted input; errors start after the file's name.
+    pub fn parse(text: &str) -> Result<PlanFile, String> {
+        let not_a_plan = |e: serde_json::Error| format!(" is not an lvsform plan file: {e}");
         // The versions first: a plan of another version may not parse as this one's.
         #[derive(Deserialize)]
         struct Versions {
             format_version: String,
             lvsform_version: String,
         }
-        let versions: Versions = serde_json::from_str(&text).map_err(not_a_plan)?;
+        let versions: Versions = serde_json::from_str(text).map_err(not_a_plan)?;
         if versions.format_version != FORMAT_VERSION
             || versions.lvsform_version != env!("CARGO_PKG_VERSION")
         {
             return Err(format!(
-                "{} was made by lvsform {} (plan format {}); this is lvsform {}: make the plan again",
-                path.display(),
+                " was made by lvsform {} (plan format {}); this is lvsform {}: make the plan again",
                 versions.lvsform_version,
                 versions.format_version,
                 env!("CARGO_PKG_VERSION")
             ));
         }
-        serde_json::from_str(&text).map_err(not_a_plan)
+        serde_json::from_str(text).map_err(not_a_plan)
     }
 }
 

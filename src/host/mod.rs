@@ -13,6 +13,7 @@ mod ssh;
 
 pub use crate::parallel::for_each_parallel;
 pub use fake::FakeHost;
+pub use script::parse_facts;
 pub use ssh::{SshHost, SshTarget};
 
 use crate::model::InterfaceAddress;
