@@ -57,7 +57,7 @@ impl SourceFile {
     }
 
     /// The offset itself, or the nearest character boundary before it inside the text.
-    fn clamp(&self, offset: usize) -> usize {
+    pub fn clamp(&self, offset: usize) -> usize {
         let mut offset = offset.min(self.text.len());
         while !self.text.is_char_boundary(offset) {
             offset -= 1;

@@ -104,6 +104,8 @@ pub fn parse_file(path: &Path, diags: &mut Diagnostics) -> Option<ParsedFile> {
 }
 
 fn syntax_error(source: &Arc<SourceFile>, offset: usize, message: &str) -> Diag {
+    // The parser may place an error inside a multi-byte character.
+    let offset = source.clamp(offset);
     let end = source.text()[offset..]
         .chars()
         .next()
