@@ -587,6 +587,22 @@ impl Recorder {
         }
     }
 
+    /// Applies `plan` to `world` recording its events; the apply must fail.
+    fn fail(
+        &mut self,
+        world: &mut World,
+        config: &Config,
+        plan: &plan::Plan,
+        observed: &plan::Observed,
+    ) -> apply::Failure {
+        let cancel = self.cancel.clone();
+        world
+            .run(4, |b| {
+                apply::run(converge(config, plan, observed), b, self, &cancel)
+            })
+            .unwrap_err()
+    }
+
     /// The events from the first that starts with `prefix`, each shortened to its first word.
     fn kinds_from(&self, prefix: &str) -> Vec<&str> {
         let start = self.events.iter().position(|e| e.starts_with(prefix));
@@ -616,13 +632,7 @@ fn a_change_that_does_not_stick_fails_verification_and_is_rolled_back() {
     let mut world = pristine.clone();
     world.ipvs.lose_at = Some(edit);
     let mut recorder = Recorder::new(None);
-    let cancel = recorder.cancel.clone();
-    let failure = world
-        .run(4, |b| {
-            let request = converge(&config, &plan, &observed);
-            apply::run(request, b, &mut recorder, &cancel)
-        })
-        .unwrap_err();
+    let failure = recorder.fail(&mut world, &config, &plan, &observed);
     assert!(
         matches!(failure.error, apply::Error::ChangesRemain(1)),
         "{:?}",
@@ -651,13 +661,7 @@ fn a_cancel_between_batches_stops_the_apply_and_rolls_it_back() {
     let (config, pristine, observed, plan) = planned();
     let mut world = pristine.clone();
     let mut recorder = Recorder::new(Some(2));
-    let cancel = recorder.cancel.clone();
-    let failure = world
-        .run(4, |b| {
-            let request = converge(&config, &plan, &observed);
-            apply::run(request, b, &mut recorder, &cancel)
-        })
-        .unwrap_err();
+    let failure = recorder.fail(&mut world, &config, &plan, &observed);
     assert!(
         matches!(failure.error, apply::Error::Cancelled),
         "{:?}",

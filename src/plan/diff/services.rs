@@ -328,15 +328,12 @@ impl<'a> Differ<'a> {
             Depool::Count(n) => n as usize,
         };
         if depooled > allowed && depooled > 0 {
-            let mut diag = Diag::error(format!(
+            let diag = Diag::error(format!(
                 "{} would remove or zero {depooled} of its {total} real servers; max_depool allows {allowed}",
                 meta.address
             ))
             .help("apply the change in smaller steps, or raise max_depool for this service");
-            if let Some(location) = self.config.locations.get(&meta.address) {
-                diag = diag.at(&location.file, location.span.clone());
-            }
-            self.errors.push(diag);
+            self.refuse(key, diag);
         }
     }
 
@@ -396,26 +393,29 @@ impl<'a> Differ<'a> {
             let Some(meta) = self.config.services.get(key) else {
                 continue;
             };
-            let mut diag = Diag::error(format!(
+            let diag = Diag::error(format!(
                 "{} is live with scheduler `{scheduler}`, which this lvsform does not know",
                 meta.address
             ))
             .help("upgrade lvsform, or delete the live service by hand (ipvsadm -D) so that lvsform creates it");
-            if let Some(location) = self.config.locations.get(&meta.address) {
-                diag = diag.at(&location.file, location.span.clone());
-            }
-            self.errors.push(diag);
+            self.refuse(key, diag);
         }
     }
 
     pub(super) fn refuse_destroy(&mut self, key: &ServiceKey, what: &str) {
         let meta = &self.config.services[key];
-        let mut diag = Diag::error(format!(
+        let diag = Diag::error(format!(
             "{} has prevent_destroy = true, and this plan {what}",
             meta.address
         ))
         .help("remove prevent_destroy from the configuration first if it really must go");
-        if let Some(location) = self.config.locations.get(&meta.address) {
+        self.refuse(key, diag);
+    }
+
+    /// An error of a declared service's plan, placed at its declaration.
+    fn refuse(&mut self, key: &ServiceKey, mut diag: Diag) {
+        let address = &self.config.services[key].address;
+        if let Some(location) = self.config.locations.get(address) {
             diag = diag.at(&location.file, location.span.clone());
         }
         self.errors.push(diag);
