@@ -277,12 +277,7 @@ fn a_failure_at_every_step_rolls_everything_back() {
             "director" => world.director.fail_at = Some(nth),
             host => {
                 let name = host.trim_start_matches("host ");
-                world
-                    .hosts
-                    .iter_mut()
-                    .find(|h| h.name == name)
-                    .unwrap()
-                    .fail_at = Some(nth);
+                world.host(name).fail_at = Some(nth);
             }
         }
         let failure = world
@@ -693,7 +688,7 @@ fn a_connection_lost_mid_batch_is_rolled_back_entirely() {
     let mut checked = 0;
     for host in ["10.1.0.11", "10.1.0.13"] {
         let mut world = pristine.clone();
-        let fake = world.hosts.iter_mut().find(|h| h.name == host).unwrap();
+        let fake = world.host(host);
         fake.stall_at = Some(0);
         let failure = world
             .run(4, carry_out(converge(&config, &plan, &observed)))
@@ -745,12 +740,7 @@ fn a_rollback_that_did_not_restore_everything_says_so() {
     let undo_changes: usize = ipvs.iter().map(|undo| undo.len()).sum();
     let mut world = pristine.clone();
     world.ipvs.lose_at = Some(ipvs.len() + undo_changes - 1);
-    world
-        .hosts
-        .iter_mut()
-        .find(|h| h.name == host)
-        .unwrap()
-        .fail_at = Some(nth);
+    world.host(host).fail_at = Some(nth);
     let failure = world
         .run(4, carry_out(converge(&config, &plan, &observed)))
         .expect_err("the host fails");

@@ -1,6 +1,6 @@
-//! Executing steps: consecutive steps of one kind run as a batch on their backend, every
-//! executed step is journaled with what undoes it, and the first failure undoes the
-//! journal in reverse.
+//! Executing steps: consecutive steps of one kind run as a batch on their backend, and
+//! every executed step is journaled with what undoes it; a rollback undoes the journal in
+//! reverse.
 
 use super::{Backends, Batch, Cancel, Error, Event, Progress};
 use crate::director::DirectorChange;

@@ -71,6 +71,14 @@ impl World {
         result
     }
 
+    /// The fake host named `name`.
+    pub fn host(&mut self, name: &str) -> &mut FakeHost {
+        self.hosts
+            .iter_mut()
+            .find(|h| h.name == name)
+            .unwrap_or_else(|| panic!("no fake host {name}"))
+    }
+
     pub fn snapshot(
         &self,
     ) -> (

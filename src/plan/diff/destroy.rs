@@ -10,12 +10,7 @@ pub fn destroy(config: &Config, observed: &Observed) -> Result<Plan, Vec<Diag>> 
     d.destroy_services();
     d.destroy_hosts();
     d.destroy_director();
-    d.plan.steps.sort_by_key(|(phase, _)| *phase);
-    if d.errors.is_empty() {
-        Ok(d.plan)
-    } else {
-        Err(d.errors)
-    }
+    d.finish()
 }
 
 impl Differ<'_> {
@@ -41,17 +36,7 @@ impl Differ<'_> {
                     || meta.address.undeclared_real_server(dkey),
                     |m| m.address.clone(),
                 );
-                let impact = self.impact(key, dkey, Some(meta.drain).filter(|_| drains(key)));
-                self.change(
-                    address,
-                    Action::Delete,
-                    Some(dest_json(dkey, old)),
-                    None,
-                    Some(impact),
-                );
-                if drains(key) && !meta.drain.is_zero() {
-                    self.drain(key, dkey, old, meta.drain);
-                }
+                self.depart(address, key, dkey, old, meta.drain);
             }
             self.ipvs(
                 Phase::ServiceRemove,
@@ -81,16 +66,7 @@ impl Differ<'_> {
                 continue;
             }
             let (mut before, mut after) = (BTreeMap::new(), BTreeMap::new());
-            for change in teardown {
-                show_host_change(&change, &mut before, &mut after);
-                self.step(
-                    Phase::HostCleanup,
-                    Step::Host {
-                        host: name.clone(),
-                        change,
-                    },
-                );
-            }
+            self.clean_up_host(name, teardown, &mut before, &mut after);
             self.change(
                 Address::host(name),
                 Action::Update,

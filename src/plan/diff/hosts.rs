@@ -155,16 +155,7 @@ impl Differ<'_> {
             if !want.accept_ipip && firewall::has_rule(have) {
                 cleanup.push(HostChange::DelFirewallRule);
             }
-            for change in cleanup {
-                show_host_change(&change, &mut before, &mut after);
-                self.step(
-                    Phase::HostCleanup,
-                    Step::Host {
-                        host: name.clone(),
-                        change,
-                    },
-                );
-            }
+            self.clean_up_host(name, cleanup, &mut before, &mut after);
             if !after.is_empty() || !before.is_empty() {
                 self.change(
                     Address::host(name),

@@ -33,12 +33,7 @@ pub fn diff(config: &Config, observed: &Observed) -> Result<Plan, Vec<Diag>> {
     d.hosts();
     d.director_cleanup();
     d.warnings();
-    d.plan.steps.sort_by_key(|(phase, _)| *phase);
-    if d.errors.is_empty() {
-        Ok(d.plan)
-    } else {
-        Err(d.errors)
-    }
+    d.finish()
 }
 
 struct Differ<'a> {
@@ -123,6 +118,36 @@ impl<'a> Differ<'a> {
 }
 
 impl Differ<'_> {
+    /// The plan in phase order, or every error found.
+    pub(super) fn finish(mut self) -> Result<Plan, Vec<Diag>> {
+        self.plan.steps.sort_by_key(|(phase, _)| *phase);
+        if self.errors.is_empty() {
+            Ok(self.plan)
+        } else {
+            Err(self.errors)
+        }
+    }
+
+    /// Host cleanup steps, each also shown in the host's before/after.
+    pub(super) fn clean_up_host(
+        &mut self,
+        name: &str,
+        changes: Vec<HostChange>,
+        before: &mut BTreeMap<String, Value>,
+        after: &mut BTreeMap<String, Value>,
+    ) {
+        for change in changes {
+            show_host_change(&change, before, after);
+            self.step(
+                Phase::HostCleanup,
+                Step::Host {
+                    host: name.to_string(),
+                    change,
+                },
+            );
+        }
+    }
+
     pub(super) fn step(&mut self, phase: Phase, step: Step) {
         self.plan.steps.push((phase, step));
     }

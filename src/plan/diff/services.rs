@@ -252,8 +252,9 @@ impl<'a> Differ<'a> {
         self.check_depool(key, have.len(), depooled);
     }
 
-    /// Weight 0 and a wait (TCP/SCTP), then the deletion.
-    pub(super) fn remove_dest(
+    /// A real server that goes: shown with its live connections, and first drained (weight
+    /// 0 and a wait) when its service's protocol drains and `drain` is not zero.
+    pub(super) fn depart(
         &mut self,
         address: Address,
         service: &ServiceKey,
@@ -277,6 +278,18 @@ impl<'a> Differ<'a> {
         if !drain.is_zero() {
             self.drain(service, dkey, old, drain);
         }
+    }
+
+    /// Weight 0 and a wait (TCP/SCTP), then the deletion.
+    pub(super) fn remove_dest(
+        &mut self,
+        address: Address,
+        service: &ServiceKey,
+        dkey: &DestinationKey,
+        old: &Destination,
+        drain: Duration,
+    ) {
+        self.depart(address, service, dkey, old, drain);
         let undo = Change::AddDest {
             service: *service,
             key: *dkey,
