@@ -54,7 +54,7 @@ fn main() {
         plan::diff(&config, &observed).unwrap()
     });
     // One step per service and real server, and net.ipv4.ip_forward for NAT.
-    assert_eq!(plan.steps.len(), services * (servers + 1) + 1);
+    assert_eq!(plan.steps().len(), services * (servers + 1) + 1);
     let text = timed("rendered for people", || plan::render::human(&plan, false));
     let json = timed("rendered as JSON", || plan::render::json(&plan).to_string());
     println!(

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-pub const FORMAT_VERSION: &str = "2";
+pub const FORMAT_VERSION: &str = "3";
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct PlanFile {
@@ -32,8 +32,8 @@ pub struct PlanFile {
 }
 
 /// What differs between a saved plan and the plan made again now: the addresses whose
-/// changes differ, or "its steps" when only what apply would run does. Live connection
-/// counts (`impact`) move all the time and are not compared.
+/// changes (as shown, or their steps) differ, or "its warnings" when only the rest does.
+/// Live connection counts (`impact`) move all the time and are not compared.
 pub fn differences(saved: &Plan, now: &Plan) -> Vec<String> {
     let reviewed = |plan: &Plan| -> BTreeMap<Address, ResourceChange> {
         plan.changes
@@ -54,11 +54,9 @@ pub fn differences(saved: &Plan, now: &Plan) -> Vec<String> {
         .filter(|a| before.get(*a) != after.get(*a))
         .map(ToString::to_string)
         .collect();
-    let same_steps = saved.steps == now.steps
-        && saved.replaced == now.replaced
-        && saved.warnings == now.warnings;
-    if differ.is_empty() && !same_steps {
-        differ.push("its steps".into());
+    let same_rest = saved.replaced == now.replaced && saved.warnings == now.warnings;
+    if differ.is_empty() && !same_rest {
+        differ.push("its warnings".into());
     }
     differ
 }
@@ -250,15 +248,15 @@ mod tests {
                 after: Some(json!({"sysctl": 1})),
                 impact: Some(impact.into()),
                 forces_replacement: vec![],
+                steps: vec![(
+                    Phase::Director,
+                    Step::Director(DirectorChange::SetSysctl {
+                        name: name.into(),
+                        value: "1".into(),
+                        before: Some("0".into()),
+                    }),
+                )],
             }],
-            steps: vec![(
-                Phase::Director,
-                Step::Director(DirectorChange::SetSysctl {
-                    name: name.into(),
-                    value: "1".into(),
-                    before: Some("0".into()),
-                }),
-            )],
             ..Plan::default()
         }
     }
@@ -269,13 +267,22 @@ mod tests {
         let now = sysctl_plan("net.ipv4.ip_forward", "5 active connections");
         assert!(differences(&saved, &now).is_empty(), "counters move");
         let forged = sysctl_plan("kernel.core_pattern", "3 active connections");
-        assert_eq!(differences(&forged, &now), ["its steps"]);
+        assert_eq!(
+            differences(&forged, &now),
+            ["director"],
+            "steps of the same view"
+        );
         let mut reviewed_otherwise = saved.clone();
         reviewed_otherwise.changes[0].after = Some(json!({"sysctl": 2}));
         assert_eq!(differences(&reviewed_otherwise, &now), ["director"]);
         let mut extra = saved.clone();
-        extra.steps.push(forged.steps[0].clone());
-        assert_eq!(differences(&extra, &now), ["its steps"]);
+        extra.changes[0]
+            .steps
+            .push(forged.changes[0].steps[0].clone());
+        assert_eq!(differences(&extra, &now), ["director"]);
+        let mut warned = saved.clone();
+        warned.warnings.push("a warning made up".into());
+        assert_eq!(differences(&warned, &now), ["its warnings"]);
     }
 
     #[test]

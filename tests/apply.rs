@@ -190,7 +190,7 @@ fn a_full_apply_converges_and_the_next_plan_is_empty() {
         "virtual_server.web.real_server[\"10.1.0.19:80\"]".into(),
         Action::Delete
     )));
-    let phases: Vec<_> = plan.steps.iter().map(|(p, _)| *p).collect();
+    let phases: Vec<_> = plan.steps().iter().map(|(p, _)| *p).collect();
     assert!(
         phases.windows(2).all(|w| w[0] <= w[1]),
         "steps in phase order"
@@ -207,7 +207,7 @@ fn a_full_apply_converges_and_the_next_plan_is_empty() {
     // The verification read (only what the plan touched) and a full read agree.
     let touched = world
         .run(4, |b| {
-            apply::observe_after(&config, b, observed.clone(), &plan.steps)
+            apply::observe_after(&config, b, observed.clone(), &plan.steps())
         })
         .unwrap();
     assert!(plan::diff(&config, &touched).unwrap().is_empty());
@@ -248,7 +248,7 @@ fn planned() -> (Config, World, plan::Observed, plan::Plan) {
 }
 
 /// Where step `index` runs, and how many steps ran there before it.
-fn backend_of(steps: &[(plan::Phase, Step)], index: usize) -> Option<(String, usize)> {
+fn backend_of(steps: &[&(plan::Phase, Step)], index: usize) -> Option<(String, usize)> {
     let key = |step: &Step| match step {
         Step::Ipvs { .. } => Some("ipvs".to_string()),
         Step::Host { host, .. } => Some(format!("host {host}")),
@@ -267,8 +267,8 @@ fn backend_of(steps: &[(plan::Phase, Step)], index: usize) -> Option<(String, us
 fn a_failure_at_every_step_rolls_everything_back() {
     let (config, pristine, observed, plan) = planned();
     let mut checked = 0;
-    for index in 0..plan.steps.len() {
-        let Some((backend, nth)) = backend_of(&plan.steps, index) else {
+    for index in 0..plan.steps().len() {
+        let Some((backend, nth)) = backend_of(&plan.steps(), index) else {
             continue;
         };
         let mut world = pristine.clone();
@@ -392,17 +392,17 @@ fn target_limits_the_plan_to_an_address_and_what_it_needs() {
     );
     assert!(
         only_dns
-            .steps
+            .steps()
             .iter()
             .all(|(_, s)| !matches!(s, Step::Host { host, .. } if host != "10.1.0.13"))
     );
-    assert!(only_dns.steps.len() < plan.steps.len());
+    assert!(only_dns.steps().len() < plan.steps().len());
     let none = plan
         .clone()
         .targeted(&config, &["virtual_server.nothing".to_string()]);
     assert!(none.is_empty());
     let all = plan.clone().targeted(&config, &[]);
-    assert_eq!(all.steps.len(), plan.steps.len());
+    assert_eq!(all.steps().len(), plan.steps().len());
 }
 
 #[test]
@@ -486,7 +486,7 @@ virtual_server "dns" {
         ]
     );
     let services: Vec<(plan::Phase, &str)> = plan
-        .steps
+        .steps()
         .iter()
         .filter_map(|(phase, s)| match s {
             Step::Ipvs {
@@ -613,7 +613,7 @@ fn a_change_that_does_not_stick_fails_verification_and_is_rolled_back() {
     let (config, pristine, observed, plan) = planned();
     // The weight edit of web's real server "a" is acknowledged and has no effect.
     let ipvs_changes: Vec<&Change> = plan
-        .steps
+        .steps()
         .iter()
         .filter_map(|(_, s)| match s {
             Step::Ipvs { change, .. } => Some(change),
@@ -639,7 +639,7 @@ fn a_change_that_does_not_stick_fails_verification_and_is_rolled_back() {
         "rolled back exactly"
     );
     // Every step ran before the verification; the rollback undid them all.
-    let steps = plan.steps.len();
+    let steps = plan.steps().len();
     assert!(recorder.events.contains(&format!("done {steps}/{steps}")));
     let after: Vec<&str> = recorder.kinds_from("verifying");
     assert_eq!(after[..2], ["verifying", "failed"]);
@@ -649,6 +649,48 @@ fn a_change_that_does_not_stick_fails_verification_and_is_rolled_back() {
             .events
             .contains(&"failed: verification failed: 1 changes remain after applying".to_string())
     );
+}
+
+/// Real servers that go are all set to weight 0 before any drain waits, so that their
+/// drains run as one batch: the longest drain, not the sum of them.
+#[test]
+fn real_servers_that_go_drain_together() {
+    let (config, pristine, observed, plan) = planned();
+    let steps = plan.steps();
+    let drains: Vec<usize> = (0..steps.len())
+        .filter(|i| matches!(steps[*i].1, Step::Drain { .. }))
+        .collect();
+    assert_eq!(
+        drains.len(),
+        2,
+        "10.1.0.19 leaves web; the stale service goes"
+    );
+    assert_eq!(drains[1], drains[0] + 1, "consecutive");
+    let zeroed = steps[..drains[0]]
+        .iter()
+        .filter(|(phase, _)| *phase == plan::Phase::Depool)
+        .count();
+    assert_eq!(zeroed, 2);
+    let mut world = pristine.clone();
+    let mut recorder = Recorder::new(None);
+    let cancel = recorder.cancel.clone();
+    world
+        .run(4, |b| {
+            apply::run(
+                converge(&config, &plan, &observed),
+                b,
+                &mut recorder,
+                &cancel,
+            )
+        })
+        .unwrap();
+    let drain_batches: Vec<&String> = recorder
+        .events
+        .iter()
+        .filter(|e| e.starts_with("start drain"))
+        .collect();
+    assert_eq!(drain_batches.len(), 1, "{drain_batches:?}");
+    assert!(drain_batches[0].ends_with("(and 1 more)"));
 }
 
 #[test]
@@ -715,22 +757,22 @@ fn a_rollback_that_did_not_restore_everything_says_so() {
     let (config, pristine, observed, plan) = planned();
     // The last host step (a cleanup, after every IPVS step) fails.
     let last = plan
-        .steps
+        .steps()
         .iter()
         .rposition(|(_, s)| matches!(s, Step::Host { .. }))
         .expect("host steps");
     let last_ipvs = plan
-        .steps
+        .steps()
         .iter()
         .rposition(|(_, s)| matches!(s, Step::Ipvs { .. }))
         .expect("IPVS steps");
     assert!(last > last_ipvs);
-    let (backend, nth) = backend_of(&plan.steps, last).expect("a host step");
+    let (backend, nth) = backend_of(&plan.steps(), last).expect("a host step");
     let host = backend.strip_prefix("host ").expect("a host");
     // The rollback's last IPVS change (undoing the first IPVS step) is lost: nothing after
     // it can fail because of it.
     let ipvs: Vec<&Vec<Change>> = plan
-        .steps
+        .steps()
         .iter()
         .filter_map(|(_, s)| match s {
             Step::Ipvs { undo, .. } => Some(undo),
@@ -777,7 +819,7 @@ fn unknown_schedulers_are_left_alone() {
         "{:?}",
         plan.warnings
     );
-    let touches_it = plan.steps.iter().any(|(_, s)| match s {
+    let touches_it = plan.steps().iter().any(|(_, s)| match s {
         Step::Ipvs { change, .. } => change.service() == Some(stranger),
         _ => false,
     });

@@ -191,9 +191,9 @@ pub fn run(
         goal,
         targets,
     } = request;
-    let before = Touched::before(&observed, &plan.steps);
+    let before = Touched::before(&observed, &plan.steps());
     let executed = crate::log::timed("steps executed", || {
-        steps::execute(&plan.steps, backends, progress, cancel)
+        steps::execute(&plan.steps(), backends, progress, cancel)
     });
     let (error, journal) = match executed {
         Ok(journal) => {
@@ -204,7 +204,7 @@ pub fn run(
                     if left.is_empty() {
                         return Ok(());
                     }
-                    Error::ChangesRemain(left.steps.len())
+                    Error::ChangesRemain(left.steps().len())
                 }
                 Err(error) => error,
             };
@@ -233,7 +233,7 @@ struct Touched {
 }
 
 impl Touched {
-    fn before(observed: &Observed, steps: &[(crate::plan::Phase, Step)]) -> Touched {
+    fn before(observed: &Observed, steps: &[&(crate::plan::Phase, Step)]) -> Touched {
         let mut services = std::collections::BTreeMap::new();
         let mut hosts = std::collections::BTreeMap::new();
         for (_, step) in steps {
@@ -326,11 +326,12 @@ fn verify(
     goal: Goal,
 ) -> Result<Plan, Error> {
     let start = std::time::Instant::now();
-    let after =
-        observe_after(config, backends, before, &plan.steps).map_err(|errors| Error::ReadBack {
+    let after = observe_after(config, backends, before, &plan.steps()).map_err(|errors| {
+        Error::ReadBack {
             errors,
             diagnostics: vec![],
-        })?;
+        }
+    })?;
     let left = crate::plan::make(config, &after, goal).map_err(|diagnostics| Error::ReadBack {
         errors: vec![],
         diagnostics,
@@ -339,7 +340,7 @@ fn verify(
         format!(
             "verified in {:.2}s: {} steps left",
             start.elapsed().as_secs_f64(),
-            left.steps.len()
+            left.steps().len()
         )
     });
     Ok(left)

@@ -73,7 +73,7 @@ pub fn observe_after(
     config: &Config,
     backends: &mut Backends,
     mut before: Observed,
-    steps: &[(Phase, Step)],
+    steps: &[&(Phase, Step)],
 ) -> Result<Observed, Vec<ObserveError>> {
     let touched: BTreeSet<_> = steps
         .iter()

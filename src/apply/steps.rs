@@ -49,7 +49,7 @@ const MAX_BATCH: usize = 4096;
 /// Runs the steps and returns the journal of what they did; on the first failure, the
 /// error with the journal so far (the caller rolls it back).
 pub fn execute(
-    steps: &[(Phase, Step)],
+    steps: &[&(Phase, Step)],
     backends: &mut Backends,
     progress: &mut dyn Progress,
     cancel: &Cancel,

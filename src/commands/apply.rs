@@ -156,7 +156,7 @@ fn carry_out(request: apply::Request, backends: &mut Backends, json: bool) -> St
     let mut reporter: Box<dyn Progress> = if json {
         Box::new(JsonProgress)
     } else {
-        Box::new(StderrProgress::new(plan.steps.len()))
+        Box::new(StderrProgress::new(plan.steps().len()))
     };
     let outcome = apply::run(request, backends, reporter.as_mut(), &cancel);
     drop(reporter); // the bar goes before the outcome is printed

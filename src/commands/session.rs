@@ -117,16 +117,16 @@ pub fn make_plan(
     })?;
     let plan =
         plan::make(config, &observed, goal).map_err(|diags| report(&Diagnostics(diags), false))?;
-    let ipvs_changes = plan
-        .steps
-        .iter()
-        .filter(|(_, s)| matches!(s, plan::Step::Ipvs { .. }))
-        .count();
     crate::log::debug(|| {
+        let steps = plan.steps();
+        let ipvs_changes = steps
+            .iter()
+            .filter(|(_, s)| matches!(s, plan::Step::Ipvs { .. }))
+            .count();
         format!(
             "observed and planned in {:.2}s: {} steps, {ipvs_changes} of them IPVS changes (one netlink request each)",
             start.elapsed().as_secs_f64(),
-            plan.steps.len()
+            steps.len()
         )
     });
     Ok((observed, plan))

@@ -1,6 +1,7 @@
-//! The plan: a pure function of the configuration and the observed state. It lists the
-//! user-facing changes (rendered for review, as text or JSON) and the steps that carry them
-//! out, in a fixed phase order, each step able to say how to undo itself.
+//! The plan: a pure function of the configuration and the observed state. It is one list
+//! of resource changes, each with the steps that carry it out: the views (text, JSON) are
+//! rendered from the changes, apply runs their steps in phase order, and `--target` keeps
+//! or drops a change with its steps, so that what is shown and what runs cannot disagree.
 
 mod diff;
 mod persist;
@@ -55,6 +56,9 @@ pub enum Phase {
     HostPrepare,
     ServiceUpsert,
     DestUpsert,
+    /// Real servers that go are set to weight 0, all of them before any drain waits, so
+    /// that the drains run at once.
+    Depool,
     Drain,
     DestRemove,
     ServiceRemove,
@@ -83,7 +87,7 @@ pub enum Step {
     },
 }
 
-/// A user-facing change of one resource address.
+/// A change of one resource address, as reviewed, and the steps that carry it out.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResourceChange {
     pub address: Address,
@@ -96,6 +100,8 @@ pub struct ResourceChange {
     /// For a replace: the changed attributes that force it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub forces_replacement: Vec<String>,
+    /// What apply runs for it, each step in its phase.
+    pub steps: Vec<(Phase, Step)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,8 +115,8 @@ pub enum Action {
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Plan {
+    /// In the order of review: declarations first, in their order.
     pub changes: Vec<ResourceChange>,
-    pub steps: Vec<(Phase, Step)>,
     /// Aggregated warnings: one line per kind.
     pub warnings: Vec<String>,
     /// For each replaced live service's address, the address of the declaration that
@@ -121,7 +127,15 @@ pub struct Plan {
 
 impl Plan {
     pub fn is_empty(&self) -> bool {
-        self.steps.is_empty()
+        self.changes.iter().all(|c| c.steps.is_empty())
+    }
+
+    /// Every step in the order apply runs them: by phase, and within a phase in the
+    /// order of the changes.
+    pub fn steps(&self) -> Vec<&(Phase, Step)> {
+        let mut steps: Vec<&(Phase, Step)> = self.changes.iter().flat_map(|c| &c.steps).collect();
+        steps.sort_by_key(|(phase, _)| *phase);
+        steps
     }
 
     /// `(add, change, destroy)` as in Terraform's summary; a replace counts as both.
@@ -139,48 +153,6 @@ impl Plan {
             }
         }
         counts
-    }
-}
-
-/// The resource address a step works on.
-fn step_address(step: &Step, config: &crate::config::Config) -> Address {
-    let service = |key: &crate::model::ServiceKey| {
-        config
-            .services
-            .get(key)
-            .map_or_else(|| Address::undeclared_service(key), |m| m.address.clone())
-    };
-    let dest = |key: &crate::model::ServiceKey, dkey: &crate::model::DestinationKey| {
-        config
-            .services
-            .get(key)
-            .and_then(|m| m.destinations.get(dkey))
-            .map_or_else(
-                || service(key).undeclared_real_server(dkey),
-                |d| d.address.clone(),
-            )
-    };
-    match step {
-        Step::Ipvs { change, .. } => match change {
-            ipvs::Change::AddService { key, .. }
-            | ipvs::Change::EditService { key, .. }
-            | ipvs::Change::DelService { key } => service(key),
-            ipvs::Change::AddDest {
-                service: s, key, ..
-            }
-            | ipvs::Change::EditDest {
-                service: s, key, ..
-            }
-            | ipvs::Change::DelDest { service: s, key } => dest(s, key),
-            ipvs::Change::SetTimeouts(_)
-            | ipvs::Change::StartDaemon(_)
-            | ipvs::Change::StopDaemon(_) => Address::director(),
-        },
-        Step::Drain {
-            service, dest: d, ..
-        } => dest(service, d),
-        Step::Host { host, .. } => Address::host(host),
-        Step::Director(_) => Address::director(),
     }
 }
 
@@ -214,11 +186,6 @@ impl Plan {
                 .changes
                 .into_iter()
                 .filter(|c| keep(&c.address))
-                .collect(),
-            steps: self
-                .steps
-                .into_iter()
-                .filter(|(_, s)| keep(&step_address(s, config)))
                 .collect(),
             warnings: self.warnings,
             replaced: self.replaced,

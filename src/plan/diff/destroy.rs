@@ -24,7 +24,7 @@ impl Differ<'_> {
                 self.refuse_destroy(key, "destroys it");
                 continue;
             }
-            self.change(
+            let at = self.change(
                 meta.address.clone(),
                 Action::Delete,
                 Some(service_json(key, have)),
@@ -39,6 +39,7 @@ impl Differ<'_> {
                 self.depart(address, key, dkey, old, meta.drain);
             }
             self.ipvs(
+                at,
                 Phase::ServiceRemove,
                 Change::DelService { key: *key },
                 recreate(key, have),
@@ -62,18 +63,8 @@ impl Differ<'_> {
                 teardown.push(HostChange::DelFirewallRule);
             }
             teardown.extend(present.into_iter().map(HostChange::DelAddress));
-            if teardown.is_empty() {
-                continue;
-            }
-            let (mut before, mut after) = (BTreeMap::new(), BTreeMap::new());
-            self.clean_up_host(name, teardown, &mut before, &mut after);
-            self.change(
-                Address::host(name),
-                Action::Update,
-                Some(json!(before)),
-                Some(json!(after)),
-                None,
-            );
+            let steps = teardown.into_iter().map(|c| (Phase::HostCleanup, c));
+            self.host_change(name, steps.collect());
         }
     }
 
@@ -90,20 +81,11 @@ impl Differ<'_> {
                 format!("address {} on {}", address.address, address.interface),
                 json!("present"),
             );
-            self.step(
+            self.director_step(
                 Phase::DirectorCleanup,
                 Step::Director(DirectorChange::DelAddress(address.clone())),
             );
         }
-        if !self.director_before.is_empty() {
-            let before = json!(std::mem::take(&mut self.director_before));
-            self.change(
-                Address::director(),
-                Action::Update,
-                Some(before),
-                Some(json!({})),
-                None,
-            );
-        }
+        self.director_change();
     }
 }

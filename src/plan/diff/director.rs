@@ -11,7 +11,7 @@ impl Differ<'_> {
             if old != Some(value) {
                 self.director_before.insert(name.clone(), json!(old));
                 self.director_after.insert(name.clone(), json!(value));
-                self.step(
+                self.director_step(
                     Phase::Director,
                     Step::Director(DirectorChange::SetSysctl {
                         name: name.clone(),
@@ -26,7 +26,7 @@ impl Differ<'_> {
                 format!("address {} on {}", address.address, address.interface),
                 json!("present"),
             );
-            self.step(
+            self.director_step(
                 Phase::Director,
                 Step::Director(DirectorChange::AddAddress(address.clone())),
             );
@@ -49,21 +49,11 @@ impl Differ<'_> {
                 format!("address {} on {}", address.address, address.interface),
                 json!("present"),
             );
-            self.step(
+            self.director_step(
                 Phase::DirectorCleanup,
                 Step::Director(DirectorChange::DelAddress(address)),
             );
         }
-        if !self.director_before.is_empty() || !self.director_after.is_empty() {
-            let before = json!(std::mem::take(&mut self.director_before));
-            let after = json!(std::mem::take(&mut self.director_after));
-            self.change(
-                Address::director(),
-                Action::Update,
-                Some(before),
-                Some(after),
-                None,
-            );
-        }
+        self.director_change();
     }
 }

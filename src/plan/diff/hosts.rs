@@ -126,20 +126,10 @@ impl Differ<'_> {
                     );
                 }
             }
-            let mut before = BTreeMap::new();
-            let mut after = BTreeMap::new();
-            for change in &changes {
-                show_host_change(change, &mut before, &mut after);
-            }
-            for change in changes {
-                self.step(
-                    Phase::HostPrepare,
-                    Step::Host {
-                        host: name.clone(),
-                        change,
-                    },
-                );
-            }
+            let mut steps: Vec<(Phase, HostChange)> = changes
+                .into_iter()
+                .map(|c| (Phase::HostPrepare, c))
+                .collect();
             let cleanup: Vec<InterfaceAddress> = have
                 .addresses
                 .iter()
@@ -150,21 +140,15 @@ impl Differ<'_> {
                 .filter(|a| !want.addresses.contains(a))
                 .cloned()
                 .collect();
-            let mut cleanup: Vec<HostChange> =
-                cleanup.into_iter().map(HostChange::DelAddress).collect();
+            steps.extend(
+                cleanup
+                    .into_iter()
+                    .map(|a| (Phase::HostCleanup, HostChange::DelAddress(a))),
+            );
             if !want.accept_ipip && firewall::has_rule(have) {
-                cleanup.push(HostChange::DelFirewallRule);
+                steps.push((Phase::HostCleanup, HostChange::DelFirewallRule));
             }
-            self.clean_up_host(name, cleanup, &mut before, &mut after);
-            if !after.is_empty() || !before.is_empty() {
-                self.change(
-                    Address::host(name),
-                    Action::Update,
-                    Some(json!(before)),
-                    Some(json!(after)),
-                    None,
-                );
-            }
+            self.host_change(name, steps);
         }
         if no_systemd > 0 {
             self.plan.warnings.push(format!(

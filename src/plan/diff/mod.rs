@@ -43,9 +43,11 @@ struct Differ<'a> {
     errors: Vec<Diag>,
     /// VIPs of live services this plan deletes.
     retired_vips: BTreeSet<IpAddr>,
-    /// The `director` resource's changed attributes.
+    /// The `director` resource's changed attributes and its steps, gathered by several
+    /// parts of the plan and recorded as one change at the end.
     director_before: BTreeMap<String, Value>,
     director_after: BTreeMap<String, Value>,
+    director_steps: Vec<(Phase, Step)>,
 }
 
 fn service_json(key: &ServiceKey, service: &Service) -> Value {
@@ -113,14 +115,14 @@ impl<'a> Differ<'a> {
             retired_vips: BTreeSet::new(),
             director_before: BTreeMap::new(),
             director_after: BTreeMap::new(),
+            director_steps: Vec::new(),
         }
     }
 }
 
 impl Differ<'_> {
-    /// The plan in phase order, or every error found.
-    pub(super) fn finish(mut self) -> Result<Plan, Vec<Diag>> {
-        self.plan.steps.sort_by_key(|(phase, _)| *phase);
+    /// The plan, or every error found.
+    pub(super) fn finish(self) -> Result<Plan, Vec<Diag>> {
         if self.errors.is_empty() {
             Ok(self.plan)
         } else {
@@ -128,35 +130,61 @@ impl Differ<'_> {
         }
     }
 
-    /// Host cleanup steps, each also shown in the host's before/after.
-    pub(super) fn clean_up_host(
-        &mut self,
-        name: &str,
-        changes: Vec<HostChange>,
-        before: &mut BTreeMap<String, Value>,
-        after: &mut BTreeMap<String, Value>,
-    ) {
-        for change in changes {
-            show_host_change(&change, before, after);
-            self.step(
-                Phase::HostCleanup,
-                Step::Host {
-                    host: name.to_string(),
-                    change,
-                },
-            );
+    /// A host's change: its steps in `phase`, each also shown in the host's before/after.
+    pub(super) fn host_change(&mut self, name: &str, steps: Vec<(Phase, HostChange)>) {
+        if steps.is_empty() {
+            return;
+        }
+        let (mut before, mut after) = (BTreeMap::new(), BTreeMap::new());
+        for (_, change) in &steps {
+            show_host_change(change, &mut before, &mut after);
+        }
+        let at = self.change(
+            Address::host(name),
+            Action::Update,
+            Some(json!(before)),
+            Some(json!(after)),
+            None,
+        );
+        for (phase, change) in steps {
+            let host = name.to_string();
+            self.step(at, phase, Step::Host { host, change });
         }
     }
 
-    pub(super) fn step(&mut self, phase: Phase, step: Step) {
-        self.plan.steps.push((phase, step));
+    /// A step of the change at index `at`.
+    pub(super) fn step(&mut self, at: usize, phase: Phase, step: Step) {
+        self.plan.changes[at].steps.push((phase, step));
     }
 
-    /// An IPVS change with what undoes it.
-    pub(super) fn ipvs(&mut self, phase: Phase, change: Change, undo: Vec<Change>) {
-        self.step(phase, Step::Ipvs { change, undo });
+    /// An IPVS change with what undoes it, a step of the change at index `at`.
+    pub(super) fn ipvs(&mut self, at: usize, phase: Phase, change: Change, undo: Vec<Change>) {
+        self.step(at, phase, Step::Ipvs { change, undo });
     }
 
+    /// A step of the `director` resource.
+    pub(super) fn director_step(&mut self, phase: Phase, step: Step) {
+        self.director_steps.push((phase, step));
+    }
+
+    /// The `director` resource's change, from what the parts of the plan gathered.
+    pub(super) fn director_change(&mut self) {
+        if self.director_steps.is_empty() {
+            return;
+        }
+        let before = json!(std::mem::take(&mut self.director_before));
+        let after = json!(std::mem::take(&mut self.director_after));
+        let at = self.change(
+            Address::director(),
+            Action::Update,
+            Some(before),
+            Some(after),
+            None,
+        );
+        self.plan.changes[at].steps = std::mem::take(&mut self.director_steps);
+    }
+
+    /// Records a change; returns its index, for its steps.
     pub(super) fn change(
         &mut self,
         address: Address,
@@ -164,7 +192,7 @@ impl Differ<'_> {
         before: Option<Value>,
         after: Option<Value>,
         impact: Option<String>,
-    ) {
+    ) -> usize {
         let forces_replacement = match (action, &before, &after) {
             (Action::Replace, Some(b), Some(a)) => ServiceKey::IDENTITY
                 .iter()
@@ -180,7 +208,9 @@ impl Differ<'_> {
             after,
             impact,
             forces_replacement,
+            steps: Vec::new(),
         });
+        self.plan.changes.len() - 1
     }
 
     pub(super) fn ignored(&self, key: &ServiceKey) -> bool {

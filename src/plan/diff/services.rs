@@ -31,7 +31,6 @@ impl<'a> Differ<'a> {
         });
         for part in parts {
             self.plan.changes.extend(part.plan.changes);
-            self.plan.steps.extend(part.plan.steps);
             self.plan.replaced.extend(part.plan.replaced);
             self.errors.extend(part.errors);
         }
@@ -39,35 +38,22 @@ impl<'a> Differ<'a> {
             if desired.contains_key(key) || self.ignored(key) {
                 continue;
             }
-            // A replaced service drains as its successor's declaration says; the change
-            // was listed under the successor's address.
-            let drain = match successors.get(key) {
-                Some(new) => self.config.services[new].drain,
-                None => {
-                    let impact = self.service_impact(key, have, Duration::ZERO);
-                    self.change(
-                        Address::undeclared_service(key),
-                        Action::Delete,
-                        Some(service_json(key, have)),
-                        None,
-                        Some(impact),
-                    );
-                    crate::defaults::DRAIN
-                }
-            };
-            for (dkey, old) in &have.destinations {
-                if drains(key) && !drain.is_zero() {
-                    self.drain(key, dkey, old, drain);
-                }
-            }
-            self.ipvs(
-                Phase::ServiceRemove,
-                Change::DelService { key: *key },
-                recreate(key, have),
-            );
             if let ServiceKey::Address { vip, .. } = key {
                 self.retired_vips.insert(*vip);
             }
+            // A replaced service goes with its successor's change.
+            if successors.contains_key(key) {
+                continue;
+            }
+            let impact = self.service_impact(key, have, Duration::ZERO);
+            let at = self.change(
+                Address::undeclared_service(key),
+                Action::Delete,
+                Some(service_json(key, have)),
+                None,
+                Some(impact),
+            );
+            self.remove_service(at, key, have, crate::defaults::DRAIN);
         }
         let desired_timeouts = self.config.desired.director.timeouts;
         if let Some(t) = desired_timeouts
@@ -77,7 +63,7 @@ impl<'a> Differ<'a> {
                 .insert("timeouts".into(), json!(self.observed.table.timeouts));
             self.director_after.insert("timeouts".into(), json!(t));
             let undo = Change::SetTimeouts(self.observed.table.timeouts);
-            self.ipvs(Phase::Director, Change::SetTimeouts(t), vec![undo]);
+            self.director_ipvs(Change::SetTimeouts(t), undo);
         }
         let want_daemons = &self.config.desired.director.sync_daemons;
         let have_daemons = &self.observed.table.sync_daemons;
@@ -89,20 +75,37 @@ impl<'a> Differ<'a> {
         }
         for daemon in have_daemons.difference(want_daemons) {
             let undo = Change::StartDaemon(daemon.clone());
-            self.ipvs(
-                Phase::Director,
-                Change::StopDaemon(daemon.clone()),
-                vec![undo],
-            );
+            self.director_ipvs(Change::StopDaemon(daemon.clone()), undo);
         }
         for daemon in want_daemons.difference(have_daemons) {
             let undo = Change::StopDaemon(daemon.clone());
-            self.ipvs(
-                Phase::Director,
-                Change::StartDaemon(daemon.clone()),
-                vec![undo],
-            );
+            self.director_ipvs(Change::StartDaemon(daemon.clone()), undo);
         }
+    }
+
+    fn director_ipvs(&mut self, change: Change, undo: Change) {
+        let step = Step::Ipvs {
+            change,
+            undo: vec![undo],
+        };
+        self.director_step(Phase::Director, step);
+    }
+
+    /// A live service's removal: its real servers drained (TCP, SCTP; unless `drain` is
+    /// zero), then the service deleted; steps of the change at index `at`.
+    fn remove_service(&mut self, at: usize, key: &ServiceKey, have: &Service, drain: Duration) {
+        if drains(key) && !drain.is_zero() {
+            for (dkey, old) in &have.destinations {
+                self.drain(at, key, dkey, old, drain);
+            }
+        }
+        let undo = recreate(key, have);
+        self.ipvs(
+            at,
+            Phase::ServiceRemove,
+            Change::DelService { key: *key },
+            undo,
+        );
     }
 
     /// The changes of one declared service and its real servers.
@@ -129,9 +132,12 @@ impl<'a> Differ<'a> {
         // A missing service is created, then filled like an existing one that is empty.
         match observed.get(key) {
             None => {
-                let (action, before, impact) = match replaced.get(key) {
-                    Some(old_key) => {
-                        let old = &observed[old_key];
+                // A replace creates the service and removes the one it replaces.
+                let old = replaced
+                    .get(key)
+                    .map(|old_key| (old_key, &observed[old_key]));
+                let (action, before, impact) = match old {
+                    Some((old_key, old)) => {
                         self.plan
                             .replaced
                             .insert(Address::undeclared_service(old_key), meta.address.clone());
@@ -146,7 +152,7 @@ impl<'a> Differ<'a> {
                     }
                     None => (Action::Create, None, None),
                 };
-                self.change(
+                let at = self.change(
                     meta.address.clone(),
                     action,
                     before,
@@ -155,6 +161,7 @@ impl<'a> Differ<'a> {
                 );
                 let settings = want.settings.clone();
                 self.ipvs(
+                    at,
                     Phase::ServiceUpsert,
                     Change::AddService {
                         key: *key,
@@ -162,12 +169,15 @@ impl<'a> Differ<'a> {
                     },
                     vec![Change::DelService { key: *key }],
                 );
+                if let Some((old_key, old)) = old {
+                    self.remove_service(at, old_key, old, meta.drain);
+                }
                 &NO_DESTINATIONS
             }
             Some(have) => {
                 if have.settings != want.settings {
                     let (before, after) = (service_json(key, have), service_json(key, want));
-                    self.change(
+                    let at = self.change(
                         meta.address.clone(),
                         Action::Update,
                         Some(before),
@@ -179,6 +189,7 @@ impl<'a> Differ<'a> {
                         settings: settings.clone(),
                     };
                     self.ipvs(
+                        at,
                         Phase::ServiceUpsert,
                         edit(&want.settings),
                         vec![edit(&have.settings)],
@@ -205,9 +216,9 @@ impl<'a> Differ<'a> {
                 key: *dkey,
                 dest: dest.clone(),
             };
-            let (change, undo) = match have.get(dkey) {
+            let (at, change, undo) = match have.get(dkey) {
                 None => {
-                    self.change(
+                    let at = self.change(
                         address,
                         Action::Create,
                         None,
@@ -223,24 +234,24 @@ impl<'a> Differ<'a> {
                         service: *key,
                         key: *dkey,
                     };
-                    (add, delete)
+                    (at, add, delete)
                 }
                 Some(old) if old != dest => {
                     let zeroed = dest.weight == 0 && old.weight > 0;
                     depooled += usize::from(zeroed);
                     let impact = zeroed.then(|| self.impact(key, dkey, None));
-                    self.change(
+                    let at = self.change(
                         address,
                         Action::Update,
                         Some(dest_json(dkey, old)),
                         Some(dest_json(dkey, dest)),
                         impact,
                     );
-                    (edit(dest), edit(old))
+                    (at, edit(dest), edit(old))
                 }
                 Some(_) => continue,
             };
-            self.ipvs(Phase::DestUpsert, change, vec![undo]);
+            self.ipvs(at, Phase::DestUpsert, change, vec![undo]);
         }
         for (dkey, old) in have {
             if !want.destinations.contains_key(dkey) {
@@ -253,7 +264,8 @@ impl<'a> Differ<'a> {
     }
 
     /// A real server that goes: shown with its live connections, and first drained (weight
-    /// 0 and a wait) when its service's protocol drains and `drain` is not zero.
+    /// 0 and a wait) when its service's protocol drains and `drain` is not zero. Returns
+    /// the index of its change.
     pub(super) fn depart(
         &mut self,
         address: Address,
@@ -261,14 +273,14 @@ impl<'a> Differ<'a> {
         dkey: &DestinationKey,
         old: &Destination,
         drain: Duration,
-    ) {
+    ) -> usize {
         let drain = if drains(service) {
             drain
         } else {
             Duration::ZERO
         };
         let impact = self.impact(service, dkey, Some(drain));
-        self.change(
+        let at = self.change(
             address,
             Action::Delete,
             Some(dest_json(dkey, old)),
@@ -276,8 +288,9 @@ impl<'a> Differ<'a> {
             Some(impact),
         );
         if !drain.is_zero() {
-            self.drain(service, dkey, old, drain);
+            self.drain(at, service, dkey, old, drain);
         }
+        at
     }
 
     /// Weight 0 and a wait (TCP/SCTP), then the deletion.
@@ -289,13 +302,14 @@ impl<'a> Differ<'a> {
         old: &Destination,
         drain: Duration,
     ) {
-        self.depart(address, service, dkey, old, drain);
+        let at = self.depart(address, service, dkey, old, drain);
         let undo = Change::AddDest {
             service: *service,
             key: *dkey,
             dest: old.clone(),
         };
         self.ipvs(
+            at,
             Phase::DestRemove,
             Change::DelDest {
                 service: *service,
@@ -305,8 +319,10 @@ impl<'a> Differ<'a> {
         );
     }
 
+    /// Steps of the change at index `at`.
     pub(super) fn drain(
         &mut self,
+        at: usize,
         service: &ServiceKey,
         dkey: &DestinationKey,
         old: &Destination,
@@ -322,9 +338,10 @@ impl<'a> Differ<'a> {
                 weight: 0,
                 ..old.clone()
             };
-            self.ipvs(Phase::Drain, edit(zero), vec![edit(old.clone())]);
+            self.ipvs(at, Phase::Depool, edit(zero), vec![edit(old.clone())]);
         }
         self.step(
+            at,
             Phase::Drain,
             Step::Drain {
                 service: *service,

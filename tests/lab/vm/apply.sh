@@ -124,7 +124,7 @@ untouched() { in_ns director ipvsadm -Sn | grep -q -- '-r 10.1.0.11:80 -g -w 7';
 check stale_plan_changes_nothing untouched
 lvsform_in $dr plan -o /tmp/web.plan >/dev/null 2>&1
 # A plan file whose steps were edited (weight 3 -> 5 in what apply would run, the
-# reviewed changes left as they were) is refused: apply makes the plan again and runs it
+# reviewed view left as it was) is refused, naming the change whose steps differ: apply makes the plan again and runs it
 # only if it is the one in the file.
 awk '/"steps": \[/ {s = 1} s && !d && /"weight": 3/ {sub(/"weight": 3/, "\"weight\": 5"); d = 1} {print}' \
   /tmp/web.plan >/tmp/forged.plan
@@ -133,7 +133,7 @@ check forged_plan_was_edited edited
 code=$(status_of lvsform_in $dr apply /tmp/forged.plan)
 cat /tmp/out.txt
 check forged_plan_is_refused [ "$code" -eq 1 ]
-check forged_plan_says_why grep -q 'the plan file does not hold the plan lvsform makes now (its steps)' /tmp/out.txt
+check forged_plan_says_why grep -q 'the plan file does not hold the plan lvsform makes now (virtual_server.web.real_server.web\["10.1.0.11"\])' /tmp/out.txt
 check forged_plan_changes_nothing untouched
 show_saved() { lvsform_in $dr show /tmp/web.plan | grep -q 'weight *= 7 -> 3'; }
 check show_renders_a_saved_plan show_saved
