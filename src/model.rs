@@ -241,6 +241,49 @@ pub struct ServiceSettings {
     pub one_packet: bool,
 }
 
+impl Scheduler {
+    /// sh and mh: a client's real server is a hash of its address into a table filled
+    /// from the service's list of real servers, in the list's order.
+    pub fn hashes(self) -> bool {
+        matches!(self, Scheduler::Sh | Scheduler::Mh)
+    }
+}
+
+impl ServiceSettings {
+    /// These settings with the fallback flag of sh/mh: a client that hashes to a real
+    /// server of weight 0 goes to another one instead of being refused.
+    pub fn with_fallback(&self) -> ServiceSettings {
+        let mut settings = self.clone();
+        settings.flags.insert(SchedulerFlag::Fallback);
+        settings
+    }
+
+    /// Whether sh/mh would refuse the clients of a real server at weight 0.
+    pub fn refuses_at_weight_zero(&self) -> bool {
+        self.scheduler.hashes() && !self.flags.contains(&SchedulerFlag::Fallback)
+    }
+}
+
+impl Service {
+    /// The service as lvsform keeps it: sh and mh with a real server at weight 0 get the
+    /// fallback flag, so that no client that hashes to that server is refused.
+    pub fn answering_every_client(mut self) -> Service {
+        if self.settings.refuses_at_weight_zero()
+            && self.destinations.values().any(|d| d.weight == 0)
+        {
+            self.settings.flags.insert(SchedulerFlag::Fallback);
+        }
+        self
+    }
+
+    /// The order in which lvsform's creates leave the kernel's list of real servers (each
+    /// new one goes to its head): descending, so that a real server whose address sorts
+    /// after all others is added without moving any (fleets usually grow that way).
+    pub fn canonical_order(&self) -> impl Iterator<Item = &DestinationKey> {
+        self.destinations.keys().rev()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Persistence {
     /// Seconds.

@@ -69,8 +69,16 @@ pub fn record(observed: &Observed) -> Value {
         .iter()
         .map(|(key, service)| json!({"key": key.to_string(), "service": service_value(service)}))
         .collect();
+    // sh and mh map clients by the order of real servers: part of what a plan depends on.
+    let order: Vec<Value> = observed
+        .table
+        .order
+        .iter()
+        .map(|(key, order)| json!({"key": key.to_string(), "order": order}))
+        .collect();
     json!({
         "services": services,
+        "order": order,
         "timeouts": observed.table.timeouts,
         "sync_daemons": observed.table.sync_daemons,
         "director": observed.director,

@@ -172,10 +172,17 @@ fn table() -> impl Strategy<Value = lvsform::ipvs::Table> {
         any::<bool>(),
     )
         .prop_map(|(specs, (tcp, tcp_fin, udp), sync)| {
+            // A table as lvsform leaves it: sh/mh with a real server at weight 0 have the
+            // fallback flag, real servers are in lvsform's order.
             let mut table = FakeIpvs::default().table;
             for spec in specs {
                 let (key, service) = service(spec);
-                table.services.entry(key).or_insert(service);
+                let service = service.answering_every_client();
+                let order = service.canonical_order().copied().collect();
+                if !table.services.contains_key(&key) {
+                    table.order.insert(key, order);
+                    table.services.insert(key, service);
+                }
             }
             table.timeouts = Timeouts { tcp, tcp_fin, udp };
             if sync {

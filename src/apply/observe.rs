@@ -110,6 +110,11 @@ pub fn observe_after(
             table.counters.insert(key, counters);
         }
     }
+    for (key, order) in before.table.order {
+        if !touched.contains(&key) && table.services.contains_key(&key) {
+            table.order.insert(key, order);
+        }
+    }
     let sysctls: Vec<String> = config.desired.director.sysctls.keys().cloned().collect();
     let director = backends
         .director

@@ -73,7 +73,9 @@ pub fn build(declared: Declared, diags: &mut Diagnostics) -> Config {
                 destinations,
             },
         );
-        desired.services.insert(decl.key, decl.service);
+        desired
+            .services
+            .insert(decl.key, decl.service.answering_every_client());
     }
 
     Config {

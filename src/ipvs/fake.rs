@@ -32,6 +32,7 @@ impl Default for FakeIpvs {
                     conn_tab_size: 4096,
                 },
                 unknown_schedulers: BTreeMap::new(),
+                order: BTreeMap::new(),
             },
             applied: 0,
             fail_at: None,
@@ -56,6 +57,7 @@ impl FakeIpvs {
                     },
                 );
                 t.service_stats.insert(*key, Default::default());
+                t.order.insert(*key, Vec::new());
             }
             Change::EditService { key, settings } => {
                 t.services.get_mut(key).ok_or(libc::ESRCH)?.settings = settings.clone();
@@ -63,6 +65,7 @@ impl FakeIpvs {
             Change::DelService { key } => {
                 t.services.remove(key).ok_or(libc::ESRCH)?;
                 t.service_stats.remove(key);
+                t.order.remove(key);
                 t.counters.retain(|(s, _), _| s != key);
             }
             Change::AddDest { service, key, dest } => {
@@ -73,6 +76,8 @@ impl FakeIpvs {
                 }
                 destinations.insert(*key, dest.clone());
                 t.counters.insert((*service, *key), Default::default());
+                // As the kernel does: a new real server goes to the head of the list.
+                t.order.entry(*service).or_default().insert(0, *key);
             }
             Change::EditDest { service, key, dest } => {
                 let destinations =
@@ -84,6 +89,9 @@ impl FakeIpvs {
                     &mut t.services.get_mut(service).ok_or(libc::ESRCH)?.destinations;
                 destinations.remove(key).ok_or(libc::ENOENT)?;
                 t.counters.remove(&(*service, *key));
+                if let Some(order) = t.order.get_mut(service) {
+                    order.retain(|d| d != key);
+                }
             }
             Change::SetTimeouts(timeouts) => t.timeouts = *timeouts,
             Change::StartDaemon(daemon) => {
@@ -114,6 +122,7 @@ impl Ipvs for FakeIpvs {
                 }
             }
             table.counters.retain(|(s, _), _| keys.contains(s));
+            table.order.retain(|s, _| keys.contains(s));
         }
         Ok(table)
     }

@@ -37,6 +37,10 @@ pub struct Table {
     /// never changed (lvsform could not put them back).
     #[serde(default, with = "crate::model::entries")]
     pub unknown_schedulers: BTreeMap<ServiceKey, String>,
+    /// The real servers of each service in the kernel's list order, head first, as a dump
+    /// returns them (`ipvsadm -Ln` sorts it away): sh and mh fill their tables in it.
+    #[serde(default, with = "crate::model::entries")]
+    pub order: BTreeMap<ServiceKey, Vec<DestinationKey>>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

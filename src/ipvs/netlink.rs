@@ -25,9 +25,11 @@ const DUMP_SHARE: usize = 256;
 type TableDestinations = (
     BTreeMap<ServiceKey, BTreeMap<DestinationKey, Destination>>,
     BTreeMap<(ServiceKey, DestinationKey), DestinationCounters>,
+    BTreeMap<ServiceKey, Vec<DestinationKey>>,
 );
 
 /// A service's real servers and their counters, as one dump reads them.
+/// A service's real servers, and their counters in the kernel's list order.
 type DestinationsRead = (
     BTreeMap<DestinationKey, Destination>,
     Vec<(DestinationKey, DestinationCounters)>,
@@ -251,14 +253,16 @@ impl NetlinkIpvs {
         .collect::<Result<Vec<_>, IpvsError>>()?;
         let mut read_destinations = BTreeMap::new();
         let mut counters = BTreeMap::new();
+        let mut order = BTreeMap::new();
         for (part, requests) in parts {
             self.requests_sent += requests;
             for (key, (destinations, dest_counters)) in part {
+                order.insert(key, dest_counters.iter().map(|(d, _)| *d).collect());
                 counters.extend(dest_counters.into_iter().map(|(d, c)| ((key, d), c)));
                 read_destinations.insert(key, destinations);
             }
         }
-        Ok((read_destinations, counters))
+        Ok((read_destinations, counters, order))
     }
 
     /// One service's real servers and their counters (one dump).
@@ -450,7 +454,7 @@ impl Ipvs for NetlinkIpvs {
             .map(|e| e.key)
             .filter(|key| only.is_none_or(|keys| keys.contains(key)))
             .collect();
-        let (mut read_destinations, counters) = self.destinations_of(&wanted)?;
+        let (mut read_destinations, counters, order) = self.destinations_of(&wanted)?;
         let mut services = BTreeMap::new();
         let mut service_stats = BTreeMap::new();
         for entry in entries {
@@ -472,6 +476,7 @@ impl Ipvs for NetlinkIpvs {
             counters,
             info,
             unknown_schedulers,
+            order,
         })
     }
 

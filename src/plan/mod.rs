@@ -61,6 +61,8 @@ pub enum Phase {
     Depool,
     Drain,
     DestRemove,
+    /// Services get back the settings a drain changed for its duration.
+    Restore,
     ServiceRemove,
     HostCleanup,
     DirectorCleanup,

@@ -95,6 +95,9 @@ fn dest_json(key: &DestinationKey, dest: &Destination) -> Value {
     })
 }
 
+/// A real server's place in the kernel's list of its service, shown when it moves.
+const POSITION: &str = "position";
+
 fn drains(key: &ServiceKey) -> bool {
     !matches!(
         key,
@@ -196,6 +199,7 @@ impl Differ<'_> {
         let forces_replacement = match (action, &before, &after) {
             (Action::Replace, Some(b), Some(a)) => ServiceKey::IDENTITY
                 .iter()
+                .chain(&[POSITION])
                 .filter(|key| b.get(**key) != a.get(**key))
                 .map(|key| key.to_string())
                 .collect(),

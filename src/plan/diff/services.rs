@@ -188,12 +188,18 @@ impl<'a> Differ<'a> {
                         key: *key,
                         settings: settings.clone(),
                     };
-                    self.ipvs(
-                        at,
-                        Phase::ServiceUpsert,
-                        edit(&want.settings),
-                        vec![edit(&have.settings)],
-                    );
+                    match self.interim_settings(key, want, &have.destinations) {
+                        None => {
+                            let (new, old) = (edit(&want.settings), edit(&have.settings));
+                            self.ipvs(at, Phase::ServiceUpsert, new, vec![old]);
+                        }
+                        Some(interim) => {
+                            let (new, old) = (edit(&interim), edit(&have.settings));
+                            self.ipvs(at, Phase::ServiceUpsert, new, vec![old]);
+                            let (new, old) = (edit(&want.settings), edit(&interim));
+                            self.ipvs(at, Phase::Restore, new, vec![old]);
+                        }
+                    }
                 }
                 &have.destinations
             }
@@ -208,9 +214,23 @@ impl<'a> Differ<'a> {
         have: &BTreeMap<DestinationKey, Destination>,
     ) {
         let meta = &self.config.services[key];
+        let moved = self.out_of_order(key, want, have);
+        let interim = self.interim_settings(key, want, have);
+        // Without a change of its own, the service's interim settings come with each real
+        // server that drains (so that `--target` keeps them; a second pair changes nothing).
+        let unchanged = self
+            .observed
+            .table
+            .services
+            .get(key)
+            .is_some_and(|h| h.settings == want.settings);
         let mut depooled = 0;
         for (dkey, dest) in &want.destinations {
             let address = meta.destinations[dkey].address.clone();
+            if let Some(old) = have.get(dkey).filter(|_| moved.contains(dkey)) {
+                self.move_dest(address, key, want, dkey, old, dest);
+                continue;
+            }
             let edit = |dest: &Destination| Change::EditDest {
                 service: *key,
                 key: *dkey,
@@ -257,7 +277,10 @@ impl<'a> Differ<'a> {
             if !want.destinations.contains_key(dkey) {
                 depooled += 1;
                 let address = meta.address.undeclared_real_server(dkey);
-                self.remove_dest(address, key, dkey, old, meta.drain);
+                let at = self.remove_dest(address, key, dkey, old, meta.drain);
+                if let Some(interim) = &interim {
+                    self.hold_fallback(at, key, &want.settings, interim, unchanged);
+                }
             }
         }
         self.check_depool(key, have.len(), depooled);
@@ -293,7 +316,137 @@ impl<'a> Differ<'a> {
         at
     }
 
-    /// Weight 0 and a wait (TCP/SCTP), then the deletion.
+    /// The real servers of an sh/mh service to delete and add again so that the kernel's
+    /// list is in lvsform's order (a new real server goes to the list's head): all but the
+    /// longest tail of that order which the live list already holds in that order.
+    /// Nothing for other schedulers, whose choices do not depend on the order.
+    fn out_of_order(
+        &self,
+        key: &ServiceKey,
+        want: &Service,
+        have: &BTreeMap<DestinationKey, Destination>,
+    ) -> BTreeSet<DestinationKey> {
+        if !want.settings.scheduler.hashes() || have.is_empty() {
+            return BTreeSet::new();
+        }
+        let live = self
+            .observed
+            .table
+            .order
+            .get(key)
+            .map_or(&[][..], Vec::as_slice);
+        let mut live = live
+            .iter()
+            .rev()
+            .filter(|d| want.destinations.contains_key(d));
+        let canonical: Vec<&DestinationKey> = want.canonical_order().collect();
+        let kept = canonical
+            .iter()
+            .rev()
+            .take_while(|d| live.any(|l| l == **d))
+            .count();
+        canonical[..canonical.len() - kept]
+            .iter()
+            .filter(|d| have.contains_key(d))
+            .map(|d| **d)
+            .collect()
+    }
+
+    /// A real server out of lvsform's order, deleted and added again (with its declared
+    /// settings): shown as a replace, since the clients that hash to it may move.
+    fn move_dest(
+        &mut self,
+        address: Address,
+        key: &ServiceKey,
+        want: &Service,
+        dkey: &DestinationKey,
+        old: &Destination,
+        dest: &Destination,
+    ) {
+        let live = self.observed.table.order.get(key);
+        let position = |order: Option<usize>| order.map_or(Value::Null, |p| json!(p + 1));
+        let mut before = dest_json(dkey, old);
+        before[POSITION] = position(live.and_then(|o| o.iter().position(|d| d == dkey)));
+        let mut after = dest_json(dkey, dest);
+        after[POSITION] = position(want.canonical_order().position(|d| d == dkey));
+        let impact = format!(
+            "{}; out of lvsform's order of real servers, by which {} maps clients: they may move",
+            self.impact(key, dkey, None),
+            want.settings.scheduler
+        );
+        let at = self.change(
+            address,
+            Action::Replace,
+            Some(before),
+            Some(after),
+            Some(impact),
+        );
+        let add = |dest: &Destination| Change::AddDest {
+            service: *key,
+            key: *dkey,
+            dest: dest.clone(),
+        };
+        let delete = Change::DelDest {
+            service: *key,
+            key: *dkey,
+        };
+        self.ipvs(at, Phase::DestUpsert, delete.clone(), vec![add(old)]);
+        self.ipvs(at, Phase::DestUpsert, add(dest), vec![delete]);
+    }
+
+    /// sh and mh refuse a client that hashes to a real server at weight 0 unless the
+    /// service has the fallback flag. While real servers of a service without it are at
+    /// weight 0 during the apply (drains, or live weights of 0), the service holds these
+    /// settings, with the flag: from before any weight goes to 0 until after the drained
+    /// real servers are gone. None when the declared settings need no interim.
+    fn interim_settings(
+        &self,
+        key: &ServiceKey,
+        want: &Service,
+        have: &BTreeMap<DestinationKey, Destination>,
+    ) -> Option<ServiceSettings> {
+        let drain = !self.config.services[key].drain.is_zero() && drains(key);
+        let departing = have.keys().any(|d| !want.destinations.contains_key(d));
+        let at_zero = (drain && departing) || have.values().any(|d| d.weight == 0);
+        (at_zero && want.settings.refuses_at_weight_zero()).then(|| want.settings.with_fallback())
+    }
+
+    /// A drained real server's change says that no client is refused meanwhile, and,
+    /// when its service has no change of its own, holds the interim settings.
+    fn hold_fallback(
+        &mut self,
+        at: usize,
+        key: &ServiceKey,
+        settings: &ServiceSettings,
+        interim: &ServiceSettings,
+        unchanged: bool,
+    ) {
+        let change = &mut self.plan.changes[at];
+        if !change
+            .steps
+            .iter()
+            .any(|(_, s)| matches!(s, Step::Drain { .. }))
+        {
+            return;
+        }
+        if let Some(impact) = &mut change.impact {
+            impact.push_str(&format!(
+                ", with {}-fallback on meanwhile so that no client is refused",
+                settings.scheduler
+            ));
+        }
+        if unchanged {
+            let edit = |settings: &ServiceSettings| Change::EditService {
+                key: *key,
+                settings: settings.clone(),
+            };
+            let (on, off) = (edit(interim), edit(settings));
+            self.ipvs(at, Phase::ServiceUpsert, on.clone(), vec![off.clone()]);
+            self.ipvs(at, Phase::Restore, off, vec![on]);
+        }
+    }
+
+    /// Weight 0 and a wait (TCP/SCTP), then the deletion. Returns the index of its change.
     pub(super) fn remove_dest(
         &mut self,
         address: Address,
@@ -301,7 +454,7 @@ impl<'a> Differ<'a> {
         dkey: &DestinationKey,
         old: &Destination,
         drain: Duration,
-    ) {
+    ) -> usize {
         let at = self.depart(address, service, dkey, old, drain);
         let undo = Change::AddDest {
             service: *service,
@@ -317,6 +470,7 @@ impl<'a> Differ<'a> {
             },
             vec![undo],
         );
+        at
     }
 
     /// Steps of the change at index `at`.
