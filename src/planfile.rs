@@ -4,7 +4,7 @@
 
 use crate::address::Address;
 use crate::config::{Config, VarArg};
-use crate::model::entries;
+use crate::model::{ServiceKey, entries};
 use crate::plan::{Observed, Plan, ResourceChange};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -69,11 +69,17 @@ pub fn record(observed: &Observed) -> Value {
         .iter()
         .map(|(key, service)| json!({"key": key.to_string(), "service": service_value(service)}))
         .collect();
-    // sh and mh map clients by the order of real servers: part of what a plan depends on.
+    // sh and mh map clients by the order of real servers: part of what their plans
+    // depend on (for other schedulers it is not).
+    let hashes = |key: &ServiceKey| {
+        let service = observed.table.services.get(key);
+        service.is_some_and(|s| s.settings.scheduler.hashes())
+    };
     let order: Vec<Value> = observed
         .table
         .order
         .iter()
+        .filter(|(key, _)| hashes(key))
         .map(|(key, order)| json!({"key": key.to_string(), "order": order}))
         .collect();
     json!({
@@ -267,6 +273,54 @@ mod tests {
             }],
             ..Plan::default()
         }
+    }
+
+    /// The live state recorded for `scheduler`'s service, its real servers added in the
+    /// order of `addresses`.
+    fn recorded(scheduler: crate::model::Scheduler, addresses: &[&str]) -> Value {
+        use crate::ipvs::{Change, FakeIpvs, Ipvs};
+        use crate::model::*;
+        let key = ServiceKey::Address {
+            protocol: Protocol::Tcp,
+            vip: "203.0.113.10".parse().unwrap(),
+            port: 80,
+        };
+        let settings = ServiceSettings {
+            scheduler,
+            flags: Default::default(),
+            persistence: None,
+            one_packet: false,
+        };
+        let mut changes = vec![Change::AddService { key, settings }];
+        changes.extend(addresses.iter().map(|a| Change::AddDest {
+            service: key,
+            key: DestinationKey {
+                address: a.parse().unwrap(),
+                port: 80,
+            },
+            dest: Destination {
+                forwarding: Forwarding::Nat,
+                weight: 1,
+                upper_threshold: 0,
+                lower_threshold: 0,
+            },
+        }));
+        let mut ipvs = FakeIpvs::default();
+        ipvs.apply(&changes).unwrap();
+        record(&Observed {
+            table: ipvs.table,
+            director: Default::default(),
+            hosts: Default::default(),
+        })
+    }
+
+    #[test]
+    fn the_order_of_real_servers_is_recorded_where_it_matters() {
+        use crate::model::Scheduler;
+        let (one, other) = (["10.1.0.11", "10.1.0.12"], ["10.1.0.12", "10.1.0.11"]);
+        assert_ne!(recorded(Scheduler::Mh, &one), recorded(Scheduler::Mh, &other));
+        assert_ne!(recorded(Scheduler::Sh, &one), recorded(Scheduler::Sh, &other));
+        assert_eq!(recorded(Scheduler::Wlc, &one), recorded(Scheduler::Wlc, &other));
     }
 
     #[test]

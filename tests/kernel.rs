@@ -286,6 +286,62 @@ fn a_table_written_by_lvsform_is_what_ipvsadm_lists() {
     assert_eq!(ours.len(), MIXED_RULES.lines().count());
 }
 
+/// The kernel puts each new real server at the head of its service's list, and a dump
+/// returns the list in order: lvsform reads it as `Table.order`, and the fake IPVS the
+/// planner tests run on keeps it the same way.
+#[test]
+#[ignore = "needs a kernel with IPVS: run in the lab VM by tests/lab/kernel-tests.sh"]
+fn the_order_of_real_servers_is_read_as_the_kernel_keeps_it() {
+    let _lock = TABLE
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    reset();
+    let key = ServiceKey::Address {
+        protocol: Protocol::Tcp,
+        vip: ip("203.0.113.40"),
+        port: 80,
+    };
+    let add = |address: &str| Change::AddDest {
+        service: key,
+        key: dkey(address, 80),
+        dest: dest(Forwarding::Nat, 1),
+    };
+    let changes = vec![
+        Change::AddService {
+            key,
+            settings: settings(Scheduler::Mh),
+        },
+        add("10.1.0.12"),
+        add("10.1.0.11"),
+        add("10.1.0.13"),
+        Change::DelDest {
+            service: key,
+            key: dkey("10.1.0.12", 80),
+        },
+        add("10.1.0.12"),
+    ];
+    let mut ipvs = NetlinkIpvs::connect().expect(LAB);
+    ipvs.apply(&changes).expect("apply");
+    let mut fake = lvsform::ipvs::FakeIpvs::default();
+    fake.apply(&changes).expect("the fake takes it");
+    let expected: Vec<DestinationKey> = ["10.1.0.12", "10.1.0.13", "10.1.0.11"]
+        .iter()
+        .map(|a| dkey(a, 80))
+        .collect();
+    assert_eq!(ipvs.observe().expect("observe").order[&key], expected);
+    assert_eq!(fake.observe().unwrap().order[&key], expected);
+    let listed: Vec<String> = ipvsadm(&["-Ln", "--nosort", "-t", "203.0.113.40:80"])
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("-> 10.1.0."))
+        .map(|l| l.split_whitespace().next().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(
+        listed,
+        ["12:80", "13:80", "11:80"],
+        "as ipvsadm --nosort lists it"
+    );
+}
+
 #[test]
 #[ignore = "needs a kernel with IPVS: run in the lab VM by tests/lab/kernel-tests.sh"]
 fn a_table_written_by_ipvsadm_is_read_back_exactly() {

@@ -290,4 +290,7 @@ check destroy_spares_undeclared_services spared
 code=$(status_of lvsform_in $nat destroy --auto-approve)
 check destroy_again_changes_nothing grep -q 'No changes' /tmp/out.txt
 
+# sh and mh: drains that refuse no client, the order of real servers (hashing.sh).
+. /lab/hashing.sh
+
 summary
