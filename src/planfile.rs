@@ -318,9 +318,18 @@ mod tests {
     fn the_order_of_real_servers_is_recorded_where_it_matters() {
         use crate::model::Scheduler;
         let (one, other) = (["10.1.0.11", "10.1.0.12"], ["10.1.0.12", "10.1.0.11"]);
-        assert_ne!(recorded(Scheduler::Mh, &one), recorded(Scheduler::Mh, &other));
-        assert_ne!(recorded(Scheduler::Sh, &one), recorded(Scheduler::Sh, &other));
-        assert_eq!(recorded(Scheduler::Wlc, &one), recorded(Scheduler::Wlc, &other));
+        assert_ne!(
+            recorded(Scheduler::Mh, &one),
+            recorded(Scheduler::Mh, &other)
+        );
+        assert_ne!(
+            recorded(Scheduler::Sh, &one),
+            recorded(Scheduler::Sh, &other)
+        );
+        assert_eq!(
+            recorded(Scheduler::Wlc, &one),
+            recorded(Scheduler::Wlc, &other)
+        );
     }
 
     #[test]
