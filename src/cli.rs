@@ -54,8 +54,12 @@ enum Command {
         #[arg(default_value = ".")]
         dir: PathBuf,
         /// Print the plan as one JSON document on stdout.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "markdown")]
         json: bool,
+        /// Print the plan as a pull-request comment (Markdown, under GitHub's 65,536
+        /// characters) on stdout.
+        #[arg(long)]
+        markdown: bool,
         /// Exit 2 when there are changes, 0 when there are none.
         #[arg(long)]
         detailed_exitcode: bool,
@@ -114,8 +118,11 @@ enum Command {
         /// A plan file saved by `plan -o`; without it, the live table.
         planfile: Option<PathBuf>,
         /// Print one JSON document on stdout.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "markdown")]
         json: bool,
+        /// Print the saved plan as a pull-request comment (Markdown) on stdout.
+        #[arg(long, requires = "planfile")]
+        markdown: bool,
         /// Add per-service and per-server counters and rates.
         #[arg(long)]
         stats: bool,
@@ -204,10 +211,15 @@ fn dispatch() -> Status {
     let sub = matches.subcommand().map(|(_, m)| m);
     let inputs =
         |vars: &VarArgs| Inputs::from_env(sub.map(|m| ordered_vars(vars, m)).unwrap_or_default());
-    let options = |dir, vars: &VarArgs, json, targets| commands::Options {
+    let view = |json, markdown| match (json, markdown) {
+        (true, _) => commands::View::Json,
+        (_, true) => commands::View::Markdown,
+        _ => commands::View::Human,
+    };
+    let options = |dir, vars: &VarArgs, view, targets| commands::Options {
         dir,
         inputs: inputs(vars),
-        json,
+        view,
         color,
         targets,
     };
@@ -223,12 +235,13 @@ fn dispatch() -> Status {
         Command::Plan {
             dir,
             json,
+            markdown,
             detailed_exitcode,
             out,
             target,
             vars,
         } => {
-            let options = options(dir, &vars, json, target);
+            let options = options(dir, &vars, view(json, markdown), target);
             commands::plan(&options, detailed_exitcode, out.as_deref())
         }
         Command::Apply {
@@ -252,7 +265,7 @@ fn dispatch() -> Status {
                 }
                 return commands::apply_saved(&dir, json, color, &apply);
             }
-            let options = options(dir, &vars, json, target);
+            let options = options(dir, &vars, view(json, false), target);
             commands::apply(&options, &apply, crate::plan::Goal::Converge)
         }
         Command::Destroy {
@@ -267,18 +280,20 @@ fn dispatch() -> Status {
                 drain: !no_drain,
                 lock_timeout,
             };
-            let options = options(dir, &vars, false, vec![]);
+            let options = options(dir, &vars, commands::View::Human, vec![]);
             commands::apply(&options, &apply, crate::plan::Goal::Destroy)
         }
         Command::Show {
             planfile: Some(path),
             json,
+            markdown,
             ..
-        } => commands::show_saved(&path, json, color),
+        } => commands::show_saved(&path, view(json, markdown), color),
         Command::Show {
             planfile: None,
             json,
             stats,
+            ..
         } => commands::show(json, stats),
     }
 }

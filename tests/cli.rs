@@ -238,6 +238,9 @@ fn usage_errors_exit_1_and_help_exits_0() {
         &["frobnicate"],
         &[],
         &["apply", "--lock-timeout", "soon"],
+        &["plan", "--json", "--markdown"],
+        // Markdown is for plans: the live table has none.
+        &["show", "--markdown"],
     ] {
         let out = lvsform(args, root());
         assert_eq!(

@@ -3,7 +3,7 @@
 //! director's facts and every managed host's facts, as lvsform reads them; written
 //! independently of the configuration, so that a bug in deriving state from a
 //! configuration cannot cancel out), and the expected `plan.txt` (human form, or the
-//! diagnostics of a refused plan) and `plan.json`.
+//! diagnostics of a refused plan), `plan.json` and `plan.md` (the pull-request comment).
 //! `UPDATE_EXPECTED=1 cargo test --test goldens` rewrites the expectations (review the diff).
 
 use lvsform::config::{self, Config, Inputs};
@@ -43,17 +43,24 @@ fn planner_goldens() {
         let name = case.file_name().unwrap().to_string_lossy().into_owned();
         let config = load(&case.join("config"));
         let observed = observed(case);
-        let (text, json) = match plan::diff(&config, &observed) {
+        let (text, json, markdown) = match plan::diff(&config, &observed) {
             Ok(plan) => (
                 plan::render::human(&plan, false),
                 format!("{:#}\n", plan::render::json(&plan)),
+                plan::markdown::markdown(&plan),
             ),
             Err(diags) => (
                 diags.iter().map(|d| d.compact() + "\n").collect(),
                 String::new(),
+                String::new(),
             ),
         };
-        for (file, got) in [("plan.txt", &text), ("plan.json", &json)] {
+        let views = [
+            ("plan.txt", &text),
+            ("plan.json", &json),
+            ("plan.md", &markdown),
+        ];
+        for (file, got) in views {
             let path = case.join(file);
             if update {
                 if got.is_empty() {

@@ -2,7 +2,7 @@
 
 use super::progress::{JsonProgress, StderrProgress};
 use super::session::{Session, make_plan, plan_json, show_plan};
-use super::{Options, Refusal, Status, fail, out, report};
+use super::{Options, Refusal, Status, View, fail, out, report};
 use crate::apply::{self, Backends, Cancel, Progress};
 use crate::config::Inputs;
 use crate::diag::Diagnostics;
@@ -30,14 +30,15 @@ pub fn apply(options: &Options, apply_options: &ApplyOptions, goal: Goal) -> Sta
         return Status::Failed;
     };
     let plan = plan.targeted(config, &options.targets);
-    if options.json {
+    let json = options.view == View::Json;
+    if json {
         // Events, one JSON object per line: the plan first.
         let mut event = plan_json(&plan, &warnings);
         event["event"] = serde_json::json!("plan");
         out(&format!("{event}\n"));
     } else {
         crate::log::timed("plan shown", || {
-            show_plan(&plan, &warnings, options.json, options.color)
+            show_plan(&plan, &warnings, View::Human, options.color)
         });
     }
     if plan.is_empty() {
@@ -53,7 +54,7 @@ pub fn apply(options: &Options, apply_options: &ApplyOptions, goal: Goal) -> Sta
         goal,
         targets: &options.targets,
     };
-    carry_out(request, &mut backends, options.json)
+    carry_out(request, &mut backends, json)
 }
 
 /// `apply PLANFILE`: no question (the plan was reviewed when it was made), but a refusal
@@ -77,7 +78,7 @@ pub fn apply_saved(
     let options = Options {
         dir: file.dir.clone(),
         inputs: Inputs::from_env(file.vars.clone()),
-        json: false,
+        view: View::Human,
         color,
         targets: vec![],
     };

@@ -1,7 +1,7 @@
 //! `lvsform import`.
 
 use super::session::{Session, make_plan, show_plan};
-use super::{Options, Refusal, Reported, Status, fail, out};
+use super::{Options, Refusal, Reported, Status, View, fail, out};
 use crate::config::Inputs;
 use crate::diag::Diagnostics;
 use crate::plan::Goal;
@@ -38,7 +38,7 @@ pub fn import(
     let options = Options {
         dir: dir.to_path_buf(),
         inputs: Inputs::from_env(vec![]),
-        json: false,
+        view: View::Human,
         color,
         targets: vec![],
     };
@@ -58,7 +58,7 @@ pub fn import(
             Status::Done
         }
         Ok(plan) => {
-            show_plan(&plan, &Diagnostics::default(), false, color);
+            show_plan(&plan, &Diagnostics::default(), View::Human, color);
             eprintln!(
                 "{wrote} The plan above is what lvsform would still change: the director or the real servers are not yet as it keeps them."
             );

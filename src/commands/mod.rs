@@ -78,10 +78,21 @@ pub enum Refusal {
 pub struct Options {
     pub dir: PathBuf,
     pub inputs: Inputs,
-    pub json: bool,
+    pub view: View,
     pub color: bool,
     /// `--target`: resource addresses to limit the plan to.
     pub targets: Vec<String>,
+}
+
+/// How a plan is printed on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    /// Terraform's shape, for people.
+    Human,
+    /// One JSON document (for apply: one event per line).
+    Json,
+    /// A pull-request comment.
+    Markdown,
 }
 
 /// Prints to stdout; a closed pipe (`| head`) is not an error.

@@ -18,7 +18,7 @@ pub fn plan(
         return Status::Failed;
     };
     let plan = plan.targeted(config, &options.targets);
-    show_plan(&plan, &warnings, options.json, options.color);
+    show_plan(&plan, &warnings, options.view, options.color);
     if let Some(path) = out_file {
         let vars = &options.inputs.vars;
         if let Err(e) = PlanFile::new(

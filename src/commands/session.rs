@@ -1,7 +1,7 @@
 //! What every command that reads the live state shares: the configuration and the
 //! backends that reach what it describes, the first read, the plan and its presentation.
 
-use super::{Options, Reported, fail, out, report};
+use super::{Options, Reported, View, fail, out, report};
 use crate::apply::{self, Backends};
 use crate::config::{self, Config};
 use crate::diag::Diagnostics;
@@ -141,13 +141,15 @@ pub fn plan_json(plan: &Plan, warnings: &Diagnostics) -> serde_json::Value {
 }
 
 /// The plan on stdout: one JSON document, or the human form (in colour on a terminal).
-pub fn show_plan(plan: &Plan, warnings: &Diagnostics, json: bool, color: bool) {
-    if json {
-        out(&format!("{:#}\n", plan_json(plan, warnings)));
-    } else {
-        let color = color && std::io::stdout().is_terminal();
-        for part in plan::render::human_parts(plan, color) {
-            out(&part);
+pub fn show_plan(plan: &Plan, warnings: &Diagnostics, view: View, color: bool) {
+    match view {
+        View::Json => out(&format!("{:#}\n", plan_json(plan, warnings))),
+        View::Markdown => out(&plan::markdown::markdown(plan)),
+        View::Human => {
+            let color = color && std::io::stdout().is_terminal();
+            for part in plan::render::human_parts(plan, color) {
+                out(&part);
+            }
         }
     }
 }

@@ -1,7 +1,7 @@
 //! `lvsform show`: the live IPVS table, or a saved plan.
 
 use super::session::show_plan;
-use super::{Reported, Status, fail, out};
+use super::{Reported, Status, View, fail, out};
 use crate::diag::Diagnostics;
 use crate::planfile::PlanFile;
 
@@ -28,10 +28,10 @@ pub fn show(json: bool, stats: bool) -> Status {
 }
 
 /// `show PLANFILE`.
-pub fn show_saved(path: &std::path::Path, json: bool, color: bool) -> Status {
+pub fn show_saved(path: &std::path::Path, view: View, color: bool) -> Status {
     match PlanFile::read(path) {
         Ok(file) => {
-            show_plan(&file.plan, &Diagnostics::default(), json, color);
+            show_plan(&file.plan, &Diagnostics::default(), view, color);
             Status::Done
         }
         Err(e) => {

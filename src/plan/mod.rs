@@ -4,6 +4,7 @@
 //! or drops a change with its steps, so that what is shown and what runs cannot disagree.
 
 mod diff;
+pub mod markdown;
 mod persist;
 pub mod render;
 

@@ -37,7 +37,8 @@ impl Style {
     }
 }
 
-fn symbol(action: Action) -> (&'static str, &'static str, &'static str) {
+/// The sign, colour and words of an action.
+pub(super) fn symbol(action: Action) -> (&'static str, &'static str, &'static str) {
     match action {
         Action::Create => ("+", "32", "will be created"),
         Action::Update => ("~", "33", "will be updated in place"),
@@ -47,7 +48,7 @@ fn symbol(action: Action) -> (&'static str, &'static str, &'static str) {
 }
 
 /// A value as HCL shows it: strings quoted, the rest as JSON.
-struct Text<'a>(&'a Value);
+pub(super) struct Text<'a>(pub(super) &'a Value);
 
 impl std::fmt::Display for Text<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -117,49 +118,98 @@ fn block(out: &mut String, change: &ResourceChange, style: &Style) {
         None => style.paint(out, code, format_args!("{sign} {}", change.address)),
     }
     out.push('\n');
-    let empty = serde_json::Map::new();
-    let before = change.before.as_ref().and_then(Value::as_object);
-    let after = change.after.as_ref().and_then(Value::as_object);
-    let (before, after) = (before.unwrap_or(&empty), after.unwrap_or(&empty));
-    let mut keys: Vec<&String> = before.keys().chain(after.keys()).collect();
-    keys.sort_unstable();
-    keys.dedup();
-    let width = keys.iter().map(|k| k.len()).max().unwrap_or(0);
-    for key in keys {
-        let (old, new) = (before.get(key), after.get(key));
-        if let Some(diff) = file_diff(key, old, new) {
-            for line in diff.lines() {
-                let code = match line.chars().next() {
-                    Some('+') if !line.starts_with("+++") => "32",
-                    Some('-') if !line.starts_with("---") => "31",
-                    _ => "0",
-                };
-                out.push_str("      ");
-                style.paint(out, code, line);
-                out.push('\n');
-            }
-            continue;
-        }
+    let (width, attributes) = attributes(change);
+    for attribute in attributes {
         let mut line = |code: &str, text: std::fmt::Arguments| {
             out.push_str("      ");
             style.paint(out, code, text);
             out.push('\n');
         };
-        match (old, new) {
-            (Some(b), Some(a)) if b == a => {}
-            (Some(b), Some(a)) if change.action != Action::Create => {
-                let forces = change.forces_replacement.contains(key);
+        match attribute {
+            Attribute::File(diff) => {
+                for text in diff.lines() {
+                    let code = match text.chars().next() {
+                        Some('+') if !text.starts_with("+++") => "32",
+                        Some('-') if !text.starts_with("---") => "31",
+                        _ => "0",
+                    };
+                    line(code, format_args!("{text}"));
+                }
+            }
+            Attribute::Changed {
+                key,
+                old,
+                new,
+                forces,
+            } => {
                 let note = if forces { "  # forces replacement" } else { "" };
                 line(
                     "33",
-                    format_args!("~ {key:<width$} = {} -> {}{note}", Text(b), Text(a)),
+                    format_args!("~ {key:<width$} = {} -> {}{note}", Text(old), Text(new)),
                 );
             }
-            (_, Some(Value::Null)) | (Some(Value::Null), None) | (None, None) => {}
-            (_, Some(a)) => line("32", format_args!("+ {key:<width$} = {}", Text(a))),
-            (Some(b), None) => line("31", format_args!("- {key:<width$} = {}", Text(b))),
+            Attribute::Added { key, new } => {
+                line("32", format_args!("+ {key:<width$} = {}", Text(new)))
+            }
+            Attribute::Removed { key, old } => {
+                line("31", format_args!("- {key:<width$} = {}", Text(old)))
+            }
         }
     }
+}
+
+/// A shown attribute of a change.
+pub(super) enum Attribute<'a> {
+    /// A file's change, as a unified diff.
+    File(String),
+    Changed {
+        key: &'a str,
+        old: &'a Value,
+        new: &'a Value,
+        /// Its change forces the replacement of the resource.
+        forces: bool,
+    },
+    Added {
+        key: &'a str,
+        new: &'a Value,
+    },
+    Removed {
+        key: &'a str,
+        old: &'a Value,
+    },
+}
+
+/// The width of the change's longest attribute name, and its attributes as shown: in
+/// name order, unchanged ones and nulls left out.
+pub(super) fn attributes(change: &ResourceChange) -> (usize, Vec<Attribute<'_>>) {
+    static EMPTY: std::sync::LazyLock<serde_json::Map<String, Value>> =
+        std::sync::LazyLock::new(serde_json::Map::new);
+    let before = change.before.as_ref().and_then(Value::as_object);
+    let after = change.after.as_ref().and_then(Value::as_object);
+    let (before, after) = (before.unwrap_or(&EMPTY), after.unwrap_or(&EMPTY));
+    let mut keys: Vec<&String> = before.keys().chain(after.keys()).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let width = keys.iter().map(|k| k.len()).max().unwrap_or(0);
+    let shown = keys.into_iter().filter_map(|key| {
+        let (old, new) = (before.get(key), after.get(key));
+        if let Some(diff) = file_diff(key, old, new) {
+            return Some(Attribute::File(diff));
+        }
+        match (old, new) {
+            (Some(b), Some(a)) if b == a => None,
+            (Some(old), Some(new)) if change.action != Action::Create => Some(Attribute::Changed {
+                key,
+                old,
+                new,
+                forces: change.forces_replacement.contains(key),
+            }),
+            (_, Some(Value::Null)) | (Some(Value::Null), None) | (None, None) => None,
+            (_, Some(new)) => Some(Attribute::Added { key, new }),
+            (Some(old), None) => Some(Attribute::Removed { key, old }),
+        }
+    });
+    (width, shown.collect())
 }
 
 /// A file's change as a unified diff (persistence files are multi-line strings).

@@ -137,6 +137,15 @@ check forged_plan_says_why grep -q 'the plan file does not hold the plan lvsform
 check forged_plan_changes_nothing untouched
 show_saved() { lvsform_in $dr show /tmp/web.plan | grep -q 'weight *= 7 -> 3'; }
 check show_renders_a_saved_plan show_saved
+show_markdown() {
+  lvsform_in $dr show /tmp/web.plan --markdown >/tmp/plan.md &&
+    grep -q '^\*\*Plan: 0 to add, 1 to change, 0 to destroy.\*\*$' /tmp/plan.md &&
+    grep -q '^<details><summary><code>~ virtual_server.web.real_server.web\["10.1.0.11"\]</code> will be updated in place' /tmp/plan.md &&
+    grep -q '^+ weight *= 3$' /tmp/plan.md
+}
+check show_renders_a_saved_plan_as_markdown show_markdown
+plan_markdown() { lvsform_in $dr plan --markdown | grep -q '^## lvsform plan$'; }
+check plan_prints_markdown plan_markdown
 code=$(status_of lvsform_in $dr apply /tmp/web.plan)
 cat /tmp/out.txt
 check saved_plan_applies_without_asking [ "$code" -eq 0 ]
