@@ -18,10 +18,13 @@ fn exit_code(status: Status) -> u8 {
     }
 }
 
+/// `lvsform --version`: the version and the commit it was built from.
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("LVSFORM_COMMIT"), ")");
+
 #[derive(Parser)]
 #[command(
     name = "lvsform",
-    version,
+    version = VERSION,
     about = "Terraform for Linux Virtual Server: plan and apply IPVS load balancers from HCL"
 )]
 struct Cli {
@@ -146,6 +149,48 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Print the completion script for a shell (e.g. `lvsform completions bash >
+    /// /etc/bash_completion.d/lvsform`).
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages of lvsform and of each command into DIR (for packaging).
+    #[command(hide = true)]
+    Man {
+        /// Where to write lvsform.1, lvsform-plan.1, ….
+        dir: PathBuf,
+    },
+}
+
+/// The completion script for `shell` on stdout.
+fn completions(shell: clap_complete::Shell) -> Status {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "lvsform", &mut script);
+    commands::out(&String::from_utf8_lossy(&script));
+    Status::Done
+}
+
+/// lvsform.1 and one page per visible command, in `dir`.
+fn man_pages(dir: &std::path::Path) -> Status {
+    let cli = Cli::command();
+    let pages = std::iter::once(cli.clone()).chain(
+        cli.get_subcommands()
+            .filter(|c| !c.is_hide_set())
+            .map(|c| c.clone().name(format!("lvsform-{}", c.get_name()))),
+    );
+    for page in pages {
+        let path = dir.join(format!("{}.1", page.get_name()));
+        let mut text = Vec::new();
+        let written = clap_mangen::Man::new(page)
+            .render(&mut text)
+            .and_then(|()| std::fs::write(&path, text));
+        if let Err(e) = written {
+            eprintln!("error: cannot write {}: {e}", path.display());
+            return Status::Failed;
+        }
+    }
+    Status::Done
 }
 
 #[derive(clap::Args)]
@@ -228,6 +273,8 @@ fn dispatch() -> Status {
             commands::validate(&dir, json, &inputs(&vars), color)
         }
         Command::Fmt { dir, check } => commands::fmt(&dir, check, color),
+        Command::Completions { shell } => completions(shell),
+        Command::Man { dir } => man_pages(&dir),
         Command::Import { out, hosts } => match commands::live_table() {
             Ok(table) => commands::import(&table, out.as_deref(), hosts, color),
             Err(commands::Reported) => Status::Failed,

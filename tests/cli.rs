@@ -351,3 +351,66 @@ fn a_saved_plan_takes_no_variables_or_targets() {
         );
     }
 }
+
+/// `--version` names the commit; completions are scripts each shell accepts; man pages
+/// come for lvsform and every command.
+#[test]
+fn version_completions_and_man_pages() {
+    let version = text(&lvsform(&["--version"], root()).stdout);
+    let commit = version
+        .trim_end()
+        .strip_prefix(concat!("lvsform ", env!("CARGO_PKG_VERSION"), " ("))
+        .and_then(|rest| rest.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("{version}"));
+    assert!(
+        commit == "unknown"
+            || (commit.len() == 12 && commit.chars().all(|c| c.is_ascii_hexdigit())),
+        "{commit}"
+    );
+    for shell in ["bash", "zsh", "fish"] {
+        let out = lvsform(&["completions", shell], root());
+        assert_eq!(out.status.code(), Some(0), "{shell}");
+        let script = text(&out.stdout);
+        assert!(
+            script.contains("detailed-exitcode") && script.contains("markdown"),
+            "{shell}"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("lvsform.bash");
+    std::fs::write(&script, lvsform(&["completions", "bash"], root()).stdout).unwrap();
+    let syntax = std::process::Command::new("bash")
+        .arg("-n")
+        .arg(&script)
+        .status()
+        .unwrap();
+    assert!(syntax.success(), "bash accepts the script");
+    assert_eq!(
+        lvsform(&["completions", "tcsh"], root()).status.code(),
+        Some(1)
+    );
+
+    let out = lvsform(&["man", dir.path().to_str().unwrap()], root());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    for command in [
+        "",
+        "-validate",
+        "-plan",
+        "-apply",
+        "-destroy",
+        "-show",
+        "-import",
+        "-fmt",
+        "-completions",
+    ] {
+        let page = std::fs::read_to_string(dir.path().join(format!("lvsform{command}.1")))
+            .unwrap_or_else(|e| panic!("lvsform{command}.1: {e}"));
+        assert!(page.contains(&format!(".TH lvsform{command} 1")), "{page}");
+    }
+    let plan = std::fs::read_to_string(dir.path().join("lvsform-plan.1")).unwrap();
+    assert!(plan.contains("markdown"));
+    assert!(
+        !dir.path().join("lvsform-man.1").exists(),
+        "the hidden command has no page"
+    );
+}
