@@ -1,6 +1,6 @@
 //! `lvsform apply` and `lvsform destroy`: plan, ask, carry out; and `apply PLANFILE`.
 
-use super::progress::{JsonProgress, StderrProgress};
+use super::progress::{JsonProgress, StderrProgress, result_json};
 use super::session::{Session, make_plan, plan_json, show_plan};
 use super::{Options, Refusal, Status, View, fail, out, report};
 use crate::apply::{self, Backends, Cancel, Progress};
@@ -163,15 +163,9 @@ fn carry_out(request: apply::Request, backends: &mut Backends, json: bool) -> St
     drop(reporter); // the bar goes before the outcome is printed
     let (add, change, destroy) = plan.summary();
     if json {
-        let (status, left) = match &outcome {
-            Ok(()) => ("applied", vec![]),
-            Err(failure) if failure.left.is_empty() => ("rolled_back", vec![]),
-            Err(failure) => ("rollback_failed", failure.left.clone()),
-        };
-        let summary = serde_json::json!({"add": add, "change": change, "destroy": destroy});
         out(&format!(
             "{}\n",
-            serde_json::json!({"event": "result", "status": status, "summary": summary, "left": left})
+            result_json(&outcome, (add, change, destroy))
         ));
     }
     match outcome {

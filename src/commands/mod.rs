@@ -4,6 +4,8 @@
 mod apply;
 mod format;
 mod import;
+#[cfg(test)]
+mod json_contract;
 mod plan;
 mod progress;
 mod session;

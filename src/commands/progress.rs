@@ -3,6 +3,7 @@
 use super::out;
 use crate::apply::{self, Event, Progress};
 use crate::diag::{Diagnostics, error_text, render_by_kind};
+use serde_json::{Value, json};
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
@@ -99,24 +100,45 @@ pub struct JsonProgress;
 
 impl Progress for JsonProgress {
     fn event(&mut self, event: Event<'_>) {
-        let line = match event {
-            Event::Finished { batch, done, total } => serde_json::json!(
-                {"event": "step", "done": done, "total": total, "what": batch.to_string()}
-            ),
-            Event::Failed(error) => {
-                if let Some(diagnostics) = replan_diagnostics(error) {
-                    eprintln!("{diagnostics}");
-                }
-                serde_json::json!({"event": "failed", "error": error_text(error)})
-            }
-            Event::Undone { undo, error } => serde_json::json!({
-                "event": "undo",
-                "what": undo.to_string(),
-                "ok": error.is_none(),
-                "error": error.map(|e| error_text(e)),
-            }),
-            Event::Started(_) | Event::Verifying => return,
-        };
-        out(&format!("{line}\n"));
+        if let Event::Failed(error) = &event
+            && let Some(diagnostics) = replan_diagnostics(error)
+        {
+            eprintln!("{diagnostics}");
+        }
+        if let Some(line) = event_json(&event) {
+            out(&format!("{line}\n"));
+        }
     }
+}
+
+/// An event as `apply --json` prints it (docs/schemas/apply-events.schema.json); none for
+/// a batch that starts or the verification.
+pub(super) fn event_json(event: &Event<'_>) -> Option<Value> {
+    Some(match event {
+        Event::Finished { batch, done, total } => {
+            json!({"event": "step", "done": done, "total": total, "what": batch.to_string()})
+        }
+        Event::Failed(error) => json!({"event": "failed", "error": error_text(*error)}),
+        Event::Undone { undo, error } => json!({
+            "event": "undo",
+            "what": undo.to_string(),
+            "ok": error.is_none(),
+            "error": error.map(|e| error_text(e)),
+        }),
+        Event::Started(_) | Event::Verifying => return None,
+    })
+}
+
+/// The last line of `apply --json`: how the apply ended, its counts, what is left.
+pub fn result_json(
+    outcome: &Result<(), apply::Failure>,
+    (add, change, destroy): (usize, usize, usize),
+) -> Value {
+    let (status, left) = match outcome {
+        Ok(()) => ("applied", vec![]),
+        Err(failure) if failure.left.is_empty() => ("rolled_back", vec![]),
+        Err(failure) => ("rollback_failed", failure.left.clone()),
+    };
+    let summary = json!({"add": add, "change": change, "destroy": destroy});
+    json!({"event": "result", "status": status, "summary": summary, "left": left})
 }
