@@ -852,3 +852,79 @@ fn world_with(change: impl FnOnce(&mut FakeIpvs)) -> World {
     change(&mut world.ipvs);
     world
 }
+
+/// A real server out of lvsform's order and set to weight 0 in the same plan is deleted,
+/// added again at weight 0: it counts against max_depool like any zeroed weight.
+#[test]
+fn a_moved_real_server_set_to_weight_zero_counts_against_max_depool() {
+    let config = load(
+        r#"
+director {
+  interface = "eth0"
+}
+
+virtual_server "shard" {
+  vip        = "203.0.113.30"
+  port       = 80
+  scheduler  = "sh"
+  mode       = "nat"
+  max_depool = 0
+  real_server "a" {
+    address = "10.1.0.11"
+    manage  = false
+  }
+  real_server "b" {
+    address = "10.1.0.12"
+    weight  = 0
+    manage  = false
+  }
+}
+"#,
+    );
+    let key = ServiceKey::Address {
+        protocol: Protocol::Tcp,
+        vip: "203.0.113.30".parse().unwrap(),
+        port: 80,
+    };
+    let add = |address: &str| Change::AddDest {
+        service: key,
+        key: DestinationKey {
+            address: address.parse().unwrap(),
+            port: 80,
+        },
+        dest: Destination {
+            forwarding: Forwarding::Nat,
+            weight: 1,
+            upper_threshold: 0,
+            lower_threshold: 0,
+        },
+    };
+    let mut ipvs = FakeIpvs::default();
+    let settings = ServiceSettings {
+        scheduler: Scheduler::Sh,
+        flags: Default::default(),
+        persistence: None,
+        one_packet: false,
+    };
+    // 10.1.0.12 first, so the list reads 10.1.0.11, 10.1.0.12: 10.1.0.12 must move.
+    ipvs.apply(&[
+        Change::AddService { key, settings },
+        add("10.1.0.12"),
+        add("10.1.0.11"),
+    ])
+    .unwrap();
+    let mut world = World {
+        ipvs,
+        hosts: vec![],
+        director: FakeDirector::default(),
+    };
+    let observed = world.run(4, |b| apply::observe(&config, b)).unwrap();
+    let errors = plan::diff(&config, &observed).unwrap_err();
+    let messages: Vec<String> = errors.iter().map(|d| d.compact()).collect();
+    assert!(
+        messages.iter().any(|m| m.contains(
+            "virtual_server.shard would remove or zero 1 of its 2 real servers; max_depool allows 0"
+        )),
+        "{messages:?}"
+    );
+}

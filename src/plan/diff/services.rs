@@ -227,6 +227,10 @@ impl<'a> Differ<'a> {
         let mut depooled = 0;
         for (dkey, dest) in &want.destinations {
             let address = meta.destinations[dkey].address.clone();
+            let zeroed = have
+                .get(dkey)
+                .is_some_and(|old| dest.weight == 0 && old.weight > 0);
+            depooled += usize::from(zeroed);
             if let Some(old) = have.get(dkey).filter(|_| moved.contains(dkey)) {
                 self.move_dest(address, key, want, dkey, old, dest);
                 continue;
@@ -257,8 +261,6 @@ impl<'a> Differ<'a> {
                     (at, add, delete)
                 }
                 Some(old) if old != dest => {
-                    let zeroed = dest.weight == 0 && old.weight > 0;
-                    depooled += usize::from(zeroed);
                     let impact = zeroed.then(|| self.impact(key, dkey, None));
                     let at = self.change(
                         address,
