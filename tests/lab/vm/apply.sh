@@ -301,5 +301,7 @@ check destroy_again_changes_nothing grep -q 'No changes' /tmp/out.txt
 
 # sh and mh: drains that refuse no client, the order of real servers (hashing.sh).
 . /lab/hashing.sh
+# The CI recipes of examples/ci, job by job (ci.sh).
+. /lab/ci.sh
 
 summary
