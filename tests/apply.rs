@@ -534,9 +534,7 @@ fn destroy_refuses_a_service_with_prevent_destroy() {
         "  scheduler = \"wrr\"\n  prevent_destroy = true\n",
     ));
     let mut world = world();
-    let observed = world.run(4, |b| apply::observe(&config, b)).unwrap();
-    let errors = plan::destroy(&config, &observed).unwrap_err();
-    let messages: Vec<String> = errors.iter().map(|d| d.compact()).collect();
+    let messages = refusals(&config, &mut world, Goal::Destroy);
     assert_eq!(messages.len(), 1, "{messages:?}");
     assert!(
         messages[0].contains(
@@ -835,9 +833,7 @@ fn unknown_schedulers_are_left_alone() {
         ipvs.table.services.remove(&web);
         ipvs.table.unknown_schedulers.insert(web, "fastest".into());
     });
-    let observed = world.run(4, |b| apply::observe(&config, b)).unwrap();
-    let errors = plan::diff(&config, &observed).unwrap_err();
-    let messages: Vec<String> = errors.iter().map(|d| d.compact()).collect();
+    let messages = refusals(&config, &mut world, Goal::Converge);
     assert!(
         messages.iter().any(|m| m.contains(
             "error: virtual_server.web is live with scheduler `fastest`, which this lvsform does not know"
@@ -918,13 +914,18 @@ virtual_server "shard" {
         hosts: vec![],
         director: FakeDirector::default(),
     };
-    let observed = world.run(4, |b| apply::observe(&config, b)).unwrap();
-    let errors = plan::diff(&config, &observed).unwrap_err();
-    let messages: Vec<String> = errors.iter().map(|d| d.compact()).collect();
+    let messages = refusals(&config, &mut world, Goal::Converge);
     assert!(
         messages.iter().any(|m| m.contains(
             "virtual_server.shard would remove or zero 1 of its 2 real servers; max_depool allows 0"
         )),
         "{messages:?}"
     );
+}
+
+/// The errors, one line each, of a plan for `goal` that `world` makes refuse.
+fn refusals(config: &Config, world: &mut World, goal: Goal) -> Vec<String> {
+    let observed = world.run(4, |b| apply::observe(config, b)).unwrap();
+    let errors = plan::make(config, &observed, goal).unwrap_err();
+    errors.iter().map(|d| d.compact()).collect()
 }

@@ -191,14 +191,16 @@ pub fn run(
         goal,
         targets,
     } = request;
-    let before = Touched::before(&observed, &plan.steps());
+    // The run order, derived once: the same steps are read back after they ran.
+    let steps = plan.steps();
+    let before = Touched::before(&observed, &steps);
     let executed = crate::log::timed("steps executed", || {
-        steps::execute(&plan.steps(), backends, progress, cancel)
+        steps::execute(&steps, backends, progress, cancel)
     });
     let (error, journal) = match executed {
         Ok(journal) => {
             progress.event(Event::Verifying);
-            let error = match verify(config, backends, observed, plan, goal) {
+            let error = match verify(config, backends, observed, &steps, goal) {
                 Ok(left) => {
                     let left = left.targeted(config, targets);
                     if left.is_empty() {
@@ -322,16 +324,15 @@ fn verify(
     config: &Config,
     backends: &mut Backends,
     before: Observed,
-    plan: &Plan,
+    steps: &[&(crate::plan::Phase, Step)],
     goal: Goal,
 ) -> Result<Plan, Error> {
     let start = std::time::Instant::now();
-    let after = observe_after(config, backends, before, &plan.steps()).map_err(|errors| {
-        Error::ReadBack {
+    let after =
+        observe_after(config, backends, before, steps).map_err(|errors| Error::ReadBack {
             errors,
             diagnostics: vec![],
-        }
-    })?;
+        })?;
     let left = crate::plan::make(config, &after, goal).map_err(|diagnostics| Error::ReadBack {
         errors: vec![],
         diagnostics,

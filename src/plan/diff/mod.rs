@@ -236,11 +236,22 @@ fn recreate(key: &ServiceKey, service: &Service) -> Vec<Change> {
         service
             .destinations
             .iter()
-            .map(|(d, dest)| Change::AddDest {
-                service: *key,
-                key: *d,
-                dest: dest.clone(),
-            }),
+            .map(|(d, dest)| add_dest(key, d, dest)),
     );
     undo
+}
+
+fn add_dest(service: &ServiceKey, key: &DestinationKey, dest: &Destination) -> Change {
+    Change::AddDest {
+        service: *service,
+        key: *key,
+        dest: dest.clone(),
+    }
+}
+
+fn del_dest(service: &ServiceKey, key: &DestinationKey) -> Change {
+    Change::DelDest {
+        service: *service,
+        key: *key,
+    }
 }

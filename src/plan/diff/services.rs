@@ -249,16 +249,7 @@ impl<'a> Differ<'a> {
                         Some(dest_json(dkey, dest)),
                         None,
                     );
-                    let add = Change::AddDest {
-                        service: *key,
-                        key: *dkey,
-                        dest: dest.clone(),
-                    };
-                    let delete = Change::DelDest {
-                        service: *key,
-                        key: *dkey,
-                    };
-                    (at, add, delete)
+                    (at, add_dest(key, dkey, dest), del_dest(key, dkey))
                 }
                 Some(old) if old != dest => {
                     let impact = zeroed.then(|| self.impact(key, dkey, None));
@@ -383,17 +374,14 @@ impl<'a> Differ<'a> {
             Some(after),
             Some(impact),
         );
-        let add = |dest: &Destination| Change::AddDest {
-            service: *key,
-            key: *dkey,
-            dest: dest.clone(),
-        };
-        let delete = Change::DelDest {
-            service: *key,
-            key: *dkey,
-        };
-        self.ipvs(at, Phase::DestUpsert, delete.clone(), vec![add(old)]);
-        self.ipvs(at, Phase::DestUpsert, add(dest), vec![delete]);
+        let (re_add, delete) = (add_dest(key, dkey, dest), del_dest(key, dkey));
+        self.ipvs(
+            at,
+            Phase::DestUpsert,
+            delete.clone(),
+            vec![add_dest(key, dkey, old)],
+        );
+        self.ipvs(at, Phase::DestUpsert, re_add, vec![delete]);
     }
 
     /// sh and mh refuse a client that hashes to a real server at weight 0 unless the
@@ -458,20 +446,8 @@ impl<'a> Differ<'a> {
         drain: Duration,
     ) -> usize {
         let at = self.depart(address, service, dkey, old, drain);
-        let undo = Change::AddDest {
-            service: *service,
-            key: *dkey,
-            dest: old.clone(),
-        };
-        self.ipvs(
-            at,
-            Phase::DestRemove,
-            Change::DelDest {
-                service: *service,
-                key: *dkey,
-            },
-            vec![undo],
-        );
+        let undo = add_dest(service, dkey, old);
+        self.ipvs(at, Phase::DestRemove, del_dest(service, dkey), vec![undo]);
         at
     }
 
