@@ -155,6 +155,10 @@ enum Command {
         /// bash, zsh, fish, elvish or powershell.
         shell: clap_complete::Shell,
     },
+    /// Serve a remote runner on standard input and output (lvsform runs this over SSH on a
+    /// director with an `ssh` block; not for people).
+    #[command(hide = true)]
+    Agent,
     /// Write the man pages of lvsform and of each command into DIR (for packaging).
     #[command(hide = true)]
     Man {
@@ -169,6 +173,18 @@ fn completions(shell: clap_complete::Shell) -> Status {
     clap_complete::generate(shell, &mut Cli::command(), "lvsform", &mut script);
     commands::out(&String::from_utf8_lossy(&script));
     Status::Done
+}
+
+/// `lvsform agent`: the director's end of a remote director, until its input ends.
+fn agent() -> Status {
+    let output = std::io::BufWriter::new(std::io::stdout().lock());
+    match crate::agent::serve(std::io::stdin().lock(), output) {
+        Ok(()) => Status::Done,
+        Err(e) => {
+            eprintln!("error: lvsform agent: {e}");
+            Status::Failed
+        }
+    }
 }
 
 /// lvsform.1 and one page per visible command, in `dir`.
@@ -275,6 +291,7 @@ fn dispatch() -> Status {
         Command::Fmt { dir, check } => commands::fmt(&dir, check, color),
         Command::Completions { shell } => completions(shell),
         Command::Man { dir } => man_pages(&dir),
+        Command::Agent => agent(),
         Command::Import { out, hosts } => match commands::live_table() {
             Ok(table) => commands::import(&table, out.as_deref(), hosts, color),
             Err(commands::Reported) => Status::Failed,

@@ -99,6 +99,9 @@ pub enum DirectorError {
     },
     #[error("ip {command}: {message}")]
     Ip { command: String, message: String },
+    /// A remote director's error, or the loss of its connection, as its agent put it.
+    #[error("{0}")]
+    Remote(String),
     #[error("{0} is not a director sysctl lvsform may set")]
     #[diagnostic(help("lvsform sets network sysctls (net.*) only"))]
     ForbiddenSysctl(String),

@@ -4,6 +4,7 @@
 //! observe the live state into the same type and plan the difference.
 
 pub mod address;
+pub mod agent;
 pub mod apply;
 pub mod cli;
 mod commands;

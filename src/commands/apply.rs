@@ -1,7 +1,7 @@
 //! `lvsform apply` and `lvsform destroy`: plan, ask, carry out; and `apply PLANFILE`.
 
 use super::progress::{JsonProgress, StderrProgress, result_json};
-use super::session::{Session, make_plan, plan_json, show_plan};
+use super::session::{Access, Session, make_plan, plan_json, show_plan};
 use super::{Options, Refusal, Status, View, fail, out, report};
 use crate::apply::{self, Backends, Cancel, Progress};
 use crate::config::Inputs;
@@ -19,10 +19,7 @@ pub struct ApplyOptions {
 }
 
 pub fn apply(options: &Options, apply_options: &ApplyOptions, goal: Goal) -> Status {
-    let Some(_lock) = lock(apply_options) else {
-        return Status::Failed;
-    };
-    let Ok((mut session, table, warnings)) = Session::open(options, true) else {
+    let Ok((mut session, table, warnings)) = Session::open(options, access(apply_options)) else {
         return Status::Failed;
     };
     let (config, mut backends) = session.parts(apply_options.drain);
@@ -72,9 +69,6 @@ pub fn apply_saved(
             return Status::Failed;
         }
     };
-    let Some(_lock) = lock(apply_options) else {
-        return Status::Failed;
-    };
     let options = Options {
         dir: file.dir.clone(),
         inputs: Inputs::from_env(file.vars.clone()),
@@ -82,7 +76,7 @@ pub fn apply_saved(
         color,
         targets: vec![],
     };
-    let Ok((mut session, table, _)) = Session::open(&options, true) else {
+    let Ok((mut session, table, _)) = Session::open(&options, access(apply_options)) else {
         return Status::Failed;
     };
     if serde_json::to_value(&session.config.desired).ok().as_ref() != Some(&file.desired) {
@@ -139,10 +133,10 @@ pub fn apply_saved(
     carry_out(request, &mut backends, json)
 }
 
-fn lock(apply_options: &ApplyOptions) -> Option<crate::lock::Lock> {
-    crate::lock::Lock::acquire(apply_options.lock_timeout)
-        .map_err(|e| fail(&e))
-        .ok()
+fn access(apply_options: &ApplyOptions) -> Access {
+    Access::Apply {
+        lock_timeout: apply_options.lock_timeout,
+    }
 }
 
 /// Executes a plan, verifies that nothing is left to do, and rolls back otherwise.

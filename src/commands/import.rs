@@ -1,6 +1,6 @@
 //! `lvsform import`.
 
-use super::session::{Session, make_plan, show_plan};
+use super::session::{Access, Session, make_plan, show_plan};
 use super::{Options, Refusal, Reported, Status, View, fail, out};
 use crate::config::Inputs;
 use crate::diag::Diagnostics;
@@ -42,7 +42,7 @@ pub fn import(
         color,
         targets: vec![],
     };
-    let planned = Session::open(&options, false).and_then(|(mut session, table, _)| {
+    let planned = Session::open(&options, Access::Read).and_then(|(mut session, table, _)| {
         let (config, mut backends) = session.parts(true);
         make_plan(config, &mut backends, table, Goal::Converge).map(|(_, plan)| plan)
     });

@@ -1,6 +1,6 @@
 //! `lvsform plan`.
 
-use super::session::{Session, make_plan, show_plan};
+use super::session::{Access, Session, make_plan, show_plan};
 use super::{Options, Status};
 use crate::plan::Goal;
 use crate::planfile::PlanFile;
@@ -10,7 +10,7 @@ pub fn plan(
     detailed_exitcode: bool,
     out_file: Option<&std::path::Path>,
 ) -> Status {
-    let Ok((mut session, table, warnings)) = Session::open(options, false) else {
+    let Ok((mut session, table, warnings)) = Session::open(options, Access::Read) else {
         return Status::Failed;
     };
     let (config, mut backends) = session.parts(true);

@@ -2,66 +2,130 @@
 //! backends that reach what it describes, the first read, the plan and its presentation.
 
 use super::{Options, Reported, View, fail, out, report};
+use crate::agent;
 use crate::apply::{self, Backends};
 use crate::config::{self, Config};
 use crate::diag::Diagnostics;
-use crate::director::LocalDirector;
+use crate::director::{Director, LocalDirector};
 use crate::host::{Host, SshHost};
 use crate::ipvs::{Ipvs, NetlinkIpvs};
+use crate::lock::Lock;
 use crate::plan::{self, Goal, Observed, Plan};
 use std::io::IsTerminal;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// The configuration and the backends that reach what it describes.
 pub struct Session {
     pub config: Config,
-    ipvs: NetlinkIpvs,
+    ipvs: Box<dyn Ipvs>,
     hosts: Vec<Box<dyn Host>>,
-    director: LocalDirector,
+    director: Box<dyn Director>,
+    /// This machine's apply lock, when it is the director and the command applies (a
+    /// remote director's lock is held by lvsform there, for as long as the session).
+    _lock: Option<Lock>,
+}
+
+/// What a command does with the director.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Access {
+    Read,
+    /// Takes the director's lock (waiting up to this long) and loads IPVS if it must.
+    Apply {
+        lock_timeout: Duration,
+    },
 }
 
 impl Session {
     /// Loads the configuration and reads the live IPVS table, returned beside the session
     /// with the configuration's warnings (a configuration with errors opens no session).
-    /// `load_ipvs`: when the kernel has no IPVS yet, load it (apply does; plan only reads).
     pub fn open(
         options: &Options,
-        load_ipvs: bool,
+        access: Access,
     ) -> Result<(Session, LiveTable, Diagnostics), Reported> {
-        // Neither needs the other, so the table is dumped while the configuration is
-        // evaluated: on a director with two cores a plan takes the longer of the two.
-        let (loaded, live) = std::thread::scope(|scope| {
-            let live = scope.spawn(|| {
-                let mut ipvs = connect_ipvs(load_ipvs)?;
-                // One core evaluates the configuration meanwhile.
-                let all = ipvs.dump_sockets;
-                ipvs.dump_sockets = all.saturating_sub(1);
-                let table = crate::log::timed("live IPVS table read", || ipvs.observe());
-                ipvs.dump_sockets = all;
-                Ok((ipvs, table))
+        let apply = access != Access::Read;
+        // On a director with two cores a plan takes the longer of reading the table and
+        // evaluating the configuration, not their sum: the table of this machine is read
+        // meanwhile. Whether this machine is the director only the configuration says, so
+        // that read is a guess, dropped for a remote director. An apply reads only under
+        // the lock: ahead only if the lock is free at once.
+        let early_lock = if apply {
+            Lock::acquire(Duration::ZERO).ok()
+        } else {
+            None
+        };
+        let read_ahead = !apply || early_lock.is_some();
+        let (loaded, early) = std::thread::scope(|scope| {
+            let early = read_ahead.then(|| {
+                scope.spawn(|| {
+                    let mut ipvs = NetlinkIpvs::connect()?;
+                    // One core evaluates the configuration meanwhile.
+                    let all = ipvs.dump_sockets;
+                    ipvs.dump_sockets = all.saturating_sub(1);
+                    let table = crate::log::timed("live IPVS table read", || ipvs.observe());
+                    ipvs.dump_sockets = all;
+                    Ok::<_, crate::ipvs::IpvsError>((ipvs, table))
+                })
             });
             let loaded = crate::log::timed("configuration loaded", || {
                 config::load(&options.dir, &options.inputs)
             });
-            let live = live
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            (loaded, live)
+            let early = early.map(|thread| {
+                thread
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            });
+            (loaded, early)
         });
         let (config, diags) = loaded;
         report(&diags, options.color);
         let config = config.ok_or(Reported)?;
-        let (ipvs, table) = live.map_err(|e: crate::ipvs::IpvsError| fail(&e))?;
         let hosts = config
             .hosts
             .values()
             .map(|h| Box::new(SshHost::new(h.ssh.clone())) as Box<dyn Host>)
             .collect();
+        let (ipvs, director, table, lock): (Box<dyn Ipvs>, Box<dyn Director>, _, _) = match &config
+            .director
+            .remote
+        {
+            Some(remote) => {
+                drop(early_lock);
+                let remote =
+                    crate::log::timed("remote director reached", || agent::connect(remote, apply))
+                        .map_err(|e| fail(&e))?;
+                if let Access::Apply { lock_timeout } = access {
+                    remote.lock(lock_timeout).map_err(|e| fail(&e))?;
+                }
+                let mut ipvs = remote.ipvs();
+                let table = crate::log::timed("live IPVS table read", || ipvs.observe());
+                (Box::new(ipvs), Box::new(remote.settings()), table, None)
+            }
+            None => {
+                let lock = match (access, early_lock) {
+                    (Access::Read, _) => None,
+                    (Access::Apply { .. }, Some(lock)) => Some(lock),
+                    (Access::Apply { lock_timeout }, None) => {
+                        Some(Lock::acquire(lock_timeout).map_err(|e| fail(&e))?)
+                    }
+                };
+                let (ipvs, table) = match early {
+                    Some(Ok(read)) => read,
+                    // Not read yet, or no IPVS to read (which an apply loads).
+                    _ => {
+                        let mut ipvs = NetlinkIpvs::connect_loading(apply).map_err(|e| fail(&e))?;
+                        let table = crate::log::timed("live IPVS table read", || ipvs.observe());
+                        (ipvs, table)
+                    }
+                };
+                (Box::new(ipvs), Box::new(LocalDirector), table, lock)
+            }
+        };
         let session = Session {
             config,
             ipvs,
             hosts,
-            director: LocalDirector,
+            director,
+            _lock: lock,
         };
         Ok((session, table, diags))
     }
@@ -69,9 +133,9 @@ impl Session {
     /// Splits the session into the configuration (read) and the backends (used).
     pub fn parts(&mut self, drain: bool) -> (&Config, Backends<'_>) {
         let backends = Backends {
-            ipvs: &mut self.ipvs,
+            ipvs: &mut *self.ipvs,
             hosts: &mut self.hosts,
-            director: &mut self.director,
+            director: &mut *self.director,
             parallelism: self.config.parallelism,
             drain,
         };
@@ -81,25 +145,6 @@ impl Session {
 
 /// The IPVS table as first read, or why it could not be.
 pub type LiveTable = Result<crate::ipvs::Table, crate::ipvs::IpvsError>;
-
-pub fn connect_ipvs(load_ipvs: bool) -> Result<NetlinkIpvs, crate::ipvs::IpvsError> {
-    match NetlinkIpvs::connect() {
-        Err(crate::ipvs::IpvsError::NoIpvs) if load_ipvs => {
-            let loaded = std::process::Command::new("modprobe")
-                .arg("ip_vs")
-                .status()
-                .is_ok_and(|s| s.success());
-            crate::log::debug(|| {
-                format!(
-                    "modprobe ip_vs: {}",
-                    if loaded { "loaded" } else { "failed" }
-                )
-            });
-            NetlinkIpvs::connect()
-        }
-        other => other,
-    }
-}
 
 /// Reads the rest of the live state and plans against it; reports every problem on stderr.
 pub fn make_plan(

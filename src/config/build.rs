@@ -24,6 +24,7 @@ pub fn build(declared: Declared, diags: &mut Diagnostics) -> Config {
             dip: director.dip,
             ignore_vips: director.ignore_vips,
             ignore_fwmarks: director.ignore_fwmarks,
+            remote: director.remote,
         };
     }
     let mut services = BTreeMap::new();

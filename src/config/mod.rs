@@ -69,6 +69,16 @@ pub struct DirectorMeta {
     pub dip: Option<IpAddr>,
     pub ignore_vips: Vec<IpNet>,
     pub ignore_fwmarks: Vec<u32>,
+    /// How to reach the director when it is not this machine (its `ssh` block).
+    pub remote: Option<RemoteDirectorMeta>,
+}
+
+/// A director reached over SSH, where lvsform runs itself (`lvsform agent`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RemoteDirectorMeta {
+    pub ssh: SshTarget,
+    /// The command that runs lvsform there: a name found on its PATH, or a path.
+    pub lvsform: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -14,7 +14,7 @@ mod ssh;
 pub use crate::parallel::for_each_parallel;
 pub use fake::FakeHost;
 pub use script::parse_facts;
-pub use ssh::{SshHost, SshTarget};
+pub use ssh::{SshHost, SshTarget, open_session};
 
 use crate::model::InterfaceAddress;
 use serde::{Deserialize, Serialize};

@@ -47,113 +47,12 @@ impl SshHost {
     }
 
     fn ssh_error(&self, err: impl std::fmt::Display) -> HostError {
-        HostError::Ssh {
-            host: self.target.host.clone(),
-            detail: err.to_string(),
-        }
-    }
-
-    fn connect(&self) -> Result<Session, HostError> {
-        let t = &self.target;
-        let connect_error = |detail: String| HostError::Connect {
-            host: t.host.clone(),
-            detail,
-        };
-        let addresses: Vec<_> = (t.host.as_str(), t.port)
-            .to_socket_addrs()
-            .map_err(|e| connect_error(format!("cannot resolve the name: {e}")))?
-            .collect();
-        let mut last = String::from("no address");
-        let mut stream = None;
-        for address in addresses {
-            match TcpStream::connect_timeout(&address, t.timeout) {
-                Ok(s) => {
-                    stream = Some(s);
-                    break;
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
-                    last = format!("no answer within {}s", t.timeout.as_secs_f64())
-                }
-                Err(e) => last = e.to_string(),
-            }
-        }
-        let stream = stream.ok_or_else(|| connect_error(format!("port {}: {last}", t.port)))?;
-        let mut session = Session::new().map_err(|e| self.ssh_error(e))?;
-        session.set_timeout(u32::try_from(t.timeout.as_millis()).unwrap_or(u32::MAX));
-        session
-            .method_pref(MethodType::Kex, KEX)
-            .map_err(|e| self.ssh_error(e))?;
-        if let Some(prefs) = host_key_prefs(&t.known_hosts, &t.host, t.port) {
-            // Ask for a key type that known_hosts holds, or the check could never match.
-            session
-                .method_pref(MethodType::HostKey, &prefs)
-                .map_err(|e| self.ssh_error(e))?;
-        }
-        session.set_tcp_stream(stream);
-        session
-            .handshake()
-            .map_err(|e| connect_error(format!("SSH handshake failed: {e}")))?;
-        self.check_host_key(&session)?;
-        let auth = if t.agent && t.private_key.is_none() {
-            session.userauth_agent(&t.user)
-        } else {
-            let key = t.private_key.as_deref().unwrap_or(Path::new(""));
-            if !key.is_file() {
-                return Err(HostError::Auth {
-                    host: t.host.clone(),
-                    user: t.user.clone(),
-                    detail: format!("the private key {} cannot be read", key.display()),
-                });
-            }
-            session.userauth_pubkey_file(&t.user, None, key, None)
-        };
-        auth.map_err(|e| HostError::Auth {
-            host: t.host.clone(),
-            user: t.user.clone(),
-            detail: e.message().to_string(),
-        })?;
-        Ok(session)
-    }
-
-    fn check_host_key(&self, session: &Session) -> Result<(), HostError> {
-        let t = &self.target;
-        let fingerprint = session
-            .host_key_hash(HashType::Sha256)
-            .map(|hash| format!("SHA256:{}", base64(hash)))
-            .unwrap_or_else(|| "(unknown)".into());
-        if !t.strict_host_key_checking {
-            return Ok(()); // turned off for this host; the configuration warned about it
-        }
-        let (key, _) = session
-            .host_key()
-            .ok_or_else(|| self.ssh_error("the host sent no host key"))?;
-        let mut known = session.known_hosts().map_err(|e| self.ssh_error(e))?;
-        let file = t.known_hosts.display().to_string();
-        if t.known_hosts.is_file() {
-            known
-                .read_file(&t.known_hosts, KnownHostFileKind::OpenSSH)
-                .map_err(|e| self.ssh_error(format!("cannot read {file}: {e}")))?;
-        }
-        match known.check_port(&t.host, t.port, key) {
-            CheckResult::Match => Ok(()),
-            CheckResult::Mismatch => Err(HostError::HostKeyMismatch {
-                host: t.host.clone(),
-                port: t.port,
-                fingerprint,
-                known_hosts: file,
-            }),
-            CheckResult::NotFound | CheckResult::Failure => Err(HostError::UnknownHostKey {
-                host: t.host.clone(),
-                port: t.port,
-                fingerprint,
-                known_hosts: file,
-            }),
-        }
+        ssh_error(&self.target, err)
     }
 
     fn run(&mut self, script: &str) -> Result<Output, HostError> {
         if self.session.is_none() {
-            self.session = Some(self.connect()?);
+            self.session = Some(open_session(&self.target)?);
         }
         let session = self.session.as_ref().expect("connected above");
         // The script goes on standard input, not in the command line, which the kernel caps
@@ -230,7 +129,7 @@ impl Host for SshHost {
     fn apply(&mut self, changes: &[HostChange]) -> Result<(), HostApplyError> {
         let script = script::apply(changes).map_err(HostApplyError::refused)?;
         if self.session.is_none() {
-            self.session = Some(self.connect().map_err(HostApplyError::refused)?);
+            self.session = Some(open_session(&self.target).map_err(HostApplyError::refused)?);
         }
         // Once the script is on its way, a broken connection leaves every change in doubt.
         let output = self.run(&script).map_err(|error| HostApplyError {
@@ -249,6 +148,134 @@ impl Host for SshHost {
             error: self.failure(&output, step),
         })
     }
+}
+
+/// An authenticated SSH session to `t`, after the host-key check.
+pub fn open_session(t: &SshTarget) -> Result<Session, HostError> {
+    let connect_error = |detail: String| HostError::Connect {
+        host: t.host.clone(),
+        detail,
+    };
+    let addresses: Vec<_> = (t.host.as_str(), t.port)
+        .to_socket_addrs()
+        .map_err(|e| connect_error(format!("cannot resolve the name: {e}")))?
+        .collect();
+    let mut last = String::from("no address");
+    let mut stream = None;
+    for address in addresses {
+        match TcpStream::connect_timeout(&address, t.timeout) {
+            Ok(s) => {
+                stream = Some(s);
+                break;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                last = format!("no answer within {}s", t.timeout.as_secs_f64())
+            }
+            Err(e) => last = e.to_string(),
+        }
+    }
+    let stream = stream.ok_or_else(|| connect_error(format!("port {}: {last}", t.port)))?;
+    keep_alive(&stream);
+    let mut session = Session::new().map_err(|e| ssh_error(t, e))?;
+    session.set_timeout(u32::try_from(t.timeout.as_millis()).unwrap_or(u32::MAX));
+    session
+        .method_pref(MethodType::Kex, KEX)
+        .map_err(|e| ssh_error(t, e))?;
+    if let Some(prefs) = host_key_prefs(&t.known_hosts, &t.host, t.port) {
+        // Ask for a key type that known_hosts holds, or the check could never match.
+        session
+            .method_pref(MethodType::HostKey, &prefs)
+            .map_err(|e| ssh_error(t, e))?;
+    }
+    session.set_tcp_stream(stream);
+    session
+        .handshake()
+        .map_err(|e| connect_error(format!("SSH handshake failed: {e}")))?;
+    check_host_key(t, &session)?;
+    let auth = if t.agent && t.private_key.is_none() {
+        session.userauth_agent(&t.user)
+    } else {
+        let key = t.private_key.as_deref().unwrap_or(Path::new(""));
+        if !key.is_file() {
+            return Err(HostError::Auth {
+                host: t.host.clone(),
+                user: t.user.clone(),
+                detail: format!("the private key {} cannot be read", key.display()),
+            });
+        }
+        session.userauth_pubkey_file(&t.user, None, key, None)
+    };
+    auth.map_err(|e| HostError::Auth {
+        host: t.host.clone(),
+        user: t.user.clone(),
+        detail: e.message().to_string(),
+    })?;
+    Ok(session)
+}
+
+fn check_host_key(t: &SshTarget, session: &Session) -> Result<(), HostError> {
+    let fingerprint = session
+        .host_key_hash(HashType::Sha256)
+        .map(|hash| format!("SHA256:{}", base64(hash)))
+        .unwrap_or_else(|| "(unknown)".into());
+    if !t.strict_host_key_checking {
+        return Ok(()); // turned off for this host; the configuration warned about it
+    }
+    let (key, _) = session
+        .host_key()
+        .ok_or_else(|| ssh_error(t, "the host sent no host key"))?;
+    let mut known = session.known_hosts().map_err(|e| ssh_error(t, e))?;
+    let file = t.known_hosts.display().to_string();
+    if t.known_hosts.is_file() {
+        known
+            .read_file(&t.known_hosts, KnownHostFileKind::OpenSSH)
+            .map_err(|e| ssh_error(t, format!("cannot read {file}: {e}")))?;
+    }
+    match known.check_port(&t.host, t.port, key) {
+        CheckResult::Match => Ok(()),
+        CheckResult::Mismatch => Err(HostError::HostKeyMismatch {
+            host: t.host.clone(),
+            port: t.port,
+            fingerprint,
+            known_hosts: file,
+        }),
+        CheckResult::NotFound | CheckResult::Failure => Err(HostError::UnknownHostKey {
+            host: t.host.clone(),
+            port: t.port,
+            fingerprint,
+            known_hosts: file,
+        }),
+    }
+}
+
+fn ssh_error(t: &SshTarget, err: impl std::fmt::Display) -> HostError {
+    HostError::Ssh {
+        host: t.host.clone(),
+        detail: err.to_string(),
+    }
+}
+
+/// TCP keepalive on the connection: a host that vanishes mid-command (power, network) is
+/// noticed within about half a minute, even while lvsform waits without a timeout for a
+/// long request (a remote director's apply).
+fn keep_alive(stream: &TcpStream) {
+    use std::os::fd::AsRawFd;
+    let set = |level, name, value: libc::c_int| {
+        // SAFETY: setsockopt on a socket this function borrows, with an int-sized value.
+        unsafe {
+            libc::setsockopt(
+                stream.as_raw_fd(),
+                level,
+                name,
+                (&value as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        }
+    };
+    set(libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1);
+    set(libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, 10);
+    set(libc::IPPROTO_TCP, libc::TCP_KEEPINTVL, 5);
+    set(libc::IPPROTO_TCP, libc::TCP_KEEPCNT, 4);
 }
 
 /// The host-key algorithms of the known_hosts lines for this host (plain, not hashed).

@@ -169,6 +169,8 @@ pub enum IpvsError {
     },
     Decode(codec::DecodeError),
     Io(std::io::Error),
+    /// A remote director's error, or the loss of its connection, as its agent put it.
+    Remote(String),
 }
 
 impl fmt::Display for IpvsError {
@@ -187,6 +189,7 @@ impl fmt::Display for IpvsError {
             }
             IpvsError::Decode(e) => write!(f, "{e}"),
             IpvsError::Io(e) => write!(f, "netlink: {e}"),
+            IpvsError::Remote(message) => f.write_str(message),
         }
     }
 }

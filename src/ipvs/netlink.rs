@@ -117,6 +117,27 @@ impl NetlinkIpvs {
         Ok(ipvs)
     }
 
+    /// `connect`; when the kernel has no IPVS yet and `load` is set, loads the module first
+    /// (apply does; plan only reads).
+    pub fn connect_loading(load: bool) -> Result<NetlinkIpvs, IpvsError> {
+        match NetlinkIpvs::connect() {
+            Err(IpvsError::NoIpvs) if load => {
+                let loaded = std::process::Command::new("modprobe")
+                    .arg("ip_vs")
+                    .status()
+                    .is_ok_and(|s| s.success());
+                crate::log::debug(|| {
+                    format!(
+                        "modprobe ip_vs: {}",
+                        if loaded { "loaded" } else { "failed" }
+                    )
+                });
+                NetlinkIpvs::connect()
+            }
+            other => other,
+        }
+    }
+
     /// Reads the replies to request `seq` until its acknowledgement or the end of its dump,
     /// passing each data message to `each`.
     fn receive(

@@ -4,7 +4,7 @@ use super::*;
 
 pub(super) const DIRECTOR: Schema = Schema {
     attributes: &["interface", "dip", "sysctl"],
-    blocks: &["timeouts", "ignore", "sync_daemon"],
+    blocks: &["timeouts", "ignore", "sync_daemon", "ssh"],
 };
 
 pub(super) const TIMEOUTS: Schema = Schema {
@@ -47,9 +47,12 @@ impl<'m> Decoder<'m, '_> {
             ignore_vips: Vec::new(),
             ignore_fwmarks: Vec::new(),
             sync_daemons: BTreeSet::new(),
+            remote: None,
         };
         for inner in body.blocks() {
-            let _ = reader.labels(inner, &[]);
+            if inner.ident.as_str() != "ssh" {
+                let _ = reader.labels(inner, &[]);
+            }
             let b = &inner.body;
             match inner.ident.as_str() {
                 "timeouts" => director.timeouts = Some(timeouts(&mut reader, b)),
@@ -63,6 +66,10 @@ impl<'m> Decoder<'m, '_> {
                     }
                 }
                 "sync_daemon" => sync_daemon(&mut reader, inner, &mut director.sync_daemons),
+                "ssh" => {
+                    let dir = &self.modules.modules[0].dir;
+                    director.remote = ssh::director_ssh(&mut reader, inner, dir, &self.ssh);
+                }
                 _ => {} // reported by check()
             }
         }

@@ -14,7 +14,7 @@ use super::eval::{Limits, Locals, Scope};
 use super::files::{Module, Modules};
 use super::value::{Map, suggest, type_name};
 use super::vars::{self, Declaration};
-use super::{Depool, Inputs, expand_path};
+use super::{Depool, Inputs, RemoteDirectorMeta, expand_path};
 use crate::address::Address;
 use crate::defaults;
 use crate::diag::{Diag, Diagnostics, Location};
@@ -76,6 +76,7 @@ pub struct DeclaredDirector {
     pub ignore_vips: Vec<ipnet::IpNet>,
     pub ignore_fwmarks: Vec<u32>,
     pub sync_daemons: BTreeSet<SyncDaemon>,
+    pub remote: Option<RemoteDirectorMeta>,
 }
 
 const ROOT_BLOCKS: &[&str] = &[

@@ -31,6 +31,21 @@ pub(super) const SSH_SERVER: Schema = Schema {
     blocks: &[],
 };
 
+pub(super) const SSH_DIRECTOR: Schema = Schema {
+    attributes: &[
+        "host",
+        "user",
+        "private_key",
+        "agent",
+        "known_hosts",
+        "port",
+        "sudo",
+        "timeout",
+        "lvsform",
+    ],
+    blocks: &[],
+};
+
 /// SSH settings as layered: built-in defaults, then the root `ssh` block, then a server's.
 #[derive(Clone)]
 pub(super) struct SshLayer {
@@ -197,6 +212,71 @@ pub(super) fn ssh_block(
         timeout: layer.timeout,
         strict_host_key_checking: strict,
     }
+}
+
+/// A director's `ssh` block: the director is reached over SSH, where lvsform runs itself.
+/// Host keys are always checked: whoever answers for a director is given its IPVS table.
+pub(super) fn director_ssh(
+    reader: &mut Reader,
+    block: &Block,
+    dir: &Path,
+    defaults: &SshLayer,
+) -> Option<RemoteDirectorMeta> {
+    let body = &block.body;
+    reader.check(body, "the director's ssh block", &SSH_DIRECTOR);
+    let _ = reader.labels(block, &[]);
+    let layer = ssh_layer(reader, body, dir, defaults.clone());
+    let host = reader.get(body, "host", |v| {
+        body::string(v).and_then(|h| {
+            if is_host_name(&h) {
+                Ok(h)
+            } else {
+                Err(Problem::new(format!(
+                    "\"{}\" is not a host name or address",
+                    h.escape_default()
+                ))
+                .help("host names hold letters, digits, `.` and `-`"))
+            }
+        })
+    });
+    let host = reader.require(host, body, "host", block, "\"10.1.0.1\"")?;
+    let lvsform = reader
+        .get(body, "lvsform", |v| {
+            body::string(v).and_then(|path| {
+                if is_command(&path) {
+                    Ok(path)
+                } else {
+                    Err(Problem::new(format!("\"{}\" is not a command lvsform runs", path.escape_default()))
+                        .help("write a path such as \"/usr/local/bin/lvsform\": letters, digits and `/._+-`"))
+                }
+            })
+        })
+        .map_or_else(|| "lvsform".to_string(), |s| s.value);
+    Some(RemoteDirectorMeta {
+        ssh: SshTarget {
+            host: host.value,
+            port: layer.port,
+            user: layer.user,
+            private_key: layer.private_key,
+            agent: layer.agent,
+            known_hosts: layer.known_hosts,
+            sudo: layer.sudo,
+            timeout: layer.timeout,
+            strict_host_key_checking: true,
+        },
+        lvsform,
+    })
+}
+
+/// A command name or path that goes into the remote command line as it is: nothing in it
+/// a shell would read.
+fn is_command(path: &str) -> bool {
+    !path.is_empty()
+        && path.len() <= 4096
+        && !path.starts_with('-')
+        && path
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._+-".contains(c))
 }
 
 pub(super) fn is_host_name(name: &str) -> bool {

@@ -1,0 +1,279 @@
+//! The runner's end: one SSH channel to `lvsform agent` on the director, shared by the
+//! director's two backends (its IPVS table and its settings).
+
+use super::{Hello, Request, Response, read_frame, write_frame};
+use crate::config::RemoteDirectorMeta;
+use crate::director::{Director, DirectorChange, DirectorError, DirectorFacts};
+use crate::host::{HostError, open_session};
+use crate::ipvs::{ApplyError, Change, Ipvs, IpvsError, Table};
+use crate::model::ServiceKey;
+use std::collections::BTreeSet;
+use std::io::Read;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Why a remote director cannot be used.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum AgentError {
+    #[error("director {0}")]
+    #[diagnostic(transparent)]
+    Connect(HostError),
+    #[error("director {host}: cannot run `{command}` there: {detail}")]
+    #[diagnostic(help(
+        "install lvsform {ours} on the director (the same version as here), e.g. `scp \"$(command -v lvsform)\" {host}:/usr/local/bin/`, or name where it is with `lvsform = \"/path/to/lvsform\"` in the director's ssh block"
+    ))]
+    Missing {
+        host: String,
+        command: String,
+        detail: String,
+        ours: &'static str,
+    },
+    #[error(
+        "director {host}: lvsform {theirs} is installed there (protocol {protocol}); this is lvsform {ours}"
+    )]
+    #[diagnostic(help(
+        "install the same lvsform version on the director and where lvsform runs: both ends of a remote director must speak the same protocol"
+    ))]
+    Version {
+        host: String,
+        theirs: String,
+        protocol: u32,
+        ours: &'static str,
+    },
+    #[error("director {host}: {message}")]
+    #[diagnostic(help("{}", help.as_deref().unwrap_or("see the message above")))]
+    Refused {
+        host: String,
+        message: String,
+        help: Option<String>,
+    },
+    #[error("director {host}: lost the connection to lvsform there: {detail}")]
+    #[diagnostic(help(
+        "check the director's SSH server and its logs; nothing after this was done"
+    ))]
+    Lost { host: String, detail: String },
+}
+
+/// The director's end, as the runner holds it.
+struct Link {
+    host: String,
+    session: ssh2::Session,
+    channel: ssh2::Channel,
+    /// Load the IPVS module when the kernel has none (apply).
+    load_ipvs: bool,
+}
+
+impl Link {
+    /// Sends a request and takes its answer, which `expected` picks the content of.
+    fn call<T>(
+        &mut self,
+        request: &Request,
+        expected: impl FnOnce(Response) -> Result<T, Response>,
+    ) -> Result<T, AgentError> {
+        let lost = |detail: String| AgentError::Lost {
+            host: self.host.clone(),
+            detail,
+        };
+        write_frame(&mut self.channel, request).map_err(|e| lost(e.to_string()))?;
+        match read_frame(&mut self.channel) {
+            Ok(Some(Response::Refused { message, help })) => Err(AgentError::Refused {
+                host: self.host.clone(),
+                message,
+                help,
+            }),
+            Ok(Some(response)) => expected(response)
+                .map_err(|other| lost(format!("an answer of the wrong kind: {other:?}"))),
+            Ok(None) => Err(lost("it ended without answering".into())),
+            Err(e) => Err(lost(e.to_string())),
+        }
+    }
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        // The end of its input ends the agent, and with it the director's lock.
+        self.session.set_timeout(5_000);
+        let _ = self.channel.send_eof();
+        let _ = self.channel.wait_close();
+    }
+}
+
+/// A director reached over SSH: `ipvs()` and `settings()` are its two backends.
+pub struct RemoteDirector {
+    link: Arc<Mutex<Link>>,
+}
+
+/// Opens the SSH session (strict host keys, as for real servers), starts `lvsform agent`
+/// there and checks that it speaks this version's protocol.
+pub fn connect(remote: &RemoteDirectorMeta, load_ipvs: bool) -> Result<RemoteDirector, AgentError> {
+    let target = &remote.ssh;
+    let host = target.host.clone();
+    let session = open_session(target).map_err(AgentError::Connect)?;
+    let mut command = format!("{} agent", remote.lvsform);
+    if target.sudo {
+        command = format!("sudo -n {command}");
+    }
+    let started = || -> Result<ssh2::Channel, ssh2::Error> {
+        let mut channel = session.channel_session()?;
+        channel.exec(&command)?;
+        Ok(channel)
+    };
+    let mut channel = started().map_err(|e| AgentError::Lost {
+        host: host.clone(),
+        detail: e.to_string(),
+    })?;
+    let ours = env!("CARGO_PKG_VERSION");
+    let hello: Option<Hello> = read_frame(&mut channel).ok().flatten();
+    let Some(hello) = hello else {
+        // It did not start: say why, from its exit status and what it printed.
+        let mut stderr = String::new();
+        let _ = channel.stderr().read_to_string(&mut stderr);
+        let _ = channel.wait_close();
+        let status = channel.exit_status().unwrap_or(-1);
+        let stderr = stderr.trim().to_string();
+        if target.sudo && stderr.starts_with("sudo:") {
+            return Err(AgentError::Connect(HostError::Permission {
+                host,
+                detail: stderr,
+            }));
+        }
+        let detail = match (status, stderr.is_empty()) {
+            (127, _) => format!("it is not installed there ({stderr})"),
+            (_, true) => format!("it exited with status {status} without a word"),
+            (_, false) => format!("it exited with status {status}: {stderr}"),
+        };
+        return Err(AgentError::Missing {
+            host,
+            command,
+            detail,
+            ours,
+        });
+    };
+    if hello != Hello::ours() {
+        return Err(AgentError::Version {
+            host,
+            theirs: hello.version,
+            protocol: hello.protocol,
+            ours,
+        });
+    }
+    // A large table takes the director long to read or change: wait as long as it works
+    // (TCP keepalive notices a director that vanished).
+    session.set_timeout(0);
+    Ok(RemoteDirector {
+        link: Arc::new(Mutex::new(Link {
+            host,
+            session,
+            channel,
+            load_ipvs,
+        })),
+    })
+}
+
+impl RemoteDirector {
+    /// Takes the director's apply lock, held until this ends.
+    pub fn lock(&self, timeout: Duration) -> Result<(), AgentError> {
+        let timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+        held(&self.link).call(&Request::Lock { timeout_ms }, |response| match response {
+            Response::Done => Ok(()),
+            other => Err(other),
+        })
+    }
+
+    pub fn ipvs(&self) -> RemoteIpvs {
+        RemoteIpvs(self.link.clone())
+    }
+
+    pub fn settings(&self) -> RemoteSettings {
+        RemoteSettings(self.link.clone())
+    }
+}
+
+fn held(link: &Mutex<Link>) -> std::sync::MutexGuard<'_, Link> {
+    link.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The remote director's IPVS table.
+pub struct RemoteIpvs(Arc<Mutex<Link>>);
+
+impl Ipvs for RemoteIpvs {
+    fn observe_some(&mut self, only: Option<&BTreeSet<ServiceKey>>) -> Result<Table, IpvsError> {
+        let mut link = held(&self.0);
+        let request = Request::ReadTable {
+            only: only.cloned(),
+            load_ipvs: link.load_ipvs,
+        };
+        link.call(&request, |response| match response {
+            Response::Table(table) => Ok(*table),
+            other => Err(other),
+        })
+        .map_err(|e| IpvsError::Remote(crate::diag::error_text(&e)))
+    }
+
+    fn apply(&mut self, changes: &[Change]) -> Result<(), ApplyError> {
+        let mut link = held(&self.0);
+        let host = link.host.clone();
+        let request = Request::ApplyIpvs {
+            changes: changes.to_vec(),
+        };
+        let answer = link.call(&request, |response| match response {
+            Response::Applied { failed } => Ok(failed),
+            other => Err(other),
+        });
+        let failed: Vec<(usize, IpvsError)> = match answer {
+            Ok(failed) => failed
+                .into_iter()
+                .filter(|(i, _)| *i < changes.len())
+                .map(|(i, message)| (i, IpvsError::Remote(format!("director {host}: {message}"))))
+                .collect(),
+            // Whether any change took effect is unknown: every one is reported failed,
+            // and the rollback puts each back where it can.
+            Err(e) => {
+                let text = crate::diag::error_text(&e);
+                (0..changes.len())
+                    .map(|i| (i, IpvsError::Remote(text.clone())))
+                    .collect()
+            }
+        };
+        if failed.is_empty() {
+            Ok(())
+        } else {
+            Err(ApplyError { failed })
+        }
+    }
+}
+
+/// The remote director's sysctls and addresses.
+pub struct RemoteSettings(Arc<Mutex<Link>>);
+
+impl Director for RemoteSettings {
+    fn observe(
+        &mut self,
+        sysctls: &[String],
+        interface: Option<&str>,
+    ) -> Result<DirectorFacts, DirectorError> {
+        let request = Request::ReadDirector {
+            sysctls: sysctls.to_vec(),
+            interface: interface.map(str::to_string),
+        };
+        held(&self.0)
+            .call(&request, |response| match response {
+                Response::Director(facts) => Ok(facts),
+                other => Err(other),
+            })
+            .map_err(|e| DirectorError::Remote(crate::diag::error_text(&e)))
+    }
+
+    fn apply(&mut self, change: &DirectorChange) -> Result<(), DirectorError> {
+        change.check()?;
+        let request = Request::ApplyDirector {
+            change: change.clone(),
+        };
+        held(&self.0)
+            .call(&request, |response| match response {
+                Response::Done => Ok(()),
+                other => Err(other),
+            })
+            .map_err(|e| DirectorError::Remote(crate::diag::error_text(&e)))
+    }
+}

@@ -1,0 +1,6 @@
+director {
+  ssh {
+    user = "root"
+    strict_host_key_checking = false
+  }
+}

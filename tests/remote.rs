@@ -1,0 +1,147 @@
+//! A remote director through a real OpenSSH server in a network namespace (see
+//! tests/support/netns.rs), with this build of lvsform as the agent there: the director's
+//! settings read and changed through it, its lock, and every way it can be missing. The
+//! host kernel has no IPVS: the table over SSH is proven in the lab VM (tests/lab/vm/remote.sh).
+//! Needs root.
+
+#[path = "support/netns.rs"]
+mod netns;
+
+use lvsform::agent::{self, AgentError};
+use lvsform::config::RemoteDirectorMeta;
+use lvsform::director::{Director, DirectorChange};
+use lvsform::host::HostError;
+use lvsform::ipvs::Ipvs;
+use netns::Lab;
+use std::time::Duration;
+
+fn remote(lab: &Lab, lvsform: &str) -> RemoteDirectorMeta {
+    RemoteDirectorMeta {
+        ssh: lab.target(0),
+        lvsform: lvsform.into(),
+    }
+}
+
+fn this_lvsform() -> String {
+    env!("CARGO_BIN_EXE_lvsform").into()
+}
+
+#[test]
+fn the_director_is_read_and_changed_through_lvsform_there() {
+    let lab = Lab::new(1);
+    let ns = &lab.hosts[0];
+    let director = agent::connect(&remote(&lab, &this_lvsform()), false).expect("agent");
+    let mut settings = director.settings();
+    let name = "net.ipv4.ip_forward".to_string();
+    let before = ns.sysctl(&name);
+    let facts = settings
+        .observe(std::slice::from_ref(&name), Some("eth0"))
+        .expect("facts");
+    assert_eq!(facts.sysctls[&name], before);
+    let address = format!("{}/29", ns.address);
+    assert!(
+        facts
+            .addresses
+            .iter()
+            .any(|a| a.address.to_string() == address),
+        "{facts:?}"
+    );
+    let flipped = if before == "1" { "0" } else { "1" };
+    let change = DirectorChange::SetSysctl {
+        name: name.clone(),
+        value: flipped.into(),
+        before: Some(before.clone()),
+    };
+    settings.apply(&change).expect("set");
+    assert_eq!(ns.sysctl(&name), flipped, "read without lvsform");
+    settings.apply(&change.inverse()).expect("undo");
+    assert_eq!(ns.sysctl(&name), before);
+    // What lvsform never does to a director is refused there too.
+    let forbidden = DirectorChange::SetSysctl {
+        name: "kernel.core_pattern".into(),
+        value: "|/bin/false".into(),
+        before: None,
+    };
+    assert!(settings.apply(&forbidden).is_err());
+    // This kernel has no IPVS: the director says so, named.
+    let error = director.ipvs().observe().unwrap_err().to_string();
+    assert!(
+        error.contains(&format!("director {}", ns.address)) && error.contains("no IPVS"),
+        "{error}"
+    );
+}
+
+#[test]
+fn the_directors_lock_is_held_by_lvsform_there_until_it_ends() {
+    let lab = Lab::new(1);
+    let target = remote(&lab, &this_lvsform());
+    let first = agent::connect(&target, false).expect("agent");
+    first.lock(Duration::ZERO).expect("free");
+    let second = agent::connect(&target, false).expect("agent");
+    let error = second.lock(Duration::from_millis(300)).unwrap_err();
+    let text = error.to_string();
+    assert!(
+        text.contains(&format!("director {}", lab.hosts[0].address))
+            && text.contains("another lvsform apply holds the lock"),
+        "{text}"
+    );
+    drop(first);
+    second
+        .lock(Duration::from_secs(5))
+        .expect("free once the first ended");
+}
+
+#[test]
+fn a_director_without_lvsform_or_with_another_version_says_how_to_install_it() {
+    let lab = Lab::new(1);
+    let host = lab.hosts[0].address.to_string();
+    let missing = agent::connect(&remote(&lab, "/nonexistent/lvsform"), false)
+        .err()
+        .expect("missing");
+    assert!(matches!(missing, AgentError::Missing { .. }), "{missing:?}");
+    let text = lvsform::diag::error_text(&missing);
+    assert!(
+        text.contains(&host)
+            && text.contains("not installed")
+            && text.contains(&format!("install lvsform {}", env!("CARGO_PKG_VERSION"))),
+        "{text}"
+    );
+
+    // Another version answers with its own hello.
+    let other = lab.dir.path().join("lvsform-0.0.1");
+    std::fs::write(
+        &other,
+        "#!/bin/sh\nprintf '\\000\\000\\000\\040{\"protocol\":1,\"version\":\"0.0.1\"}'\n",
+    )
+    .unwrap();
+    netns_chmod(&other);
+    let error = agent::connect(&remote(&lab, other.to_str().unwrap()), false)
+        .err()
+        .expect("another version");
+    let text = lvsform::diag::error_text(&error);
+    assert!(
+        matches!(error, AgentError::Version { .. })
+            && text.contains("lvsform 0.0.1 is installed there")
+            && text.contains("install the same lvsform version"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_directors_host_key_is_checked_strictly() {
+    let lab = Lab::new(1);
+    std::fs::write(&lab.known_hosts, "").unwrap();
+    let error = agent::connect(&remote(&lab, &this_lvsform()), false)
+        .err()
+        .expect("unknown key");
+    assert!(
+        matches!(error, AgentError::Connect(HostError::UnknownHostKey { .. })),
+        "{error:?}"
+    );
+    assert!(error.to_string().starts_with("director "), "{error}");
+}
+
+fn netns_chmod(path: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
