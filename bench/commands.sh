@@ -10,7 +10,8 @@
 # (release build, fresh namespaces with loopback up, best of 3): `lvsform apply` from empty
 # beside `ipvsadm -R`, a no-op `lvsform plan --detailed-exitcode` beside `ipvsadm -Sn`, and
 # an apply that changes one weight (with its count of IPVS requests), with ratios and peak
-# RSS.
+# RSS; and the no-op plan of the for_each shape with the director reached over SSH (sshd on
+# the loopback of the namespace that holds the table) beside the local one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 native_only=false
@@ -74,6 +75,11 @@ for size in sizes:
         if services > 1:
             f.write(service.replace("NAME", "s").replace("VIP", "each.value").replace("WEIGHT", "each.value.weight")
                     .replace("FOR_EACH", f'for_each  = {{ for i in range(1, {services}) : format("s%05d", i) => format("203.0.%d.%d", (i - i % 250) / 250, i % 250 + 1) }}'))
+    # The for_each shape on a director reached over SSH (its loopback, in the lab VM).
+    os.makedirs(f"{work}/{size}/remote")
+    with open(f"{work}/{size}/for_each/main.lvs.hcl") as src, open(f"{work}/{size}/remote/main.lvs.hcl", "w") as f:
+        f.write(src.read())
+        f.write('director {\n  ssh {\n    host        = "127.0.0.1"\n    private_key = "/tmp/bench-ssh/id_ed25519"\n    known_hosts = "/tmp/bench-ssh/known_hosts"\n  }\n}\n')
     with open(f"{work}/{size}/rules", "w") as f:
         for i in range(services):
             f.write(f"-A -t {vip(i)}:80 -s wrr\n")

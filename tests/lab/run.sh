@@ -50,7 +50,7 @@ install_binary /bin/busybox /bin/busybox
 for applet in $(/bin/busybox --list); do
   [ -e "$root/bin/$applet" ] || ln -s busybox "$root/bin/$applet"
 done
-for tool in /usr/bin/setpriv /usr/bin/script /usr/bin/tcpdump /usr/sbin/iptables /usr/sbin/ip /usr/sbin/ipvsadm /usr/sbin/sshd /usr/bin/ssh /usr/bin/ssh-keygen /usr/bin/ssh-keyscan /usr/sbin/modprobe /usr/sbin/depmod; do
+for tool in /usr/bin/setpriv /usr/bin/flock /usr/bin/script /usr/bin/tcpdump /usr/sbin/iptables /usr/sbin/ip /usr/sbin/ipvsadm /usr/sbin/sshd /usr/bin/ssh /usr/bin/ssh-keygen /usr/bin/ssh-keyscan /usr/sbin/modprobe /usr/sbin/depmod; do
   install_binary "$(readlink -f "$tool")" "$tool"
 done
 # iptables (nft backend) loads its match and target extensions at run time.

@@ -303,5 +303,7 @@ check destroy_again_changes_nothing grep -q 'No changes' /tmp/out.txt
 . /lab/hashing.sh
 # The CI recipes of examples/ci, job by job (ci.sh).
 . /lab/ci.sh
+# A director reached over SSH from an unprivileged CI runner (remote.sh).
+. /lab/remote.sh
 
 summary

@@ -22,13 +22,34 @@ rss() { sed -n 's/^debug: peak RSS \([0-9]*\) MiB$/\1/p' /tmp/bench.rss | sort -
 lvsform_in() { # lvsform_in NS DIR ARGS...: lvsform in namespace NS on configuration DIR
   ns=$1 dir=$2
   shift 2
-  (cd "$dir" && LVSFORM_LOG=debug ip netns exec "$ns" lvsform "$@" --no-color)
+  user=""
+  # A remote director's configuration runs as nobody, as on a CI runner.
+  case $dir in */remote) user="setpriv --reuid=65534 --regid=65534 --clear-groups" ;; esac
+  (cd "$dir" && LVSFORM_LOG=debug ip netns exec "$ns" $user lvsform "$@" --no-color)
 }
 timed_lvsform() { # like lvsform_in; keeps the debug output for rss()
   t=$(seconds lvsform_in "$@")
   cat /tmp/bench.out >>/tmp/bench.rss
   echo "$t"
 }
+
+# A director reached over SSH: an sshd on the loopback of namespace NS.
+mkdir -p /tmp/bench-ssh /run/sshd
+ssh-keygen -q -t ed25519 -N '' -f /tmp/bench-ssh/host_key
+ssh-keygen -q -t ed25519 -N '' -f /tmp/bench-ssh/id_ed25519
+chmod 0644 /tmp/bench-ssh/id_ed25519
+echo "127.0.0.1 $(cut -d' ' -f1,2 /tmp/bench-ssh/host_key.pub)" >/tmp/bench-ssh/known_hosts
+cat >/tmp/bench-ssh/sshd_config <<CONF
+ListenAddress 127.0.0.1
+HostKey /tmp/bench-ssh/host_key
+AuthorizedKeysFile /tmp/bench-ssh/id_ed25519.pub
+PidFile none
+PermitRootLogin prohibit-password
+StrictModes no
+UsePAM no
+KexAlgorithms curve25519-sha256
+CONF
+sshd_in() { ip netns exec "$1" /usr/sbin/sshd -f /tmp/bench-ssh/sshd_config; }
 
 for size in "$@"; do
   dir=/lab/bench/$size
@@ -71,5 +92,14 @@ for size in "$@"; do
     one=$(echo "$one" | best)
     requests=$(sed -n 's/.*steps, \([0-9]*\) of them IPVS changes.*/\1/p' /tmp/bench.rss | sort -u | tr '\n' ' ')
     echo "$shape: one weight change ${one} s = $(ratio "$one" "$noop")x the no-op plan (goal <= 1.2), IPVS requests per run: ${requests}, peak RSS $(rss) MiB"
+    if [ "$shape" = for_each ]; then local_noop=$noop; fi
   done
+  sshd_in "for_each-$size-1"
+  : >/tmp/bench.rss
+  remote=""
+  for i in $(seq $RUNS); do
+    remote="$remote $(timed_lvsform "for_each-$size-1" "$dir/remote" plan --detailed-exitcode)"
+  done
+  remote=$(echo "$remote" | best)
+  echo "remote director (SSH, loopback): no-op plan ${remote} s = $(ratio "$remote" "$local_noop")x the local one (goal <= 1.5), peak RSS $(rss) MiB"
 done
