@@ -9,11 +9,12 @@
 //! the lock it holds ends with it (and with the SSH connection: sshd ends the process).
 
 mod remote;
+mod wire;
 
 pub use remote::{AgentError, RemoteDirector, connect};
 
 use crate::director::{Director, DirectorChange, DirectorFacts, LocalDirector};
-use crate::ipvs::{Change, Ipvs, NetlinkIpvs, Table};
+use crate::ipvs::{Change, Ipvs, NetlinkIpvs};
 use crate::lock::Lock;
 use crate::model::ServiceKey;
 use serde::de::DeserializeOwned;
@@ -21,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::io::{self, Read, Write};
 use std::time::Duration;
+use wire::WireTable;
 
 /// Raised when a message changes shape; both ends must speak the same.
 pub const PROTOCOL: u32 = 1;
@@ -71,7 +73,7 @@ pub enum Request {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Response {
     Done,
-    Table(Box<Table>),
+    Table(Box<WireTable>),
     /// The IPVS changes that failed, by index, with why; every other one took effect.
     Applied {
         failed: Vec<(usize, String)>,
@@ -156,7 +158,7 @@ impl Agent {
             }
             Request::ReadTable { only, load_ipvs } => match self.ipvs(load_ipvs) {
                 Ok(ipvs) => match ipvs.observe_some(only.as_ref()) {
-                    Ok(table) => Response::Table(Box::new(table)),
+                    Ok(table) => Response::Table(Box::new(WireTable::from(&table))),
                     Err(e) => Response::refused(&e),
                 },
                 Err(e) => Response::refused(&e),

@@ -204,7 +204,7 @@ impl Ipvs for RemoteIpvs {
             load_ipvs: link.load_ipvs,
         };
         link.call(&request, |response| match response {
-            Response::Table(table) => Ok(*table),
+            Response::Table(table) => Ok(Table::from(*table)),
             other => Err(other),
         })
         .map_err(|e| IpvsError::Remote(crate::diag::error_text(&e)))

@@ -4,7 +4,7 @@
 use super::{Options, Reported, View, fail, out, report};
 use crate::agent;
 use crate::apply::{self, Backends};
-use crate::config::{self, Config};
+use crate::config::{self, Config, RemoteDirectorMeta};
 use crate::diag::Diagnostics;
 use crate::director::{Director, LocalDirector};
 use crate::host::{Host, SshHost};
@@ -54,7 +54,10 @@ impl Session {
             None
         };
         let read_ahead = !apply || early_lock.is_some();
-        let (loaded, early) = std::thread::scope(|scope| {
+        // A remote director is reached (and, for an apply, locked and read) as soon as its
+        // block is read, while the rest of the configuration is evaluated.
+        let (found_remote, remote_found) = std::sync::mpsc::channel::<RemoteDirectorMeta>();
+        let (loaded, early, early_remote) = std::thread::scope(|scope| {
             let early = read_ahead.then(|| {
                 scope.spawn(|| {
                     let mut ipvs = NetlinkIpvs::connect()?;
@@ -66,15 +69,25 @@ impl Session {
                     Ok::<_, crate::ipvs::IpvsError>((ipvs, table))
                 })
             });
-            let loaded = crate::log::timed("configuration loaded", || {
-                config::load(&options.dir, &options.inputs)
+            let early_remote = scope.spawn(move || {
+                let remote = remote_found.recv().ok()?;
+                Some((remote.clone(), reach(&remote, access)))
             });
+            let loaded = crate::log::timed("configuration loaded", || {
+                config::load_reaching(&options.dir, &options.inputs, &|remote| {
+                    let _ = found_remote.send(remote.clone());
+                })
+            });
+            drop(found_remote);
             let early = early.map(|thread| {
                 thread
                     .join()
                     .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
             });
-            (loaded, early)
+            let early_remote = early_remote
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (loaded, early, early_remote)
         });
         let (config, diags) = loaded;
         report(&diags, options.color);
@@ -90,15 +103,17 @@ impl Session {
         {
             Some(remote) => {
                 drop(early_lock);
-                let remote =
-                    crate::log::timed("remote director reached", || agent::connect(remote, apply))
-                        .map_err(|e| fail(&e))?;
-                if let Access::Apply { lock_timeout } = access {
-                    remote.lock(lock_timeout).map_err(|e| fail(&e))?;
-                }
-                let mut ipvs = remote.ipvs();
-                let table = crate::log::timed("live IPVS table read", || ipvs.observe());
-                (Box::new(ipvs), Box::new(remote.settings()), table, None)
+                let reached = match early_remote {
+                    Some((early, reached)) if &early == remote => reached,
+                    _ => reach(remote, access),
+                };
+                let (remote, table) = reached.map_err(|e| fail(&e))?;
+                (
+                    Box::new(remote.ipvs()),
+                    Box::new(remote.settings()),
+                    table,
+                    None,
+                )
             }
             None => {
                 let lock = match (access, early_lock) {
@@ -145,6 +160,21 @@ impl Session {
 
 /// The IPVS table as first read, or why it could not be.
 pub type LiveTable = Result<crate::ipvs::Table, crate::ipvs::IpvsError>;
+
+/// A remote director reached over SSH, locked for an apply, and its table read.
+fn reach(
+    remote: &RemoteDirectorMeta,
+    access: Access,
+) -> Result<(agent::RemoteDirector, LiveTable), agent::AgentError> {
+    let director = crate::log::timed("remote director reached", || {
+        agent::connect(remote, access != Access::Read)
+    })?;
+    if let Access::Apply { lock_timeout } = access {
+        director.lock(lock_timeout)?;
+    }
+    let table = crate::log::timed("live IPVS table read", || director.ipvs().observe());
+    Ok((director, table))
+}
 
 /// Reads the rest of the live state and plans against it; reports every problem on stderr.
 pub fn make_plan(

@@ -108,21 +108,31 @@ impl Inputs {
 /// Loads and validates the configuration in `dir`. Returns the configuration when there
 /// are no errors; the diagnostics (errors and warnings) either way, sorted by place.
 pub fn load(dir: &Path, inputs: &Inputs) -> (Option<Config>, Diagnostics) {
+    load_reaching(dir, inputs, &|_| {})
+}
+
+/// `load`, calling `on_remote` with a remote director's SSH settings as soon as its block
+/// is read without errors, while the rest is still evaluated: that director can be reached
+/// meanwhile.
+pub fn load_reaching(
+    dir: &Path,
+    inputs: &Inputs,
+    on_remote: &(dyn Fn(&RemoteDirectorMeta) + Sync),
+) -> (Option<Config>, Diagnostics) {
     let mut diags = Diagnostics::default();
     let config = timed("configuration parsed", || {
         files::Modules::load(dir, &mut diags)
     })
     .and_then(|modules| {
         timed("configuration evaluated", || {
-            with_evaluation_stack(|| decode::decode(&modules, inputs, &mut diags)).unwrap_or_else(
-                |e| {
+            with_evaluation_stack(|| decode::decode(&modules, inputs, on_remote, &mut diags))
+                .unwrap_or_else(|e| {
                     diags.push(
                         Diag::error(format!("cannot start evaluating the configuration: {e}"))
                             .help("the system refused a thread: free memory or raise the limits"),
                     );
                     None
-                },
-            )
+                })
         })
     })
     .map(|declared| timed("desired state built", || build::build(declared, &mut diags)));

@@ -73,6 +73,11 @@ impl<'m> Decoder<'m, '_> {
                 _ => {} // reported by check()
             }
         }
+        if let Some(remote) = &director.remote
+            && !self.diags.has_errors()
+        {
+            (self.on_remote)(remote);
+        }
         self.declared.director = Some(director);
     }
 }

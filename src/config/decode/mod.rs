@@ -91,7 +91,12 @@ const MODULE_BLOCKS: &[&str] = &["variable", "locals", "virtual_server", "module
 
 const DEFAULT_PARALLELISM: usize = 16;
 
-pub fn decode(modules: &Modules, inputs: &Inputs, diags: &mut Diagnostics) -> Option<Declared> {
+pub fn decode(
+    modules: &Modules,
+    inputs: &Inputs,
+    on_remote: &(dyn Fn(&RemoteDirectorMeta) + Sync),
+    diags: &mut Diagnostics,
+) -> Option<Declared> {
     let root = &modules.modules[0];
     let declarations = declarations(root, diags);
     let values = vars::resolve(&declarations, &root.dir, &inputs.vars, &inputs.env, diags);
@@ -111,6 +116,7 @@ pub fn decode(modules: &Modules, inputs: &Inputs, diags: &mut Diagnostics) -> Op
         diags,
         limits: &limits,
         instances: 0,
+        on_remote,
     };
     decoder.instance(0, None, &values);
     Some(decoder.declared)
@@ -149,6 +155,8 @@ struct Decoder<'m, 'd> {
     limits: &'m Limits,
     /// Module instances decoded so far.
     instances: usize,
+    /// Told of a remote director as soon as its block is read.
+    on_remote: &'m (dyn Fn(&RemoteDirectorMeta) + Sync),
 }
 
 /// What a real server takes from its service.
@@ -171,6 +179,17 @@ impl<'m> Decoder<'m, '_> {
         if is_root {
             // Real servers anywhere take these defaults, so they are read first.
             self.ssh = root_ssh(module, values, &locals, &mut self.declared, self.diags);
+            // Then the director: a remote one is reached while the rest is evaluated.
+            for file in &module.files {
+                let scope = Scope::new(&file.source, values, &locals);
+                for block in file
+                    .body
+                    .blocks()
+                    .filter(|b| b.ident.as_str() == "director")
+                {
+                    self.director(&scope, block);
+                }
+            }
         }
         for (file_index, file) in module.files.iter().enumerate() {
             let scope = Scope::new(&file.source, values, &locals);
@@ -210,14 +229,13 @@ impl<'m> Decoder<'m, '_> {
                     continue;
                 }
                 match kind {
-                    "director" => self.director(&scope, block),
                     "virtual_server" => self.virtual_servers(&scope, &module.dir, block, parent),
                     "module" => {
                         if let Some(&called) = module.calls.get(&(file_index, block_index)) {
                             self.module(&scope, block, called, parent);
                         }
                     }
-                    _ => {} // variable, locals and ssh are read before
+                    _ => {} // variable, locals, ssh and director are read before
                 }
             }
         }

@@ -98,7 +98,8 @@ for size in "$@"; do
   : >/tmp/bench.rss
   remote=""
   for i in $(seq $RUNS); do
-    remote="$remote $(timed_lvsform "for_each-$size-1" "$dir/remote" plan --detailed-exitcode)"
+    # The weight the last weight change left: a no-op plan.
+    remote="$remote $(timed_lvsform "for_each-$size-1" "$dir/remote" plan --detailed-exitcode --var first_weight=$weight)"
   done
   remote=$(echo "$remote" | best)
   echo "remote director (SSH, loopback): no-op plan ${remote} s = $(ratio "$remote" "$local_noop")x the local one (goal <= 1.5), peak RSS $(rss) MiB"
