@@ -198,8 +198,19 @@ fn run_drains(batch: &[&Step], backends: &mut Backends, cancel: &Cancel) -> Resu
     }
     let start = Instant::now();
     let mut waiting: Vec<&Step> = batch.to_vec();
+    // Only the drained services' real servers are read: a remote director sends less.
+    let services: BTreeSet<_> = batch
+        .iter()
+        .filter_map(|step| match step {
+            Step::Drain { service, .. } => Some(*service),
+            _ => None,
+        })
+        .collect();
     while !waiting.is_empty() {
-        let table = backends.ipvs.observe().map_err(Error::Drain)?;
+        let table = backends
+            .ipvs
+            .observe_some(Some(&services))
+            .map_err(Error::Drain)?;
         waiting.retain(|step| {
             let Step::Drain {
                 service,
