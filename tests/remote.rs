@@ -145,3 +145,38 @@ fn netns_chmod(path: &std::path::Path) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
+
+#[test]
+fn an_unprivileged_login_is_told_to_use_sudo_and_sudo_works() {
+    netns::ensure_test_user();
+    let lab = Lab::new(1);
+    let ns = &lab.hosts[0];
+    let mut target = remote(&lab, &this_lvsform());
+    target.ssh.user = netns::TEST_USER.into();
+    let name = "net.ipv4.conf.lo.arp_ignore".to_string();
+    let before = ns.sysctl(&name);
+    let change = DirectorChange::SetSysctl {
+        name: name.clone(),
+        value: if before == "1" { "0" } else { "1" }.into(),
+        before: Some(before.clone()),
+    };
+    let director = agent::connect(&target, false).expect("agent");
+    let text = director.settings().apply(&change).unwrap_err().to_string();
+    assert!(
+        text.contains("Permission denied")
+            && text.contains("set `sudo = true` in the director's ssh block"),
+        "{text}"
+    );
+    assert_eq!(ns.sysctl(&name), before, "nothing changed");
+    drop(director);
+
+    target.ssh.sudo = true;
+    let director = agent::connect(&target, false).expect("agent through sudo");
+    let mut settings = director.settings();
+    settings
+        .apply(&change)
+        .expect("passwordless sudo (granted in the namespace's sudoers.d)");
+    assert_ne!(ns.sysctl(&name), before);
+    settings.apply(&change.inverse()).expect("undo");
+    assert_eq!(ns.sysctl(&name), before);
+}

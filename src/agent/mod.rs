@@ -11,24 +11,24 @@
 mod remote;
 mod wire;
 
-pub use remote::{AgentError, RemoteDirector, connect};
-
-use crate::director::{Director, DirectorChange, DirectorFacts, LocalDirector};
+pub use crate::director::{Director, DirectorChange, DirectorFacts, LocalDirector};
 use crate::ipvs::{Change, Ipvs, NetlinkIpvs};
 use crate::lock::Lock;
 use crate::model::ServiceKey;
+pub use remote::{AgentError, RemoteDirector, connect};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::io::{self, Read, Write};
 use std::time::Duration;
-use wire::WireTable;
+pub use wire::WireTable;
 
 /// Raised when a message changes shape; both ends must speak the same.
 pub const PROTOCOL: u32 = 1;
 
-/// The largest message either end accepts: a table of a million real servers fits.
-const MAX_FRAME: usize = 1 << 30;
+/// The largest message either end accepts: a table of a million real servers (about 35 MB
+/// on the wire) fits many times over.
+const MAX_FRAME: usize = 256 << 20;
 
 /// The agent's first message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -87,10 +87,20 @@ pub enum Response {
 
 impl Response {
     fn refused(error: &dyn miette::Diagnostic) -> Response {
-        Response::Refused {
-            message: error.to_string(),
-            help: error.help().map(|h| h.to_string()),
-        }
+        let message = error.to_string();
+        // SAFETY: geteuid cannot fail.
+        let root = unsafe { libc::geteuid() } == 0;
+        let help = if !root
+            && ["ermission denied", "not permitted"]
+                .iter()
+                .any(|m| message.contains(m))
+        {
+            // The fix is in the runner's configuration, not on the director.
+            Some("lvsform runs as an unprivileged user on the director: log in as root, or set `sudo = true` in the director's ssh block (it needs passwordless sudo)".into())
+        } else {
+            error.help().map(|h| h.to_string())
+        };
+        Response::Refused { message, help }
     }
 }
 

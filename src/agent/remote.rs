@@ -203,11 +203,18 @@ impl Ipvs for RemoteIpvs {
             only: only.cloned(),
             load_ipvs: link.load_ipvs,
         };
-        link.call(&request, |response| match response {
-            Response::Table(table) => Ok(Table::from(*table)),
-            other => Err(other),
+        let host = link.host.clone();
+        let wire = link
+            .call(&request, |response| match response {
+                Response::Table(table) => Ok(table),
+                other => Err(other),
+            })
+            .map_err(|e| IpvsError::Remote(crate::diag::error_text(&e)))?;
+        Table::try_from(*wire).map_err(|e| {
+            IpvsError::Remote(format!(
+                "director {host}: its lvsform sent a table lvsform cannot use: {e}"
+            ))
         })
-        .map_err(|e| IpvsError::Remote(crate::diag::error_text(&e)))
     }
 
     fn apply(&mut self, changes: &[Change]) -> Result<(), ApplyError> {

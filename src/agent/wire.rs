@@ -161,8 +161,12 @@ impl From<&Table> for WireTable {
     }
 }
 
-impl From<WireTable> for Table {
-    fn from(wire: WireTable) -> Table {
+/// What a director sends is checked as any input: a real server or a service twice is
+/// refused (the kernel never lists one twice).
+impl TryFrom<WireTable> for Table {
+    type Error = String;
+
+    fn try_from(wire: WireTable) -> Result<Table, String> {
         let mut table = Table {
             services: BTreeMap::new(),
             timeouts: wire.timeouts,
@@ -179,6 +183,9 @@ impl From<WireTable> for Table {
             let mut order = Vec::with_capacity(service.rows.len());
             for Row(address, port, forwarding, weight, upper, lower, counters) in service.rows {
                 let dest_key = DestinationKey { address, port };
+                if destinations.contains_key(&dest_key) {
+                    return Err(format!("real server {dest_key} of {key} listed twice"));
+                }
                 let forwarding = match forwarding {
                     WireForwarding::Nat => Forwarding::Nat,
                     WireForwarding::Dr => Forwarding::Dr,
@@ -204,15 +211,15 @@ impl From<WireTable> for Table {
             if let Some(stats) = service.stats {
                 table.service_stats.insert(key, stats);
             }
-            table.services.insert(
-                key,
-                crate::model::Service {
-                    settings: service.settings,
-                    destinations,
-                },
-            );
+            let service = crate::model::Service {
+                settings: service.settings,
+                destinations,
+            };
+            if table.services.insert(key, service).is_some() {
+                return Err(format!("service {key} listed twice"));
+            }
         }
-        table
+        Ok(table)
     }
 }
 
@@ -277,12 +284,22 @@ mod tests {
 
         let wire = serde_json::to_vec(&WireTable::from(&table)).unwrap();
         let back: WireTable = serde_json::from_slice(&wire).unwrap();
-        assert_eq!(Table::from(back), table);
+        assert_eq!(Table::try_from(back), Ok(table.clone()));
         let full = serde_json::to_vec(&table).unwrap().len();
         assert!(
             wire.len() * 6 < full,
             "{} bytes on the wire for {full} of JSON",
             wire.len()
         );
+
+        // A real server, or a service, twice is refused.
+        let mut twice = WireTable::from(&table);
+        let row = twice.services[0].rows[0].clone();
+        twice.services[0].rows.push(row);
+        let error = Table::try_from(twice).unwrap_err();
+        assert!(error.contains("listed twice"), "{error}");
+        let mut twice = WireTable::from(&table);
+        twice.services.push(twice.services[0].clone());
+        assert!(Table::try_from(twice).is_err());
     }
 }
