@@ -41,6 +41,25 @@ impl Address {
         Address(format!("{self}.real_server[\"{key}\"]"))
     }
 
+    /// This address in named director `name`: `director["lb1"]` for the director,
+    /// `director["lb1"].virtual_server.web` for its services.
+    pub fn in_director(&self, name: &str) -> Address {
+        let director = format!("director[\"{name}\"]");
+        if self.0 == "director" {
+            Address(director)
+        } else {
+            Address(format!("{director}.{self}"))
+        }
+    }
+
+    /// The address without its `director["NAME"].` (itself when it has none).
+    pub fn outside_director(&self) -> Address {
+        self.0
+            .strip_prefix("director[\"")
+            .and_then(|rest| rest.split_once("\"]."))
+            .map_or_else(|| self.clone(), |(_, inner)| Address(inner.to_string()))
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -90,5 +109,16 @@ mod tests {
         let inner = Address::block(Some(&module), "virtual_server", "web", None);
         assert_eq!(inner.as_str(), "module.api.virtual_server.web");
         assert!(!inner.is_within(&web));
+        let in_lb1 = a.in_director("lb1");
+        assert_eq!(
+            in_lb1.as_str(),
+            "director[\"lb1\"].virtual_server.web.real_server.a"
+        );
+        assert_eq!(in_lb1.outside_director(), a);
+        assert_eq!(
+            Address::director().in_director("lb1").as_str(),
+            "director[\"lb1\"]"
+        );
+        assert_eq!(web.outside_director(), web);
     }
 }

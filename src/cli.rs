@@ -72,6 +72,10 @@ enum Command {
         /// Limit the plan to this resource address and what it needs (repeatable).
         #[arg(long = "target", value_name = "ADDR")]
         target: Vec<String>,
+        /// With named directors: only this director's changes (repeatable), for a rollout
+        /// by hand; real servers are prepared, and cleaned up by a run over all directors.
+        #[arg(long = "director", value_name = "NAME")]
+        director: Vec<String>,
         #[command(flatten)]
         vars: VarArgs,
     },
@@ -95,6 +99,10 @@ enum Command {
         /// Limit the changes to this resource address and what it needs (repeatable).
         #[arg(long = "target", value_name = "ADDR")]
         target: Vec<String>,
+        /// With named directors: only this director's changes (repeatable), for a rollout
+        /// by hand; real servers are prepared, and cleaned up by a run over all directors.
+        #[arg(long = "director", value_name = "NAME")]
+        director: Vec<String>,
         #[command(flatten)]
         vars: VarArgs,
     },
@@ -113,6 +121,10 @@ enum Command {
         /// How long to wait for another apply to finish (e.g. 30s).
         #[arg(long, default_value = "0s", value_parser = parse_lock_timeout)]
         lock_timeout: std::time::Duration,
+        /// With named directors: only this director's changes (repeatable), for a rollout
+        /// by hand; real servers are prepared, and cleaned up by a run over all directors.
+        #[arg(long = "director", value_name = "NAME")]
+        director: Vec<String>,
         #[command(flatten)]
         vars: VarArgs,
     },
@@ -277,12 +289,13 @@ fn dispatch() -> Status {
         (_, true) => commands::View::Markdown,
         _ => commands::View::Human,
     };
-    let options = |dir, vars: &VarArgs, view, targets| commands::Options {
+    let options = |dir, vars: &VarArgs, view, targets, directors| commands::Options {
         dir,
         inputs: inputs(vars),
         view,
         color,
         targets,
+        directors,
     };
     match cli.command {
         Command::Validate { dir, json, vars } => {
@@ -303,9 +316,10 @@ fn dispatch() -> Status {
             detailed_exitcode,
             out,
             target,
+            director,
             vars,
         } => {
-            let options = options(dir, &vars, view(json, markdown), target);
+            let options = options(dir, &vars, view(json, markdown), target, director);
             commands::plan(&options, detailed_exitcode, out.as_deref())
         }
         Command::Apply {
@@ -315,6 +329,7 @@ fn dispatch() -> Status {
             no_drain,
             lock_timeout,
             target,
+            director,
             vars,
         } => {
             let apply = commands::ApplyOptions {
@@ -323,13 +338,17 @@ fn dispatch() -> Status {
                 lock_timeout,
             };
             if dir.is_file() {
-                if !vars.var.is_empty() || !vars.var_file.is_empty() || !target.is_empty() {
+                if !vars.var.is_empty()
+                    || !vars.var_file.is_empty()
+                    || !target.is_empty()
+                    || !director.is_empty()
+                {
                     commands::fail(&commands::Refusal::SavedPlanOptions);
                     return Status::Failed;
                 }
                 return commands::apply_saved(&dir, json, color, &apply);
             }
-            let options = options(dir, &vars, view(json, false), target);
+            let options = options(dir, &vars, view(json, false), target, director);
             commands::apply(&options, &apply, crate::plan::Goal::Converge)
         }
         Command::Destroy {
@@ -337,6 +356,7 @@ fn dispatch() -> Status {
             auto_approve,
             no_drain,
             lock_timeout,
+            director,
             vars,
         } => {
             let apply = commands::ApplyOptions {
@@ -344,7 +364,7 @@ fn dispatch() -> Status {
                 drain: !no_drain,
                 lock_timeout,
             };
-            let options = options(dir, &vars, commands::View::Human, vec![]);
+            let options = options(dir, &vars, commands::View::Human, vec![], director);
             commands::apply(&options, &apply, crate::plan::Goal::Destroy)
         }
         Command::Show {

@@ -5,7 +5,7 @@
 use crate::address::Address;
 use crate::config::{Config, VarArg};
 use crate::model::{ServiceKey, entries};
-use crate::plan::{Observed, Plan, ResourceChange};
+use crate::plan::{Live, Observed, Plan, ResourceChange};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
@@ -28,6 +28,9 @@ pub struct PlanFile {
     pub fingerprint: String,
     /// `--target` addresses the plan was limited to.
     pub targets: Vec<String>,
+    /// `--director` names the plan was limited to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub directors: Vec<String>,
     pub plan: Plan,
 }
 
@@ -61,8 +64,32 @@ pub fn differences(saved: &Plan, now: &Plan) -> Vec<String> {
     differ
 }
 
-/// The live state as far as a plan depends on it: everything but counters and rates.
-pub fn record(observed: &Observed) -> Value {
+/// The live state as far as a plan depends on it: everything but counters and rates; with
+/// named directors, each one's in declared order.
+pub fn record(live: &Live) -> Value {
+    match live {
+        Live::One(observed) => record_one(observed),
+        Live::Named(observed) => {
+            json!({"directors": observed.iter().map(record_one).collect::<Vec<_>>()})
+        }
+    }
+}
+
+/// What the plan was made for: the desired state, and with named directors each one's
+/// settings and services.
+pub fn desired(config: &Config) -> Value {
+    let mut desired = serde_json::to_value(&config.desired).unwrap_or(Value::Null);
+    if !config.directors.is_empty() {
+        desired["directors"] = config
+            .directors
+            .iter()
+            .map(|d| json!({"name": d.name, "settings": d.settings, "services": d.services.iter().map(ToString::to_string).collect::<Vec<_>>()}))
+            .collect();
+    }
+    desired
+}
+
+fn record_one(observed: &Observed) -> Value {
     let services: Vec<Value> = observed
         .table
         .services
@@ -113,6 +140,26 @@ pub fn fingerprint(record: &Value) -> String {
 
 /// What differs between two records, by resource address.
 pub fn moved(before: &Value, after: &Value) -> Vec<String> {
+    match (
+        before["directors"].as_array(),
+        after["directors"].as_array(),
+    ) {
+        (Some(b), Some(a)) if b.len() == a.len() => b
+            .iter()
+            .zip(a)
+            .enumerate()
+            .flat_map(|(i, (b, a))| {
+                moved_one(b, a)
+                    .into_iter()
+                    .map(move |what| format!("director {}: {what}", i + 1))
+            })
+            .collect(),
+        (None, None) => moved_one(before, after),
+        _ => vec!["the directors".into()],
+    }
+}
+
+fn moved_one(before: &Value, after: &Value) -> Vec<String> {
     let mut out = Vec::new();
     let services = |v: &Value| -> Vec<(String, Value)> {
         v["services"]
@@ -159,12 +206,13 @@ impl PlanFile {
         dir: &Path,
         vars: &[VarArg],
         targets: &[String],
+        directors: &[String],
         config: &Config,
-        observed: &Observed,
+        live: &Live,
         plan: Plan,
     ) -> PlanFile {
         let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
-        let record = record(observed);
+        let record = record(live);
         PlanFile {
             format_version: FORMAT_VERSION.into(),
             lvsform_version: env!("CARGO_PKG_VERSION").into(),
@@ -176,10 +224,11 @@ impl PlanFile {
                     other => other.clone(),
                 })
                 .collect(),
-            desired: serde_json::to_value(&config.desired).unwrap_or(Value::Null),
+            desired: desired(config),
             fingerprint: fingerprint(&record),
             observed: record,
             targets: targets.to_vec(),
+            directors: directors.to_vec(),
             plan,
         }
     }
@@ -262,6 +311,7 @@ mod tests {
                 after: Some(json!({"sysctl": 1})),
                 impact: Some(impact.into()),
                 forces_replacement: vec![],
+                director: None,
                 steps: vec![(
                     Phase::Director,
                     Step::Director(DirectorChange::SetSysctl {
@@ -307,7 +357,7 @@ mod tests {
         }));
         let mut ipvs = FakeIpvs::default();
         ipvs.apply(&changes).unwrap();
-        record(&Observed {
+        record_one(&Observed {
             table: ipvs.table,
             director: Default::default(),
             hosts: Default::default(),
@@ -373,6 +423,7 @@ mod tests {
             observed: Value::Null,
             fingerprint: "f".into(),
             targets: vec![],
+            directors: vec![],
             plan: Plan::default(),
         };
         file.write(&path).unwrap();

@@ -4,9 +4,11 @@
 //! the journal in reverse. Generic over the backends; progress is reported, never printed.
 
 mod observe;
+mod staged;
 mod steps;
 
-pub use observe::{ObserveError, observe, observe_after, observe_with};
+pub use observe::{ObserveError, observe, observe_after, observe_named, observe_with};
+pub use staged::{Fleet, NamedRequest, run_named};
 pub use steps::Undo;
 
 use crate::address::Address;

@@ -66,6 +66,55 @@ pub fn observe_with(
     }
 }
 
+/// Reads everything a plan over named directors compares: each director's settings (its
+/// table read already, in `tables`), and every managed host once; one `Observed` per
+/// director, each with every host's facts.
+pub fn observe_named(
+    config: &Config,
+    fleet: &mut super::Fleet,
+    tables: Vec<Result<Table, IpvsError>>,
+) -> Result<Vec<Observed>, Vec<ObserveError>> {
+    let mut errors = Vec::new();
+    let facts = for_each_parallel(fleet.hosts, fleet.parallelism, |h| {
+        (h.name().to_string(), h.observe())
+    });
+    let mut hosts = BTreeMap::new();
+    for (name, result) in facts {
+        match result {
+            Ok(f) => {
+                hosts.insert(name, f);
+            }
+            Err(e) => errors.push(ObserveError::from(e)),
+        }
+    }
+    let mut observed = Vec::new();
+    for ((director, (_, settings)), table) in config
+        .directors
+        .iter()
+        .zip(fleet.directors.iter_mut())
+        .zip(tables)
+    {
+        let sysctls: Vec<String> = director.settings.sysctls.keys().cloned().collect();
+        let facts = settings.observe(&sysctls, director.meta.interface.as_deref());
+        match (table, facts) {
+            (Ok(table), Ok(director)) => observed.push(Observed {
+                table,
+                director,
+                hosts: hosts.clone(),
+            }),
+            (table, facts) => {
+                errors.extend(table.err().map(ObserveError::from));
+                errors.extend(facts.err().map(ObserveError::from));
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(observed)
+    } else {
+        Err(errors)
+    }
+}
+
 /// Reads again what a plan changed, for verification: the real servers of the services it
 /// touched and the hosts it touched; the rest is taken from `before` (a full dump of a
 /// large table would double the time of a small apply).

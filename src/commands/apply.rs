@@ -1,12 +1,11 @@
 //! `lvsform apply` and `lvsform destroy`: plan, ask, carry out; and `apply PLANFILE`.
 
 use super::progress::{JsonProgress, StderrProgress, result_json};
-use super::session::{Access, Session, make_plan, plan_json, show_plan};
+use super::session::{Access, Run, Session, plan_json, show_plan};
 use super::{Options, Refusal, Status, View, fail, out, report};
-use crate::apply::{self, Backends, Cancel, Progress};
+use crate::apply::{Cancel, Progress};
 use crate::config::Inputs;
 use crate::diag::Diagnostics;
-use crate::plan;
 use crate::plan::Goal;
 use crate::planfile::{self, PlanFile};
 use std::io::{BufRead, IsTerminal, Write};
@@ -19,14 +18,13 @@ pub struct ApplyOptions {
 }
 
 pub fn apply(options: &Options, apply_options: &ApplyOptions, goal: Goal) -> Status {
-    let Ok((mut session, table, warnings)) = Session::open(options, access(apply_options)) else {
+    let Ok((mut session, tables, warnings)) = Session::open(options, access(apply_options)) else {
         return Status::Failed;
     };
-    let (config, mut backends) = session.parts(apply_options.drain);
-    let Ok((observed, plan)) = make_plan(config, &mut backends, table, goal) else {
+    let Ok((live, plan)) = session.plan(tables, goal, &options.directors) else {
         return Status::Failed;
     };
-    let plan = plan.targeted(config, &options.targets);
+    let plan = plan.targeted(&session.config, &options.targets);
     let json = options.view == View::Json;
     if json {
         // Events, one JSON object per line: the plan first.
@@ -44,14 +42,14 @@ pub fn apply(options: &Options, apply_options: &ApplyOptions, goal: Goal) -> Sta
     if !apply_options.auto_approve && !confirmed() {
         return Status::Failed;
     }
-    let request = apply::Request {
-        config,
+    let run = Run {
+        live,
         plan: &plan,
-        observed,
         goal,
         targets: &options.targets,
+        drain: apply_options.drain,
     };
-    carry_out(request, &mut backends, json)
+    carry_out(&mut session, run, json)
 }
 
 /// `apply PLANFILE`: no question (the plan was reviewed when it was made), but a refusal
@@ -75,27 +73,21 @@ pub fn apply_saved(
         view: View::Human,
         color,
         targets: vec![],
+        directors: vec![],
     };
-    let Ok((mut session, table, _)) = Session::open(&options, access(apply_options)) else {
+    let Ok((mut session, tables, _)) = Session::open(&options, access(apply_options)) else {
         return Status::Failed;
     };
-    if serde_json::to_value(&session.config.desired).ok().as_ref() != Some(&file.desired) {
+    if planfile::desired(&session.config) != file.desired {
         fail(&Refusal::ConfigurationMoved {
             dir: file.dir.display().to_string(),
         });
         return Status::Failed;
     }
-    let (config, mut backends) = session.parts(apply_options.drain);
-    let observed = match apply::observe_with(config, &mut backends, table) {
-        Ok(observed) => observed,
-        Err(errors) => {
-            errors.iter().for_each(|e| {
-                fail(e);
-            });
-            return Status::Failed;
-        }
+    let Ok(live) = session.observe(tables) else {
+        return Status::Failed;
     };
-    let record = planfile::record(&observed);
+    let record = planfile::record(&live);
     if planfile::fingerprint(&record) != file.fingerprint {
         fail(&Refusal::LiveStateMoved {
             moved: planfile::moved(&file.observed, &record).join(", "),
@@ -105,7 +97,8 @@ pub fn apply_saved(
     // The steps in the file are never run: anyone could have edited them. The plan is made
     // again from the configuration and the state just read, and runs only if it is the
     // plan that was reviewed.
-    let plan = match plan::make(config, &observed, Goal::Converge) {
+    let config = &session.config;
+    let plan = match live.plan(config, Goal::Converge, &file.directors) {
         Ok(plan) => plan.targeted(config, &file.targets),
         Err(diags) => {
             report(&Diagnostics(diags), color);
@@ -123,14 +116,14 @@ pub fn apply_saved(
         eprintln!("No changes. Live state matches the configuration.");
         return Status::Done;
     }
-    let request = apply::Request {
-        config,
+    let run = Run {
+        live,
         plan: &plan,
-        observed,
         goal: Goal::Converge,
         targets: &file.targets,
+        drain: apply_options.drain,
     };
-    carry_out(request, &mut backends, json)
+    carry_out(&mut session, run, json)
 }
 
 fn access(apply_options: &ApplyOptions) -> Access {
@@ -140,20 +133,20 @@ fn access(apply_options: &ApplyOptions) -> Access {
 }
 
 /// Executes a plan, verifies that nothing is left to do, and rolls back otherwise.
-fn carry_out(request: apply::Request, backends: &mut Backends, json: bool) -> Status {
+fn carry_out(session: &mut Session, run: Run, json: bool) -> Status {
     // Ctrl-C and SIGTERM stop the apply between steps; what was done is rolled back.
     let cancel = Cancel::default();
     let on_signal = cancel.clone();
     if let Err(e) = ctrlc::set_handler(move || on_signal.cancel()) {
         crate::log::debug(|| format!("no interrupt handler: {e}"));
     }
-    let plan = request.plan;
+    let plan = run.plan;
     let mut reporter: Box<dyn Progress> = if json {
         Box::new(JsonProgress)
     } else {
         Box::new(StderrProgress::new(plan.steps().len()))
     };
-    let outcome = apply::run(request, backends, reporter.as_mut(), &cancel);
+    let outcome = session.apply(run, reporter.as_mut(), &cancel);
     drop(reporter); // the bar goes before the outcome is printed
     let (add, change, destroy) = plan.summary();
     if json {

@@ -1,6 +1,6 @@
 //! `lvsform import`.
 
-use super::session::{Access, Session, make_plan, show_plan};
+use super::session::{Access, Session, show_plan};
 use super::{Options, Refusal, Reported, Status, View, fail, out};
 use crate::config::Inputs;
 use crate::diag::Diagnostics;
@@ -41,10 +41,12 @@ pub fn import(
         view: View::Human,
         color,
         targets: vec![],
+        directors: vec![],
     };
-    let planned = Session::open(&options, Access::Read).and_then(|(mut session, table, _)| {
-        let (config, mut backends) = session.parts(true);
-        make_plan(config, &mut backends, table, Goal::Converge).map(|(_, plan)| plan)
+    let planned = Session::open(&options, Access::Read).and_then(|(mut session, tables, _)| {
+        session
+            .plan(tables, Goal::Converge, &[])
+            .map(|(_, plan)| plan)
     });
     let servers: usize = table.services.values().map(|s| s.destinations.len()).sum();
     let wrote = format!(

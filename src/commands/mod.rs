@@ -84,6 +84,8 @@ pub struct Options {
     pub color: bool,
     /// `--target`: resource addresses to limit the plan to.
     pub targets: Vec<String>,
+    /// `--director`: the named directors to limit the plan to.
+    pub directors: Vec<String>,
 }
 
 /// How a plan is printed on stdout.

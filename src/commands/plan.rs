@@ -1,6 +1,6 @@
 //! `lvsform plan`.
 
-use super::session::{Access, Session, make_plan, show_plan};
+use super::session::{Access, Session, show_plan};
 use super::{Options, Status};
 use crate::plan::Goal;
 use crate::planfile::PlanFile;
@@ -10,13 +10,13 @@ pub fn plan(
     detailed_exitcode: bool,
     out_file: Option<&std::path::Path>,
 ) -> Status {
-    let Ok((mut session, table, warnings)) = Session::open(options, Access::Read) else {
+    let Ok((mut session, tables, warnings)) = Session::open(options, Access::Read) else {
         return Status::Failed;
     };
-    let (config, mut backends) = session.parts(true);
-    let Ok((observed, plan)) = make_plan(config, &mut backends, table, Goal::Converge) else {
+    let Ok((live, plan)) = session.plan(tables, Goal::Converge, &options.directors) else {
         return Status::Failed;
     };
+    let config = &session.config;
     let plan = plan.targeted(config, &options.targets);
     show_plan(&plan, &warnings, options.view, options.color);
     if let Some(path) = out_file {
@@ -25,8 +25,9 @@ pub fn plan(
             &options.dir,
             vars,
             &options.targets,
+            &options.directors,
             config,
-            &observed,
+            &live,
             plan.clone(),
         )
         .write(path)

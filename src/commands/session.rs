@@ -4,24 +4,25 @@
 use super::{Options, Reported, View, fail, out, report};
 use crate::agent;
 use crate::apply::{self, Backends};
-use crate::config::{self, Config, RemoteDirectorMeta};
+use crate::config::{self, Config, DirectorMeta, RemoteDirectorMeta};
 use crate::diag::Diagnostics;
 use crate::director::{Director, LocalDirector};
 use crate::host::{Host, SshHost};
 use crate::ipvs::{Ipvs, NetlinkIpvs};
 use crate::lock::Lock;
-use crate::plan::{self, Goal, Observed, Plan};
+use crate::plan::{self, Goal, Live, Plan};
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
 /// The configuration and the backends that reach what it describes.
 pub struct Session {
     pub config: Config,
-    ipvs: Box<dyn Ipvs>,
+    /// Each director's table and settings: the one director, or each named one in
+    /// declared order.
+    directors: Vec<(Box<dyn Ipvs>, Box<dyn Director>)>,
     hosts: Vec<Box<dyn Host>>,
-    director: Box<dyn Director>,
-    /// This machine's apply lock, when it is the director and the command applies (a
-    /// remote director's lock is held by lvsform there, for as long as the session).
+    /// This machine's apply lock, when it is a director and the command applies (a remote
+    /// director's lock is held by lvsform there, for as long as the session).
     _lock: Option<Lock>,
 }
 
@@ -35,29 +36,48 @@ pub enum Access {
     },
 }
 
+/// A plan to carry out, with what it was made from.
+pub struct Run<'a> {
+    pub live: Live,
+    pub plan: &'a Plan,
+    pub goal: Goal,
+    pub targets: &'a [String],
+    /// Wait for the connections of removed real servers (`--no-drain`: false).
+    pub drain: bool,
+}
+
+/// A remote director reached (with its table, when read), or why it could not be.
+type Reached = Result<(agent::RemoteDirector, Option<LiveTable>), agent::AgentError>;
+
+/// The IPVS table of this machine read ahead, with its connection.
+type ReadAhead = Result<(NetlinkIpvs, LiveTable), crate::ipvs::IpvsError>;
+
 impl Session {
-    /// Loads the configuration and reads the live IPVS table, returned beside the session
-    /// with the configuration's warnings (a configuration with errors opens no session).
+    /// Loads the configuration and reads every director's live IPVS table (in parallel),
+    /// returned beside the session with the configuration's warnings (a configuration with
+    /// errors opens no session).
     pub fn open(
         options: &Options,
         access: Access,
-    ) -> Result<(Session, LiveTable, Diagnostics), Reported> {
+    ) -> Result<(Session, Vec<LiveTable>, Diagnostics), Reported> {
         let apply = access != Access::Read;
         // On a director with two cores a plan takes the longer of reading the table and
         // evaluating the configuration, not their sum: the table of this machine is read
-        // meanwhile. Whether this machine is the director only the configuration says, so
-        // that read is a guess, dropped for a remote director. An apply reads only under
-        // the lock: ahead only if the lock is free at once.
+        // meanwhile. Whether this machine is a director only the configuration says, so
+        // that read is a guess, dropped when every director is remote. An apply reads only
+        // under the lock: ahead only if the lock is free at once.
         let early_lock = if apply {
             Lock::acquire(Duration::ZERO).ok()
         } else {
             None
         };
         let read_ahead = !apply || early_lock.is_some();
-        // A remote director is reached (and, for an apply, locked and read) as soon as its
-        // block is read, while the rest of the configuration is evaluated.
-        let (found_remote, remote_found) = std::sync::mpsc::channel::<RemoteDirectorMeta>();
-        let (loaded, early, early_remote) = std::thread::scope(|scope| {
+        // Remote directors are reached (and, for an apply, locked and read) as soon as
+        // their blocks are read, each on its own thread, while the rest is evaluated.
+        // Several directors are locked in name order once all are known (two applies then
+        // never hold one each and wait for the other's), and read after.
+        let (found_remote, remote_found) = std::sync::mpsc::channel::<(bool, RemoteDirectorMeta)>();
+        let (loaded, mut early, mut early_remote) = std::thread::scope(|scope| {
             let early = read_ahead.then(|| {
                 scope.spawn(|| {
                     let mut ipvs = NetlinkIpvs::connect()?;
@@ -66,28 +86,26 @@ impl Session {
                     ipvs.dump_sockets = all.saturating_sub(1);
                     let table = crate::log::timed("live IPVS table read", || ipvs.observe());
                     ipvs.dump_sockets = all;
-                    Ok::<_, crate::ipvs::IpvsError>((ipvs, table))
+                    Ok((ipvs, table))
                 })
             });
             let early_remote = scope.spawn(move || {
-                let remote = remote_found.recv().ok()?;
-                Some((remote.clone(), reach(&remote, access)))
+                let reaching: Vec<_> = remote_found
+                    .iter()
+                    .map(|(named, remote)| {
+                        let whole = !(named && apply);
+                        scope.spawn(move || (remote.clone(), reach(&remote, access, whole)))
+                    })
+                    .collect();
+                reaching.into_iter().map(join).collect::<Vec<_>>()
             });
             let loaded = crate::log::timed("configuration loaded", || {
-                config::load_reaching(&options.dir, &options.inputs, &|remote| {
-                    let _ = found_remote.send(remote.clone());
+                config::load_reaching(&options.dir, &options.inputs, &|named, remote| {
+                    let _ = found_remote.send((named, remote.clone()));
                 })
             });
             drop(found_remote);
-            let early = early.map(|thread| {
-                thread
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            });
-            let early_remote = early_remote
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            (loaded, early, early_remote)
+            (loaded, early.map(join), join(early_remote))
         });
         let (config, diags) = loaded;
         report(&diags, options.color);
@@ -97,114 +115,273 @@ impl Session {
             .values()
             .map(|h| Box::new(SshHost::new(h.ssh.clone())) as Box<dyn Host>)
             .collect();
-        let (ipvs, director, table, lock): (Box<dyn Ipvs>, Box<dyn Director>, _, _) = match &config
-            .director
-            .remote
-        {
-            Some(remote) => {
-                drop(early_lock);
-                let reached = match early_remote {
-                    Some((early, reached)) if &early == remote => reached,
-                    _ => reach(remote, access),
-                };
-                let (remote, table) = reached.map_err(|e| fail(&e))?;
-                (
-                    Box::new(remote.ipvs()),
-                    Box::new(remote.settings()),
-                    table,
-                    None,
-                )
-            }
-            None => {
-                let lock = match (access, early_lock) {
-                    (Access::Read, _) => None,
-                    (Access::Apply { .. }, Some(lock)) => Some(lock),
-                    (Access::Apply { lock_timeout }, None) => {
-                        Some(Lock::acquire(lock_timeout).map_err(|e| fail(&e))?)
-                    }
-                };
-                let (ipvs, table) = match early {
-                    Some(Ok(read)) => read,
-                    // Not read yet, or no IPVS to read (which an apply loads).
-                    _ => {
-                        let mut ipvs = NetlinkIpvs::connect_loading(apply).map_err(|e| fail(&e))?;
-                        let table = crate::log::timed("live IPVS table read", || ipvs.observe());
-                        (ipvs, table)
-                    }
-                };
-                (Box::new(ipvs), Box::new(LocalDirector), table, lock)
-            }
+        let metas: Vec<&DirectorMeta> = if config.directors.is_empty() {
+            vec![&config.director]
+        } else {
+            config.directors.iter().map(|d| &d.meta).collect()
         };
+        let staged_locks = apply && !config.directors.is_empty();
+        let mut early_lock = early_lock;
+        let mut reached = Vec::new();
+        let mut failed = false;
+        for meta in metas {
+            match &meta.remote {
+                Some(remote) => {
+                    let position = early_remote.iter().position(|(early, _)| early == remote);
+                    let found = match position {
+                        Some(i) => early_remote.swap_remove(i).1,
+                        None => reach(remote, access, !staged_locks),
+                    };
+                    match found {
+                        Ok((director, table)) => reached.push(Some((director, table))),
+                        Err(e) => {
+                            fail(&e);
+                            failed = true;
+                        }
+                    }
+                }
+                None => reached.push(None),
+            }
+        }
+        if failed {
+            return Err(Reported);
+        }
+        let mut lock = None;
+        if let (true, Access::Apply { lock_timeout }) = (staged_locks, access) {
+            let mut order: Vec<usize> = (0..reached.len()).collect();
+            order.sort_by_key(|&i| &config.directors[i].name);
+            // This machine's lock was taken ahead, out of that order: kept only when this
+            // machine comes first (a lock held while waiting for another must be earlier
+            // in the order); otherwise it is taken again in turn, and its table read after.
+            if reached[order[0]].is_some() {
+                early_lock = None;
+                early = None;
+            }
+            for i in order {
+                match &reached[i] {
+                    Some((director, _)) => director.lock(lock_timeout).map_err(|e| fail(&e))?,
+                    None => lock = local_lock(access, &mut early_lock)?,
+                }
+            }
+        }
+        // The tables not read yet: the remote ones at once.
+        let tables: Vec<Option<LiveTable>> = std::thread::scope(|scope| {
+            let reading: Vec<_> = reached
+                .iter()
+                .map(|found| match found {
+                    Some((director, None)) => Some(scope.spawn(move || {
+                        crate::log::timed("live IPVS table read", || director.ipvs().observe())
+                    })),
+                    _ => None,
+                })
+                .collect();
+            reading.into_iter().map(|thread| thread.map(join)).collect()
+        });
+        let mut directors: Vec<(Box<dyn Ipvs>, Box<dyn Director>)> = Vec::new();
+        let mut live = Vec::new();
+        for (found, read) in reached.into_iter().zip(tables) {
+            match found {
+                Some((director, table)) => {
+                    directors.push((Box::new(director.ipvs()), Box::new(director.settings())));
+                    live.push(table.or(read).expect("every remote table is read"));
+                }
+                None => {
+                    if !staged_locks {
+                        lock = local_lock(access, &mut early_lock)?;
+                    }
+                    let (ipvs, table) = local_table(access, &mut early)?;
+                    directors.push((Box::new(ipvs), Box::new(LocalDirector)));
+                    live.push(table);
+                }
+            }
+        }
+        let tables = live;
         let session = Session {
             config,
-            ipvs,
+            directors,
             hosts,
-            director,
             _lock: lock,
         };
-        Ok((session, table, diags))
+        Ok((session, tables, diags))
     }
 
-    /// Splits the session into the configuration (read) and the backends (used).
-    pub fn parts(&mut self, drain: bool) -> (&Config, Backends<'_>) {
+    /// Reads the rest of the live state and plans against it; reports every problem on
+    /// stderr.
+    /// `only`: `--director`.
+    pub fn plan(
+        &mut self,
+        tables: Vec<LiveTable>,
+        goal: Goal,
+        only: &[String],
+    ) -> Result<(Live, Plan), Reported> {
+        let start = Instant::now();
+        let live = self.observe(tables)?;
+        let plan = live
+            .plan(&self.config, goal, only)
+            .map_err(|diags| report(&Diagnostics(diags), false))?;
+        crate::log::debug(|| {
+            let steps = plan.steps();
+            let ipvs_changes = steps
+                .iter()
+                .filter(|(_, s)| matches!(s, plan::Step::Ipvs { .. }))
+                .count();
+            format!(
+                "observed and planned in {:.2}s: {} steps, {ipvs_changes} of them IPVS changes (one netlink request each)",
+                start.elapsed().as_secs_f64(),
+                steps.len()
+            )
+        });
+        Ok((live, plan))
+    }
+
+    /// Reads the rest of the live state: each director's settings and every host.
+    pub fn observe(&mut self, mut tables: Vec<LiveTable>) -> Result<Live, Reported> {
+        let failed = |errors: Vec<apply::ObserveError>| {
+            for e in &errors {
+                fail(e);
+            }
+            Reported
+        };
+        if self.config.directors.is_empty() {
+            let table = tables.pop().expect("one table per director");
+            let (config, mut backends) = self.parts(true);
+            apply::observe_with(config, &mut backends, table)
+                .map(|observed| Live::One(Box::new(observed)))
+                .map_err(failed)
+        } else {
+            let (config, mut fleet) = self.fleet(true);
+            apply::observe_named(config, &mut fleet, tables)
+                .map(Live::Named)
+                .map_err(failed)
+        }
+    }
+
+    /// Carries out a plan: at once on the one director, or in stages over named
+    /// directors.
+    pub fn apply(
+        &mut self,
+        run: Run,
+        progress: &mut dyn apply::Progress,
+        cancel: &apply::Cancel,
+    ) -> Result<(), apply::Failure> {
+        let Run {
+            live,
+            plan,
+            goal,
+            targets,
+            drain,
+        } = run;
+        match live {
+            Live::One(observed) => {
+                let (config, mut backends) = self.parts(drain);
+                let request = apply::Request {
+                    config,
+                    plan,
+                    observed: *observed,
+                    goal,
+                    targets,
+                };
+                apply::run(request, &mut backends, progress, cancel)
+            }
+            Live::Named(observed) => {
+                let (config, mut fleet) = self.fleet(drain);
+                let request = apply::NamedRequest {
+                    config,
+                    plan,
+                    observed,
+                    goal,
+                    targets,
+                };
+                apply::run_named(request, &mut fleet, progress, cancel)
+            }
+        }
+    }
+
+    /// The configuration and the one director's backends.
+    fn parts(&mut self, drain: bool) -> (&Config, Backends<'_>) {
+        let (ipvs, director) = &mut self.directors[0];
         let backends = Backends {
-            ipvs: &mut *self.ipvs,
+            ipvs: &mut **ipvs,
             hosts: &mut self.hosts,
-            director: &mut *self.director,
+            director: &mut **director,
             parallelism: self.config.parallelism,
             drain,
         };
         (&self.config, backends)
+    }
+
+    /// The configuration and every named director's backends.
+    fn fleet(&mut self, drain: bool) -> (&Config, apply::Fleet<'_>) {
+        let fleet = apply::Fleet {
+            directors: self
+                .directors
+                .iter_mut()
+                .map(|(ipvs, director)| {
+                    (
+                        &mut **ipvs as &mut dyn Ipvs,
+                        &mut **director as &mut dyn Director,
+                    )
+                })
+                .collect(),
+            hosts: &mut self.hosts,
+            parallelism: self.config.parallelism,
+            drain,
+        };
+        (&self.config, fleet)
+    }
+}
+
+fn join<T>(thread: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    thread
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
+/// This machine's apply lock, for an apply: taken ahead, or now.
+fn local_lock(access: Access, early_lock: &mut Option<Lock>) -> Result<Option<Lock>, Reported> {
+    match (access, early_lock.take()) {
+        (Access::Read, _) => Ok(None),
+        (Access::Apply { .. }, Some(lock)) => Ok(Some(lock)),
+        (Access::Apply { lock_timeout }, None) => {
+            Lock::acquire(lock_timeout).map(Some).map_err(|e| fail(&e))
+        }
+    }
+}
+
+/// This machine's IPVS table: read ahead (under its lock, for an apply), or now.
+fn local_table(
+    access: Access,
+    early: &mut Option<ReadAhead>,
+) -> Result<(NetlinkIpvs, LiveTable), Reported> {
+    match early.take() {
+        Some(Ok(read)) => Ok(read),
+        // Not read yet, or no IPVS to read (which an apply loads).
+        _ => {
+            let mut ipvs =
+                NetlinkIpvs::connect_loading(access != Access::Read).map_err(|e| fail(&e))?;
+            let table = crate::log::timed("live IPVS table read", || ipvs.observe());
+            Ok((ipvs, table))
+        }
     }
 }
 
 /// The IPVS table as first read, or why it could not be.
 pub type LiveTable = Result<crate::ipvs::Table, crate::ipvs::IpvsError>;
 
-/// A remote director reached over SSH, locked for an apply, and its table read.
-fn reach(
-    remote: &RemoteDirectorMeta,
-    access: Access,
-) -> Result<(agent::RemoteDirector, LiveTable), agent::AgentError> {
+/// A remote director reached over SSH; when `whole`, also locked for an apply and its
+/// table read.
+fn reach(remote: &RemoteDirectorMeta, access: Access, whole: bool) -> Reached {
     let director = crate::log::timed("remote director reached", || {
         agent::connect(remote, access != Access::Read)
     })?;
+    if !whole {
+        return Ok((director, None));
+    }
     if let Access::Apply { lock_timeout } = access {
         director.lock(lock_timeout)?;
     }
     let table = crate::log::timed("live IPVS table read", || director.ipvs().observe());
-    Ok((director, table))
-}
-
-/// Reads the rest of the live state and plans against it; reports every problem on stderr.
-pub fn make_plan(
-    config: &Config,
-    backends: &mut Backends,
-    table: LiveTable,
-    goal: Goal,
-) -> Result<(Observed, Plan), Reported> {
-    let start = Instant::now();
-    let observed = apply::observe_with(config, backends, table).map_err(|errors| {
-        for e in &errors {
-            fail(e);
-        }
-        Reported
-    })?;
-    let plan =
-        plan::make(config, &observed, goal).map_err(|diags| report(&Diagnostics(diags), false))?;
-    crate::log::debug(|| {
-        let steps = plan.steps();
-        let ipvs_changes = steps
-            .iter()
-            .filter(|(_, s)| matches!(s, plan::Step::Ipvs { .. }))
-            .count();
-        format!(
-            "observed and planned in {:.2}s: {} steps, {ipvs_changes} of them IPVS changes (one netlink request each)",
-            start.elapsed().as_secs_f64(),
-            steps.len()
-        )
-    });
-    Ok((observed, plan))
+    Ok((director, Some(table)))
 }
 
 /// The plan as one JSON document, with every warning of the configuration (stderr shows

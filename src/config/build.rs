@@ -2,30 +2,52 @@
 //! ranges, conflicting hosts) and the per-mode host and director settings.
 
 use super::decode::{Declared, DeclaredServer, DeclaredService};
-use super::{Config, DestinationMeta, DirectorMeta, HostMeta, ServiceMeta};
+use super::{Config, DestinationMeta, DirectorMeta, HostMeta, NamedDirector, ServiceMeta};
 use crate::address::Address;
 use crate::diag::{Diag, Diagnostics, Location};
 use crate::model::{
-    DestinationKey, Family, Forwarding, Host, InterfaceAddress, ServiceKey, State, Tunnel,
-    TunnelType,
+    DestinationKey, Family, Forwarding, Host, InterfaceAddress, Protocol, Scheduler, ServiceKey,
+    State, Tunnel, TunnelType,
 };
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 pub fn build(declared: Declared, diags: &mut Diagnostics) -> Config {
     let mut desired = State::default();
     let mut config_director = DirectorMeta::default();
-    if let Some(director) = declared.director {
-        desired.director.sysctls = director.sysctls;
-        desired.director.timeouts = director.timeouts;
-        desired.director.sync_daemons = director.sync_daemons;
-        config_director = DirectorMeta {
+    let mut named: Vec<NamedDirector> = Vec::new();
+    for director in declared.directors {
+        let meta = DirectorMeta {
+            name: director.name.clone(),
             interface: director.interface,
             dip: director.dip,
             ignore_vips: director.ignore_vips,
             ignore_fwmarks: director.ignore_fwmarks,
             remote: director.remote,
         };
+        let settings = crate::model::Director {
+            sysctls: director.sysctls,
+            addresses: Default::default(),
+            timeouts: director.timeouts,
+            sync_daemons: director.sync_daemons,
+        };
+        match director.name {
+            Some(name) => named.push(NamedDirector {
+                name,
+                meta,
+                settings,
+                services: BTreeSet::new(),
+            }),
+            None => {
+                desired.director = settings;
+                config_director = meta;
+            }
+        }
+    }
+    // With named directors, the hosts' view of "the director" (NAT real servers route
+    // through its address) is the first one's that has one.
+    if let Some(dip) = named.iter().find_map(|d| d.meta.dip) {
+        config_director.dip = Some(dip);
     }
     let mut services = BTreeMap::new();
     let mut hosts: BTreeMap<String, (HostMeta, Location)> = BTreeMap::new();
@@ -45,23 +67,40 @@ pub fn build(declared: Declared, diags: &mut Diagnostics) -> Config {
             );
             continue;
         }
-        check_ignored(
-            &decl.key,
-            &decl.vips,
-            &decl.location,
-            &config_director,
-            diags,
-        );
+        let serving = serving_directors(&decl, &named, diags);
+        if named.is_empty() {
+            check_ignored(
+                &decl.key,
+                &decl.vips,
+                &decl.location,
+                &config_director,
+                diags,
+            );
+        }
+        for &i in &serving {
+            check_ignored(&decl.key, &decl.vips, &decl.location, &named[i].meta, diags);
+        }
         declared_at.insert(decl.key, (decl.address.clone(), decl.location.clone()));
 
-        let destinations = declare_servers(&decl, &mut desired, &mut hosts, &mut locations, diags);
-        if let Some(interface) = &config_director.interface {
-            for vip in &decl.vips {
-                desired
-                    .director
-                    .addresses
-                    .insert(InterfaceAddress::host(interface, *vip));
-            }
+        let mut sysctls = BTreeMap::new();
+        let destinations = declare_servers(
+            &decl,
+            &mut desired,
+            &mut sysctls,
+            &mut hosts,
+            &mut locations,
+            diags,
+        );
+        if named.is_empty() {
+            desired.director.sysctls.extend(sysctls.clone());
+            add_vips(&mut desired.director, &config_director, &decl.vips);
+        }
+        hashing_guidance(&decl, &serving, &named, diags);
+        for &i in &serving {
+            let director = &mut named[i];
+            director.settings.sysctls.extend(sysctls.clone());
+            add_vips(&mut director.settings, &director.meta, &decl.vips);
+            director.services.insert(decl.key);
         }
         locations.insert(decl.address.clone(), decl.location.clone());
         services.insert(
@@ -84,9 +123,120 @@ pub fn build(declared: Declared, diags: &mut Diagnostics) -> Config {
         services,
         hosts: hosts.into_iter().map(|(k, (meta, _))| (k, meta)).collect(),
         director: config_director,
+        directors: named,
         parallelism: declared.parallelism,
         locations,
     }
+}
+
+/// The VIPs a director holds on its interface (when it has one: keepalived may own them).
+fn add_vips(settings: &mut crate::model::Director, meta: &DirectorMeta, vips: &[IpAddr]) {
+    if let Some(interface) = &meta.interface {
+        for vip in vips {
+            settings
+                .addresses
+                .insert(InterfaceAddress::host(interface, *vip));
+        }
+    }
+}
+
+/// Where sh or mh runs on several directors, what costs traffic: sh moves most clients
+/// when the directors' orders differ (mh few), and a director that takes over drops the
+/// connections it did not see start unless it is sloppy (see docs/hashing.md).
+fn hashing_guidance(
+    decl: &DeclaredService,
+    serving: &[usize],
+    named: &[NamedDirector],
+    diags: &mut Diagnostics,
+) {
+    let scheduler = decl.service.settings.scheduler;
+    if serving.len() < 2 || !scheduler.hashes() {
+        return;
+    }
+    let at = |diag: Diag| diag.at(&decl.location.file, decl.location.span.clone());
+    if scheduler == Scheduler::Sh {
+        diags.push(at(Diag::warning(format!(
+            "{} uses sh on {} directors: if their orders of real servers ever differ, most clients move",
+            decl.address,
+            serving.len()
+        ))
+        .help("use scheduler = \"mh\" (maglev hashing): the same spread, and a difference moves few clients")));
+    }
+    let sysctl = match decl.key {
+        ServiceKey::Address {
+            protocol: Protocol::Udp,
+            ..
+        } => return, // nothing to take over
+        ServiceKey::Address {
+            protocol: Protocol::Sctp,
+            ..
+        } => "net.ipv4.vs.sloppy_sctp",
+        _ => "net.ipv4.vs.sloppy_tcp",
+    };
+    let strict: Vec<&str> = serving
+        .iter()
+        .map(|&i| &named[i])
+        .filter(|d| d.settings.sysctls.get(sysctl).map(String::as_str) != Some("1"))
+        .map(|d| d.name.as_str())
+        .collect();
+    if !strict.is_empty() {
+        diags.push(at(Diag::warning(format!(
+            "{} hashes clients on several directors, and {sysctl} is not 1 on {}: a director that takes over drops the connections it did not see start",
+            decl.address,
+            strict.join(", ")
+        ))
+        .help(format!("add sysctl = {{ \"{sysctl}\" = 1 }} to every director"))));
+    }
+}
+
+/// The named directors (by index) that serve a service: those of its `directors`, or all.
+fn serving_directors(
+    decl: &DeclaredService,
+    named: &[NamedDirector],
+    diags: &mut Diagnostics,
+) -> Vec<usize> {
+    let Some((names, location)) = &decl.directors else {
+        return (0..named.len()).collect();
+    };
+    if named.is_empty() {
+        diags.push(
+            Diag::error("`directors` chooses among named directors, and there are none")
+                .at(&location.file, location.span.clone())
+                .help("name the director blocks (director \"lb1\" { … }), or remove `directors`"),
+        );
+        return vec![];
+    }
+    let mut serving = Vec::new();
+    for name in names {
+        match named.iter().position(|d| &d.name == name) {
+            Some(i) if !serving.contains(&i) => serving.push(i),
+            Some(_) => {}
+            None => {
+                let known: Vec<&str> = named.iter().map(|d| d.name.as_str()).collect();
+                let help = match super::value::suggest(name, known.iter().copied()) {
+                    Some(near) => format!("did you mean \"{near}\"?"),
+                    None => format!("the directors are: {}", known.join(", ")),
+                };
+                diags.push(
+                    Diag::error(format!(
+                        "no director is named \"{}\"",
+                        name.escape_default()
+                    ))
+                    .at(&location.file, location.span.clone())
+                    .help(help),
+                );
+            }
+        }
+    }
+    if serving.is_empty() && names.is_empty() {
+        diags.push(
+            Diag::error(format!("{} is served by no director", decl.address))
+                .at(&location.file, location.span.clone())
+                .help("name at least one director, or remove `directors` to use all"),
+        );
+    }
+    serving.sort_unstable();
+    serving
 }
 
 /// The real servers of one service: their destinations' metadata, the settings their
@@ -94,6 +244,7 @@ pub fn build(declared: Declared, diags: &mut Diagnostics) -> Config {
 fn declare_servers(
     decl: &DeclaredService,
     desired: &mut State,
+    director_sysctls: &mut BTreeMap<String, String>,
     hosts: &mut BTreeMap<String, (HostMeta, Location)>,
     locations: &mut BTreeMap<Address, Location>,
     diags: &mut Diagnostics,
@@ -125,7 +276,7 @@ fn declare_servers(
                 Family::Ipv4 => ("net.ipv4.ip_forward", "1"),
                 Family::Ipv6 => ("net.ipv6.conf.all.forwarding", "1"),
             };
-            desired.director.sysctls.insert(name.into(), value.into());
+            director_sysctls.insert(name.into(), value.into());
             if let Some(host) = &host {
                 desired
                     .hosts

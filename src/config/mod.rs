@@ -33,7 +33,10 @@ pub struct Config {
     pub services: BTreeMap<ServiceKey, ServiceMeta>,
     /// How to reach each managed host, by SSH address.
     pub hosts: BTreeMap<String, HostMeta>,
+    /// The unnamed director; with named directors, the hosts' view of one (the first `dip`).
     pub director: DirectorMeta,
+    /// Named directors, in declared order (none with an unnamed or no `director` block).
+    pub directors: Vec<NamedDirector>,
     /// How many hosts are reached at once.
     pub parallelism: usize,
     /// Where each resource address is declared.
@@ -63,8 +66,21 @@ pub enum Depool {
     Count(u32),
 }
 
+/// A `director "NAME"` block: how to reach it, what it holds, which services it serves.
+#[derive(Debug, Clone)]
+pub struct NamedDirector {
+    pub name: String,
+    pub meta: DirectorMeta,
+    /// Its sysctls (with what its NAT services need), timeouts, sync daemons, and the VIPs
+    /// of its services on its interface.
+    pub settings: crate::model::Director,
+    pub services: std::collections::BTreeSet<ServiceKey>,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct DirectorMeta {
+    /// The label of a named director.
+    pub name: Option<String>,
     pub interface: Option<String>,
     pub dip: Option<IpAddr>,
     pub ignore_vips: Vec<IpNet>,
@@ -88,6 +104,39 @@ pub struct HostMeta {
     pub manage_firewall: bool,
 }
 
+impl Config {
+    /// What named director `index` applies: its services and settings, as if it were the
+    /// only director; no hosts (the real servers' part of the plan serves every director).
+    pub fn director_view(&self, index: usize) -> Config {
+        let director = &self.directors[index];
+        let serves = |key: &ServiceKey| director.services.contains(key);
+        Config {
+            desired: State {
+                director: director.settings.clone(),
+                services: self
+                    .desired
+                    .services
+                    .iter()
+                    .filter(|(key, _)| serves(key))
+                    .map(|(key, service)| (*key, service.clone()))
+                    .collect(),
+                hosts: BTreeMap::new(),
+            },
+            services: self
+                .services
+                .iter()
+                .filter(|(key, _)| serves(key))
+                .map(|(key, meta)| (*key, meta.clone()))
+                .collect(),
+            hosts: BTreeMap::new(),
+            director: director.meta.clone(),
+            directors: Vec::new(),
+            parallelism: self.parallelism,
+            locations: self.locations.clone(),
+        }
+    }
+}
+
 /// What the command line and the environment add to a configuration directory.
 #[derive(Debug, Clone, Default)]
 pub struct Inputs {
@@ -108,7 +157,7 @@ impl Inputs {
 /// Loads and validates the configuration in `dir`. Returns the configuration when there
 /// are no errors; the diagnostics (errors and warnings) either way, sorted by place.
 pub fn load(dir: &Path, inputs: &Inputs) -> (Option<Config>, Diagnostics) {
-    load_reaching(dir, inputs, &|_| {})
+    load_reaching(dir, inputs, &|_, _| {})
 }
 
 /// `load`, calling `on_remote` with a remote director's SSH settings as soon as its block
@@ -117,7 +166,7 @@ pub fn load(dir: &Path, inputs: &Inputs) -> (Option<Config>, Diagnostics) {
 pub fn load_reaching(
     dir: &Path,
     inputs: &Inputs,
-    on_remote: &(dyn Fn(&RemoteDirectorMeta) + Sync),
+    on_remote: &(dyn Fn(bool, &RemoteDirectorMeta) + Sync),
 ) -> (Option<Config>, Diagnostics) {
     let mut diags = Diagnostics::default();
     let config = timed("configuration parsed", || {

@@ -187,6 +187,7 @@ mod tests {
                 .then(|| json!({"weight": 2, "/etc/x": "a\n```\nc\n"})),
             impact: Some(format!("{i} active | 0 inactive connections")),
             forces_replacement: vec![],
+            director: None,
             // A change with no steps would make an empty plan.
             steps: vec![(
                 crate::plan::Phase::Director,

@@ -8,7 +8,7 @@ pub mod markdown;
 mod persist;
 pub mod render;
 
-pub use diff::{destroy, diff};
+pub use diff::{destroy, diff, diff_retiring, hosts_part};
 
 /// What a plan is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,6 +17,72 @@ pub enum Goal {
     Converge,
     /// Remove everything the configuration manages.
     Destroy,
+}
+
+/// The plan over named directors (`config.directors`, `observed` in their order, each with
+/// every host's facts): each director's part in declared order, its addresses under
+/// `director["NAME"]`, then the real servers' part, which serves them all.
+///
+/// `only` (`--director`) limits it to those directors, for a rollout by hand: the real
+/// servers are prepared for them, and neither cleaned up nor destroyed (the other
+/// directors may still send them traffic) — a plan over every director does that.
+pub fn make_named(
+    config: &crate::config::Config,
+    observed: &[Observed],
+    goal: Goal,
+    only: &[String],
+) -> Result<Plan, Vec<crate::diag::Diag>> {
+    let mut plan = Plan::default();
+    let mut errors = Vec::new();
+    for name in only {
+        if !config.directors.iter().any(|d| &d.name == name) {
+            let names: Vec<&str> = config.directors.iter().map(|d| d.name.as_str()).collect();
+            errors.push(
+                crate::diag::Diag::error(format!("--director {name}: no director has that name"))
+                    .help(if names.is_empty() {
+                        "--director chooses among named directors (director \"lb1\" { … }), and the configuration has none".to_string()
+                    } else {
+                        format!("the directors are: {}", names.join(", "))
+                    }),
+            );
+        }
+    }
+    let mut retired = std::collections::BTreeSet::new();
+    for (index, (director, observed)) in config.directors.iter().zip(observed).enumerate() {
+        if !only.is_empty() && !only.contains(&director.name) {
+            continue;
+        }
+        let view = config.director_view(index);
+        let part = match goal {
+            Goal::Converge => diff_retiring(&view, observed),
+            Goal::Destroy => destroy(&view, observed).map(|plan| (plan, Default::default())),
+        };
+        match part {
+            Ok((part, vips)) => {
+                retired.extend(vips);
+                plan.absorb(part, Some(&director.name));
+            }
+            Err(diags) => errors.extend(diags),
+        }
+    }
+    let partial = !only.is_empty();
+    if partial {
+        retired.clear();
+    }
+    if let Some(first) = observed
+        .first()
+        .filter(|_| !(partial && goal == Goal::Destroy))
+    {
+        match hosts_part(config, first, retired, goal) {
+            Ok(part) => plan.absorb(part, None),
+            Err(diags) => errors.extend(diags),
+        }
+    }
+    if errors.is_empty() {
+        Ok(plan)
+    } else {
+        Err(errors)
+    }
 }
 
 /// The plan for `goal`.
@@ -46,6 +112,37 @@ pub struct Observed {
     pub director: DirectorFacts,
     /// Facts of every managed host, by SSH address.
     pub hosts: BTreeMap<String, HostFacts>,
+}
+
+/// What lvsform read before planning: of the one director, or of each named director in
+/// declared order (each with every host's facts).
+#[derive(Debug, Clone)]
+pub enum Live {
+    One(Box<Observed>),
+    Named(Vec<Observed>),
+}
+
+impl Live {
+    /// The plan for `goal` against this live state; `only`: `--director`.
+    pub fn plan(
+        &self,
+        config: &crate::config::Config,
+        goal: Goal,
+        only: &[String],
+    ) -> Result<Plan, Vec<crate::diag::Diag>> {
+        match self {
+            Live::One(_) if !only.is_empty() => {
+                Err(
+                    vec![crate::diag::Diag::error(
+                "--director chooses among named directors, and the configuration has none",
+            )
+            .help("name the director blocks (director \"lb1\" { … }), or leave --director out")],
+                )
+            }
+            Live::One(observed) => make(config, observed, goal),
+            Live::Named(observed) => make_named(config, observed, goal, only),
+        }
+    }
 }
 
 /// The order in which steps run: every DR/TUN host is ready before it gets traffic, and
@@ -105,6 +202,9 @@ pub struct ResourceChange {
     pub forces_replacement: Vec<String>,
     /// What apply runs for it, each step in its phase.
     pub steps: Vec<(Phase, Step)>,
+    /// The named director it belongs to (its IPVS and settings steps run there).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub director: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -160,6 +260,28 @@ impl Plan {
 }
 
 impl Plan {
+    /// Adds a part of a plan over named directors; a director's part goes under
+    /// `director["NAME"]`. A warning said by several parts is said once.
+    pub fn absorb(&mut self, part: Plan, director: Option<&str>) {
+        let under = |address: Address| match director {
+            Some(name) => address.in_director(name),
+            None => address,
+        };
+        for mut change in part.changes {
+            change.address = under(change.address);
+            change.director = director.map(str::to_string);
+            self.changes.push(change);
+        }
+        for warning in part.warnings {
+            if !self.warnings.contains(&warning) {
+                self.warnings.push(warning);
+            }
+        }
+        for (old, new) in part.replaced {
+            self.replaced.insert(under(old), under(new));
+        }
+    }
+
     /// Only what `--target` addresses ask for, with what they need: the service of a
     /// targeted real server, and the hosts its real servers run on.
     pub fn targeted(self, config: &crate::config::Config, targets: &[String]) -> Plan {
@@ -167,10 +289,15 @@ impl Plan {
             return self;
         }
         let targets: Vec<Address> = targets.iter().map(|t| Address::from(t.as_str())).collect();
+        // Under named directors, `virtual_server.web` is that service on every director.
         let selected = |address: &Address| {
-            targets
-                .iter()
-                .any(|t| address.is_within(t) || t.is_within(address))
+            let bare = address.outside_director();
+            targets.iter().any(|t| {
+                address.is_within(t)
+                    || t.is_within(address)
+                    || bare.is_within(t)
+                    || t.is_within(&bare)
+            })
         };
         let hosts: std::collections::BTreeSet<Address> = config
             .services

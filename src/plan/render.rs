@@ -10,13 +10,19 @@ pub fn json(plan: &Plan) -> Value {
     let (add, change, destroy) = plan.summary();
     json!({
         "format_version": "1",
-        "changes": plan.changes.iter().map(|c| json!({
-            "address": c.address,
-            "action": c.action,
-            "before": c.before,
-            "after": c.after,
-            "impact": c.impact,
-        })).collect::<Vec<_>>(),
+        "changes": plan.changes.iter().map(|c| {
+            let mut change = json!({
+                "address": c.address,
+                "action": c.action,
+                "before": c.before,
+                "after": c.after,
+                "impact": c.impact,
+            });
+            if let Some(director) = &c.director {
+                change["director"] = json!(director);
+            }
+            change
+        }).collect::<Vec<_>>(),
         "summary": {"add": add, "change": change, "destroy": destroy},
         "warnings": plan.warnings,
     })
@@ -84,11 +90,26 @@ pub fn human_parts(plan: &Plan, color: bool) -> Vec<String> {
     // servers: they are rendered in chunks on all cores.
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let chunk = plan.changes.len().div_ceil(cores).max(4096);
-    let mut chunks: Vec<&[ResourceChange]> = plan.changes.chunks(chunk).collect();
-    parts.extend(for_each_parallel(&mut chunks, cores, |changes| {
+    let mut chunks: Vec<(usize, &[ResourceChange])> = plan
+        .changes
+        .chunks(chunk)
+        .enumerate()
+        .map(|(i, changes)| (i * chunk, changes))
+        .collect();
+    parts.extend(for_each_parallel(&mut chunks, cores, |(start, changes)| {
         // About what a real server's block takes, to spare the regrowing.
         let mut text = String::with_capacity(changes.len() * 320);
-        changes.iter().for_each(|c| block(&mut text, c, &style));
+        for (i, change) in changes.iter().enumerate() {
+            // Under named directors, each director's changes, then the real servers', are
+            // a section of their own.
+            let previous = (*start + i)
+                .checked_sub(1)
+                .map(|p| &plan.changes[p].director);
+            if change.director != *previous.unwrap_or(&None) {
+                section(&mut text, change.director.as_deref(), &style);
+            }
+            block(&mut text, change, &style);
+        }
         text
     }));
     let mut out = String::new();
@@ -102,6 +123,16 @@ pub fn human_parts(plan: &Plan, color: bool) -> Vec<String> {
     );
     parts.push(out);
     parts
+}
+
+/// The heading of a named director's changes, or of the real servers' after them.
+fn section(out: &mut String, director: Option<&str>, style: &Style) {
+    out.push('\n');
+    match director {
+        Some(name) => style.paint(out, "1", format!("── director \"{name}\" ──")),
+        None => style.paint(out, "1", "── real servers (every director) ──"),
+    }
+    out.push('\n');
 }
 
 /// One change: its header, then its attributes (unchanged ones and nulls left out).

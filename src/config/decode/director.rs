@@ -25,14 +25,33 @@ pub(super) const SYNC_DAEMON: Schema = Schema {
 impl<'m> Decoder<'m, '_> {
     pub(super) fn director(&mut self, scope: &Scope, block: &Block) {
         let mut reader = Reader::new(scope, self.diags);
-        if self.declared.director.is_some() {
-            reader
-                .error(block_span(block), "only one `director` block is allowed")
-                .help = Some("merge the two blocks".into());
+        reader.check(&block.body, "the director block", &DIRECTOR);
+        let name = match block.labels.len() {
+            0 => None,
+            _ => match reader.labels(block, &["name"]) {
+                Some(labels) => Some(labels[0].to_string()),
+                None => return,
+            },
+        };
+        let earlier = &self.declared.directors;
+        let problem = match (&name, earlier.first()) {
+            (_, None) => None,
+            (None, Some(_)) | (Some(_), Some(DeclaredDirector { name: None, .. })) => Some((
+                "an unnamed `director` block cannot stand beside another `director` block",
+                "name every director to have several: director \"lb1\" { … }".to_string(),
+            )),
+            (Some(name), Some(_)) if earlier.iter().any(|d| d.name.as_ref() == Some(name)) => {
+                Some((
+                    "two directors have the same name",
+                    format!("rename one of the `director \"{name}\"` blocks"),
+                ))
+            }
+            _ => None,
+        };
+        if let Some((message, help)) = problem {
+            reader.error(block_span(block), message).help = Some(help);
             return;
         }
-        reader.check(&block.body, "the director block", &DIRECTOR);
-        let _ = reader.labels(block, &[]);
         let body = &block.body;
         let interface = reader
             .get(body, "interface", body::interface_name)
@@ -40,6 +59,7 @@ impl<'m> Decoder<'m, '_> {
         let dip = reader.get(body, "dip", body::host_address).map(|s| s.value);
         let sysctls = sysctls(&mut reader, body);
         let mut director = DeclaredDirector {
+            name,
             interface,
             dip,
             sysctls,
@@ -73,12 +93,45 @@ impl<'m> Decoder<'m, '_> {
                 _ => {} // reported by check()
             }
         }
+        if let Some(name) = &director.name {
+            let mut reader = Reader::new(scope, self.diags);
+            let same_machine =
+                self.declared
+                    .directors
+                    .iter()
+                    .find(|d| match (&d.remote, &director.remote) {
+                        (None, None) => true,
+                        (Some(a), Some(b)) => a.ssh.host == b.ssh.host && a.ssh.port == b.ssh.port,
+                        _ => false,
+                    });
+            if let Some(other) = same_machine {
+                let other = other.name.as_deref().unwrap_or_default();
+                let (message, help) = match &director.remote {
+                    None => (
+                        format!(
+                            "directors \"{other}\" and \"{name}\" both have no ssh block: both would be this machine"
+                        ),
+                        "give every director but this machine an `ssh { host = … }` block"
+                            .to_string(),
+                    ),
+                    Some(remote) => (
+                        format!(
+                            "directors \"{other}\" and \"{name}\" are the same host ({})",
+                            remote.ssh.host
+                        ),
+                        "each director is one machine: remove one, or correct its host".to_string(),
+                    ),
+                };
+                reader.error(block_span(block), message).help = Some(help);
+                return;
+            }
+        }
         if let Some(remote) = &director.remote
             && !self.diags.has_errors()
         {
-            (self.on_remote)(remote);
+            (self.on_remote)(director.name.is_some(), remote);
         }
-        self.declared.director = Some(director);
+        self.declared.directors.push(director);
     }
 }
 

@@ -40,7 +40,8 @@ use values::{depool, fwmark, list_of, netmask};
 #[derive(Default)]
 pub struct Declared {
     pub services: Vec<DeclaredService>,
-    pub director: Option<DeclaredDirector>,
+    /// In declared order; one unnamed at most, or named ones.
+    pub directors: Vec<DeclaredDirector>,
     pub parallelism: usize,
 }
 
@@ -55,6 +56,8 @@ pub struct DeclaredService {
     pub drain: Duration,
     pub prevent_destroy: bool,
     pub max_depool: Depool,
+    /// `directors = [...]`: the named directors that serve it (default: every one).
+    pub directors: Option<(Vec<String>, Location)>,
     pub servers: Vec<DeclaredServer>,
 }
 
@@ -69,6 +72,8 @@ pub struct DeclaredServer {
 }
 
 pub struct DeclaredDirector {
+    /// The label of `director "NAME"`; none for the unlabeled block.
+    pub name: Option<String>,
     pub interface: Option<String>,
     pub dip: Option<IpAddr>,
     pub sysctls: BTreeMap<String, String>,
@@ -94,7 +99,7 @@ const DEFAULT_PARALLELISM: usize = 16;
 pub fn decode(
     modules: &Modules,
     inputs: &Inputs,
-    on_remote: &(dyn Fn(&RemoteDirectorMeta) + Sync),
+    on_remote: &(dyn Fn(bool, &RemoteDirectorMeta) + Sync),
     diags: &mut Diagnostics,
 ) -> Option<Declared> {
     let root = &modules.modules[0];
@@ -156,7 +161,7 @@ struct Decoder<'m, 'd> {
     /// Module instances decoded so far.
     instances: usize,
     /// Told of a remote director as soon as its block is read.
-    on_remote: &'m (dyn Fn(&RemoteDirectorMeta) + Sync),
+    on_remote: &'m (dyn Fn(bool, &RemoteDirectorMeta) + Sync),
 }
 
 /// What a real server takes from its service.

@@ -17,6 +17,7 @@ pub(super) const VIRTUAL_SERVER: Schema = Schema {
         "drain",
         "prevent_destroy",
         "max_depool",
+        "directors",
         "for_each",
     ],
     blocks: &["persistence", "real_server"],
@@ -190,6 +191,7 @@ impl<'m> Decoder<'m, '_> {
         let max_depool = reader
             .get(body, "max_depool", depool)
             .map_or(Depool::Percent(100), |d| d.value);
+        let directors = reader.get(body, "directors", |v| list_of(v, body::string));
 
         let header = block_span(block);
         let (key, key_span, service_port) =
@@ -240,6 +242,13 @@ impl<'m> Decoder<'m, '_> {
             drain,
             prevent_destroy,
             max_depool,
+            directors: directors.map(|d| {
+                let location = Location {
+                    file: scope.file.clone(),
+                    span: d.span,
+                };
+                (d.value, location)
+            }),
             servers: Vec::new(),
         };
 

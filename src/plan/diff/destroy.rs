@@ -48,7 +48,7 @@ impl Differ<'_> {
     }
 
     /// What the managed hosts were given: VIPs, lvsform's firewall rule, the persistence files (sysctls get their recorded values back).
-    fn destroy_hosts(&mut self) {
+    pub(super) fn destroy_hosts(&mut self) {
         for (name, want) in &self.config.desired.hosts {
             let Some(have) = self.observed.hosts.get(name) else {
                 continue;

@@ -27,12 +27,41 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 pub fn diff(config: &Config, observed: &Observed) -> Result<Plan, Vec<Diag>> {
+    diff_retiring(config, observed).map(|(plan, _)| plan)
+}
+
+/// `diff`, and the VIPs of the live services it deletes: a named director's view has no
+/// hosts, and the hosts' part of the plan cleans those VIPs up (`hosts_part`).
+pub fn diff_retiring(
+    config: &Config,
+    observed: &Observed,
+) -> Result<(Plan, BTreeSet<IpAddr>), Vec<Diag>> {
     let mut d = Differ::new(config, observed);
     d.director();
     d.services();
     d.hosts();
     d.director_cleanup();
     d.warnings();
+    let retired = std::mem::take(&mut d.retired_vips);
+    d.finish().map(|plan| (plan, retired))
+}
+
+/// The real servers' part of a plan over named directors: `config` whole, `observed` one
+/// director's with every host's facts, `retired` the VIPs the directors' parts delete.
+pub fn hosts_part(
+    config: &Config,
+    observed: &Observed,
+    retired: BTreeSet<IpAddr>,
+    goal: super::Goal,
+) -> Result<Plan, Vec<Diag>> {
+    let mut d = Differ::new(config, observed);
+    match goal {
+        super::Goal::Converge => {
+            d.retired_vips = retired;
+            d.hosts();
+        }
+        super::Goal::Destroy => d.destroy_hosts(),
+    }
     d.finish()
 }
 
@@ -213,6 +242,7 @@ impl Differ<'_> {
             impact,
             forces_replacement,
             steps: Vec::new(),
+            director: None,
         });
         self.plan.changes.len() - 1
     }

@@ -305,5 +305,7 @@ check destroy_again_changes_nothing grep -q 'No changes' /tmp/out.txt
 . /lab/ci.sh
 # A director reached over SSH from an unprivileged CI runner (remote.sh).
 . /lab/remote.sh
+# Two directors from the runner, staged, with identical hashing tables (ha.sh).
+. /lab/ha.sh
 
 summary

@@ -1,0 +1,360 @@
+//! Named directors against the in-memory backends: one plan over both (addresses under
+//! `director["NAME"]`, the real servers prepared once), applied in stages; sh tables in the
+//! same order on both; a failure at any IPVS change of the second director rolls the first
+//! director, the second and the hosts back exactly.
+
+#[path = "support/fakes.rs"]
+mod fakes;
+
+use fakes::{FakeDirector, Quiet};
+use lvsform::apply::{self, Cancel, Fleet, NamedRequest};
+use lvsform::config::{self, Config, Inputs};
+use lvsform::host::{FakeHost, Host, HostFacts};
+use lvsform::ipvs::{Change, FakeIpvs, Ipvs};
+use lvsform::model::*;
+use lvsform::plan::{self, Goal, Live, Observed};
+
+const CONFIG: &str = r#"
+director "lb1" {
+  interface = "eth0"
+}
+
+director "lb2" {
+  interface = "eth0"
+  ssh {
+    host = "10.1.0.2"
+  }
+}
+
+virtual_server "web" {
+  vip       = "203.0.113.10"
+  port      = 80
+  mode      = "dr"
+  scheduler = "sh"
+  real_server "a" {
+    address = "10.1.0.11"
+  }
+  real_server "b" {
+    address = "10.1.0.12"
+  }
+}
+
+virtual_server "api" {
+  vip       = "203.0.113.20"
+  port      = 443
+  mode      = "dr"
+  directors = ["lb2"]
+  real_server "b" {
+    address = "10.1.0.12"
+  }
+}
+"#;
+
+fn config() -> Config {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("main.lvs.hcl"), CONFIG).unwrap();
+    let (config, diags) = config::load(dir.path(), &Inputs::default());
+    config.unwrap_or_else(|| {
+        panic!(
+            "{:?}",
+            diags.0.iter().map(|d| d.compact()).collect::<Vec<_>>()
+        )
+    })
+}
+
+/// Two directors and two hosts; lb2 serves a stale service whose VIP 10.1.0.11 holds.
+#[derive(Clone)]
+struct Fakes {
+    ipvs: [FakeIpvs; 2],
+    directors: [FakeDirector; 2],
+    hosts: Vec<FakeHost>,
+}
+
+fn stale() -> ServiceKey {
+    ServiceKey::Address {
+        protocol: Protocol::Tcp,
+        vip: "203.0.113.99".parse().unwrap(),
+        port: 80,
+    }
+}
+
+fn fakes() -> Fakes {
+    let mut lb2 = FakeIpvs::default();
+    lb2.apply(&[Change::AddService {
+        key: stale(),
+        settings: ServiceSettings {
+            scheduler: Scheduler::Rr,
+            flags: Default::default(),
+            persistence: None,
+            one_packet: false,
+        },
+    }])
+    .unwrap();
+    lb2.applied = 0;
+    let mut facts = HostFacts {
+        sysctls: ["all", "lo"]
+            .iter()
+            .flat_map(|s| {
+                ["arp_ignore", "arp_announce"]
+                    .map(|k| (format!("net.ipv4.conf.{s}.{k}"), "0".to_string()))
+            })
+            .collect(),
+        ..HostFacts::default()
+    };
+    facts.links.insert("lo".into(), true);
+    let mut stale_host = facts.clone();
+    stale_host.addresses.insert(InterfaceAddress::host(
+        "lo",
+        "203.0.113.99".parse().unwrap(),
+    ));
+    Fakes {
+        ipvs: [FakeIpvs::default(), lb2],
+        directors: [FakeDirector::default(), FakeDirector::default()],
+        hosts: vec![
+            FakeHost::new("10.1.0.11", stale_host),
+            FakeHost::new("10.1.0.12", facts),
+        ],
+    }
+}
+
+impl Fakes {
+    /// Runs `work` on a fleet of these fakes; the hosts come back out of their boxes.
+    fn run<T>(&mut self, work: impl FnOnce(&mut Fleet) -> T) -> T {
+        let mut hosts: Vec<Box<dyn Host>> = self
+            .hosts
+            .drain(..)
+            .map(|h| Box::new(h) as Box<dyn Host>)
+            .collect();
+        let [ipvs1, ipvs2] = &mut self.ipvs;
+        let [director1, director2] = &mut self.directors;
+        let result = {
+            let mut fleet = Fleet {
+                directors: vec![(ipvs1, director1), (ipvs2, director2)],
+                hosts: &mut hosts,
+                parallelism: 2,
+                drain: false,
+            };
+            work(&mut fleet)
+        };
+        self.hosts = hosts
+            .into_iter()
+            .map(|mut h| {
+                let name = h.name().to_string();
+                FakeHost::new(&name, h.observe().unwrap())
+            })
+            .collect();
+        result
+    }
+
+    fn observe(&mut self, config: &Config) -> Vec<Observed> {
+        let tables = self.ipvs.iter_mut().map(|i| i.observe()).collect();
+        self.run(|fleet| apply::observe_named(config, fleet, tables))
+            .unwrap()
+    }
+
+    fn snapshot(&self) -> String {
+        format!(
+            "{:?} {:?} {:?}",
+            self.ipvs
+                .iter()
+                .map(|i| &i.table.services)
+                .collect::<Vec<_>>(),
+            self.directors.iter().map(|d| &d.facts).collect::<Vec<_>>(),
+            self.hosts.iter().map(|h| &h.facts).collect::<Vec<_>>()
+        )
+    }
+}
+
+#[test]
+fn one_plan_over_named_directors_applies_in_stages_and_converges() {
+    let config = config();
+    let mut world = fakes();
+    let observed = world.observe(&config);
+    let plan = plan::make_named(&config, &observed, Goal::Converge, &[]).unwrap();
+    let addresses: Vec<(String, Option<String>)> = plan
+        .changes
+        .iter()
+        .map(|c| (c.address.to_string(), c.director.clone()))
+        .collect();
+    let has = |address: &str, director: Option<&str>| {
+        addresses.contains(&(address.to_string(), director.map(str::to_string)))
+    };
+    assert!(
+        has("director[\"lb1\"].virtual_server.web", Some("lb1")),
+        "{addresses:?}"
+    );
+    assert!(has("director[\"lb2\"].virtual_server.web", Some("lb2")));
+    assert!(has("director[\"lb2\"].virtual_server.api", Some("lb2")));
+    assert!(
+        !has("director[\"lb1\"].virtual_server.api", Some("lb1")),
+        "api is lb2's only"
+    );
+    assert!(has(
+        "director[\"lb2\"].virtual_server[\"tcp/203.0.113.99:80\"]",
+        Some("lb2")
+    ));
+    assert!(
+        has("director[\"lb1\"]", Some("lb1")),
+        "the VIP on lb1's eth0"
+    );
+    // The real servers once, with the stale VIP cleaned up.
+    assert_eq!(
+        addresses
+            .iter()
+            .filter(|(a, _)| a == "host[\"10.1.0.11\"]")
+            .count(),
+        1
+    );
+    let text = plan::render::human(&plan, false);
+    for section in [
+        "── director \"lb1\" ──",
+        "── director \"lb2\" ──",
+        "── real servers (every director) ──",
+    ] {
+        assert!(text.contains(section), "{text}");
+    }
+    let json = plan::render::json(&plan);
+    assert!(
+        json["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["director"] == "lb2"),
+        "{json}"
+    );
+
+    let request = NamedRequest {
+        config: &config,
+        plan: &plan,
+        observed,
+        goal: Goal::Converge,
+        targets: &[],
+    };
+    world
+        .run(|fleet| apply::run_named(request, fleet, &mut Quiet, &Cancel::default()))
+        .expect("applies");
+    let web = ServiceKey::Address {
+        protocol: Protocol::Tcp,
+        vip: "203.0.113.10".parse().unwrap(),
+        port: 80,
+    };
+    assert_eq!(world.ipvs[0].table.services.len(), 1, "lb1: web only");
+    assert_eq!(world.ipvs[1].table.services.len(), 2, "lb2: web and api");
+    assert!(!world.ipvs[1].table.services.contains_key(&stale()));
+    assert_eq!(
+        world.ipvs[0].table.order.get(&web),
+        world.ipvs[1].table.order.get(&web),
+        "sh maps clients by the order of real servers: the same on both"
+    );
+    let host = &world.hosts[0].facts;
+    assert!(
+        !host
+            .addresses
+            .iter()
+            .any(|a| a.address.addr().to_string() == "203.0.113.99")
+    );
+    let observed = world.observe(&config);
+    let again = plan::make_named(&config, &observed, Goal::Converge, &[]).unwrap();
+    assert!(again.is_empty(), "{}", plan::render::human(&again, false));
+    assert!(
+        Live::Named(observed)
+            .plan(&config, Goal::Converge, &[])
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn a_failure_at_any_change_of_the_second_director_rolls_back_everything() {
+    let config = config();
+    let mut failures = 0;
+    for fail_at in 0.. {
+        let mut world = fakes();
+        let before = world.snapshot();
+        let observed = world.observe(&config);
+        let plan = plan::make_named(&config, &observed, Goal::Converge, &[]).unwrap();
+        world.ipvs[1].fail_at = Some(fail_at);
+        let request = NamedRequest {
+            config: &config,
+            plan: &plan,
+            observed,
+            goal: Goal::Converge,
+            targets: &[],
+        };
+        let outcome =
+            world.run(|fleet| apply::run_named(request, fleet, &mut Quiet, &Cancel::default()));
+        let Err(failure) = outcome else {
+            break; // past lb2's last change
+        };
+        failures += 1;
+        assert!(failure.left.is_empty(), "at {fail_at}: {:?}", failure.left);
+        world.ipvs[1].fail_at = None;
+        assert_eq!(
+            world.snapshot(),
+            before,
+            "failing at lb2's change {fail_at}"
+        );
+    }
+    assert!(failures >= 4, "lb2 makes several changes: {failures}");
+}
+
+#[test]
+fn a_rollout_by_hand_changes_only_the_directors_asked_for() {
+    let config = config();
+    let mut world = fakes();
+    let observed = world.observe(&config);
+    let only = ["lb1".to_string()];
+    let plan = plan::make_named(&config, &observed, Goal::Converge, &only).unwrap();
+    assert!(
+        plan.changes
+            .iter()
+            .all(|c| c.director.as_deref() != Some("lb2")),
+        "nothing of lb2's"
+    );
+    let host = plan
+        .changes
+        .iter()
+        .find(|c| c.address.as_str() == "host[\"10.1.0.11\"]")
+        .expect("the real servers are prepared");
+    assert!(
+        host.steps
+            .iter()
+            .all(|(phase, _)| *phase != plan::Phase::HostCleanup),
+        "the stale VIP stays while lb2 may still send its traffic"
+    );
+    let request = NamedRequest {
+        config: &config,
+        plan: &plan,
+        observed,
+        goal: Goal::Converge,
+        targets: &[],
+    };
+    world
+        .run(|fleet| apply::run_named(request, fleet, &mut Quiet, &Cancel::default()))
+        .expect("applies lb1");
+    assert_eq!(world.ipvs[0].table.services.len(), 1, "lb1 done");
+    assert!(
+        world.ipvs[1].table.services.contains_key(&stale()),
+        "lb2 untouched"
+    );
+    let observed = world.observe(&config);
+    let rest = plan::make_named(&config, &observed, Goal::Converge, &[]).unwrap();
+    assert!(
+        rest.changes
+            .iter()
+            .all(|c| c.director.as_deref() != Some("lb1"))
+    );
+    assert!(
+        rest.changes
+            .iter()
+            .any(|c| c.director.as_deref() == Some("lb2"))
+    );
+
+    let unknown = plan::make_named(&config, &observed, Goal::Converge, &["lb9".into()]);
+    let errors = unknown.unwrap_err();
+    assert!(
+        errors[0].compact().contains("the directors are: lb1, lb2"),
+        "{:?}",
+        errors[0].compact()
+    );
+}

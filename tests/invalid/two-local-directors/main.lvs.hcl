@@ -1,0 +1,7 @@
+director "lb1" {
+  interface = "eth0"
+}
+
+director "lb2" {
+  interface = "eth1"
+}
