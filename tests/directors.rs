@@ -213,7 +213,7 @@ fn one_plan_over_named_directors_applies_in_stages_and_converges() {
     ] {
         assert!(text.contains(section), "{text}");
     }
-    let json = plan::render::json(&plan);
+    let mut json = plan::render::json(&plan);
     assert!(
         json["changes"]
             .as_array()
@@ -222,6 +222,21 @@ fn one_plan_over_named_directors_applies_in_stages_and_converges() {
             .any(|c| c["director"] == "lb2"),
         "{json}"
     );
+    // The documented contract holds a plan over named directors too.
+    let schema = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/schemas/plan.schema.json"
+    ))
+    .unwrap();
+    let validator = jsonschema::validator_for(&serde_json::from_str(&schema).unwrap()).unwrap();
+    json["diagnostics"] = serde_json::json!([]);
+    let errors: Vec<String> = validator
+        .iter_errors(&json)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    json["changes"][0]["director"] = serde_json::json!(1);
+    assert!(!validator.is_valid(&json), "a director is a name");
 
     let request = NamedRequest {
         config: &config,

@@ -36,6 +36,8 @@ check ha_plan_addresses_name_the_director grep -q '^  + director\["lb2"\].virtua
 
 # A real failure on lb2 midway (it cannot write /proc/sys, and its expire_nodest_conn
 # must change): lb1, done before it, and the real servers are rolled back too.
+rs1_state() { in_ns rs1 sh -c 'ip -o addr show dev lo; sysctl -n net.ipv4.conf.all.arp_ignore net.ipv4.conf.all.arp_announce net.ipv4.conf.lo.arp_ignore'; }
+rs1_before=$(rs1_state)
 stop_lb2
 start_lb2 "mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sys &&"
 code=$(status_of ha apply --auto-approve)
@@ -47,7 +49,7 @@ check ha_rollback_empties_lb1 [ -z "$(table_of director)" ]
 check ha_rollback_empties_lb2 [ -z "$(table_of lb2)" ]
 lb1_vip_gone() { ! vip_held director; }
 check ha_rollback_removes_lb1s_vip lb1_vip_gone
-check ha_rollback_restores_rs1 rs1_untouched
+check ha_rollback_restores_rs1 [ "$(rs1_state)" = "$rs1_before" ]
 stop_lb2
 start_lb2
 
@@ -84,8 +86,10 @@ cache_mapping() { # cache_mapping DIRECTOR_ADDRESS: "CLIENT SERVER" for 20 clien
   done
   in_ns client ip route del "$CACHE/32"
 }
+for addr in $(client_addrs | head -20); do in_ns client ip addr add "$addr/24" dev eth0; done
 cache_mapping "$DIP" >/tmp/ha-lb1.txt
 cache_mapping "$LB2" >/tmp/ha-lb2.txt
+for addr in $(client_addrs | head -20); do in_ns client ip addr del "$addr/24" dev eth0; done
 paste -d' ' /tmp/ha-lb1.txt /tmp/ha-lb2.txt | tr '\n' ';'
 echo
 check ha_every_client_answered_via_both sh -c "! grep -q 'no answer' /tmp/ha-lb1.txt /tmp/ha-lb2.txt"
