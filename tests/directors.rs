@@ -9,7 +9,7 @@ mod fakes;
 use fakes::{FakeDirector, Quiet};
 use lvsform::apply::{self, Cancel, Fleet, NamedRequest};
 use lvsform::config::{self, Config, Inputs};
-use lvsform::host::{FakeHost, Host, HostFacts};
+use lvsform::host::{FakeHost, HostFacts};
 use lvsform::ipvs::{Change, FakeIpvs, Ipvs};
 use lvsform::model::*;
 use lvsform::plan::{self, Goal, Live, Observed};
@@ -120,30 +120,17 @@ fn fakes() -> Fakes {
 impl Fakes {
     /// Runs `work` on a fleet of these fakes; the hosts come back out of their boxes.
     fn run<T>(&mut self, work: impl FnOnce(&mut Fleet) -> T) -> T {
-        let mut hosts: Vec<Box<dyn Host>> = self
-            .hosts
-            .drain(..)
-            .map(|h| Box::new(h) as Box<dyn Host>)
-            .collect();
         let [ipvs1, ipvs2] = &mut self.ipvs;
         let [director1, director2] = &mut self.directors;
-        let result = {
+        fakes::with_boxed_hosts(&mut self.hosts, |hosts| {
             let mut fleet = Fleet {
                 directors: vec![(ipvs1, director1), (ipvs2, director2)],
-                hosts: &mut hosts,
+                hosts,
                 parallelism: 2,
                 drain: false,
             };
             work(&mut fleet)
-        };
-        self.hosts = hosts
-            .into_iter()
-            .map(|mut h| {
-                let name = h.name().to_string();
-                FakeHost::new(&name, h.observe().unwrap())
-            })
-            .collect();
-        result
+        })
     }
 
     fn observe(&mut self, config: &Config) -> Vec<Observed> {

@@ -4,7 +4,7 @@
 use super::Backends;
 use crate::config::Config;
 use crate::director::DirectorError;
-use crate::host::{Host, HostError, for_each_parallel};
+use crate::host::{Host, HostError, HostFacts, for_each_parallel};
 use crate::ipvs::{IpvsError, Table};
 use crate::plan::{Observed, Phase, Step};
 use std::collections::{BTreeMap, BTreeSet};
@@ -46,14 +46,7 @@ pub fn observe_with(
         (h.name().to_string(), h.observe())
     });
     let mut hosts = BTreeMap::new();
-    for (name, result) in facts {
-        match result {
-            Ok(f) => {
-                hosts.insert(name, f);
-            }
-            Err(e) => errors.push(ObserveError::from(e)),
-        }
-    }
+    gather(facts, &mut hosts, &mut errors);
     let table = table.map_err(|e| errors.push(e.into())).ok();
     let director = director.map_err(|e| errors.push(e.into())).ok();
     match (table, director) {
@@ -79,14 +72,7 @@ pub fn observe_named(
         (h.name().to_string(), h.observe())
     });
     let mut hosts = BTreeMap::new();
-    for (name, result) in facts {
-        match result {
-            Ok(f) => {
-                hosts.insert(name, f);
-            }
-            Err(e) => errors.push(ObserveError::from(e)),
-        }
-    }
+    gather(facts, &mut hosts, &mut errors);
     let mut observed = Vec::new();
     for ((director, (_, settings)), table) in config
         .directors
@@ -179,14 +165,7 @@ pub fn observe_after(
         (h.name().to_string(), h.observe())
     });
     let mut hosts = before.hosts;
-    for (name, result) in facts {
-        match result {
-            Ok(f) => {
-                hosts.insert(name, f);
-            }
-            Err(e) => errors.push(e.into()),
-        }
-    }
+    gather(facts, &mut hosts, &mut errors);
     match director {
         Some(director) if errors.is_empty() => Ok(Observed {
             table,
@@ -194,5 +173,21 @@ pub fn observe_after(
             hosts,
         }),
         _ => Err(errors),
+    }
+}
+
+/// Hosts' facts as read, into `hosts`; each failure into `errors`.
+fn gather(
+    facts: Vec<(String, Result<HostFacts, HostError>)>,
+    hosts: &mut BTreeMap<String, HostFacts>,
+    errors: &mut Vec<ObserveError>,
+) {
+    for (name, result) in facts {
+        match result {
+            Ok(f) => {
+                hosts.insert(name, f);
+            }
+            Err(e) => errors.push(e.into()),
+        }
     }
 }

@@ -45,30 +45,17 @@ pub struct World {
 
 impl World {
     pub fn run<T>(&mut self, parallelism: usize, f: impl FnOnce(&mut Backends) -> T) -> T {
-        let mut hosts: Vec<Box<dyn Host>> = self
-            .hosts
-            .drain(..)
-            .map(|h| Box::new(h) as Box<dyn Host>)
-            .collect();
-        let result = {
+        let (ipvs, director) = (&mut self.ipvs, &mut self.director);
+        with_boxed_hosts(&mut self.hosts, |hosts| {
             let mut backends = Backends {
-                ipvs: &mut self.ipvs,
-                hosts: &mut hosts,
-                director: &mut self.director,
+                ipvs,
+                hosts,
+                director,
                 parallelism,
                 drain: false,
             };
             f(&mut backends)
-        };
-        // The fakes come back out of their boxes through their observations.
-        self.hosts = hosts
-            .into_iter()
-            .map(|mut h| {
-                let name = h.name().to_string();
-                FakeHost::new(&name, h.observe().unwrap())
-            })
-            .collect();
-        result
+        })
     }
 
     /// The fake host named `name`.
@@ -96,4 +83,25 @@ impl World {
             self.director.facts.clone(),
         )
     }
+}
+
+/// Runs `f` on the fake hosts as backends, boxed; they come back out of their boxes
+/// through their observations.
+pub fn with_boxed_hosts<T>(
+    fakes: &mut Vec<FakeHost>,
+    f: impl FnOnce(&mut [Box<dyn Host>]) -> T,
+) -> T {
+    let mut hosts: Vec<Box<dyn Host>> = fakes
+        .drain(..)
+        .map(|h| Box::new(h) as Box<dyn Host>)
+        .collect();
+    let result = f(&mut hosts);
+    *fakes = hosts
+        .into_iter()
+        .map(|mut h| {
+            let name = h.name().to_string();
+            FakeHost::new(&name, h.observe().unwrap())
+        })
+        .collect();
+    result
 }
