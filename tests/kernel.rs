@@ -4,6 +4,9 @@
 //! run inside the lab VM by `tests/lab/kernel-tests.sh` (part of `scripts/test`) with
 //! `--include-ignored`. They change the VM's IPVS table, so they run one at a time.
 
+use lvsform::agent::{
+    self, Hello, Request, Response, TableParts, WireTable, read_frame, write_frame,
+};
 use lvsform::ipvs::{Change, Ipvs, IpvsError, NetlinkIpvs};
 use lvsform::model::*;
 use std::collections::{BTreeMap, BTreeSet};
@@ -614,6 +617,53 @@ fn a_large_table_reads_the_same_on_one_socket_and_on_several() {
     assert_eq!(several.services, table);
     assert_eq!(several.counters.len(), 600 * 3);
     assert_eq!(ipvsadm(&["-Sn"]).lines().count(), 600 * 4);
+
+    // In parts, as a remote director sends it: from four sockets at once, their union is
+    // the table.
+    let parts = Mutex::new(TableParts::default());
+    let count = std::sync::atomic::AtomicUsize::new(0);
+    ipvs.observe_in_parts(None, 64, &|part| {
+        count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        parts.lock().unwrap().add(WireTable::from(&part)).unwrap();
+        Ok(())
+    })
+    .unwrap();
+    // The first part, then 600 services in parts of at most 64.
+    assert!(count.into_inner() > 10);
+    assert_eq!(parts.into_inner().unwrap().finish().unwrap(), several);
+
+    // And through `lvsform agent` itself: its hello, the parts, then `Done`; the same
+    // table, or only the services asked for.
+    let only: BTreeSet<ServiceKey> = table.keys().take(100).copied().collect();
+    for only in [None, Some(only)] {
+        let mut request = Vec::new();
+        let read = Request::ReadTable {
+            only: only.clone(),
+            load_ipvs: false,
+        };
+        write_frame(&mut request, &read).unwrap();
+        let mut answer = Vec::new();
+        agent::serve(request.as_slice(), &mut answer).unwrap();
+        let mut frames = answer.as_slice();
+        assert_eq!(
+            read_frame::<Hello>(&mut frames).unwrap(),
+            Some(Hello::ours())
+        );
+        let mut parts = TableParts::default();
+        loop {
+            match read_frame::<Response>(&mut frames).unwrap() {
+                Some(Response::TablePart(part)) => parts.add(*part).unwrap(),
+                Some(Response::Done) => break,
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(read_frame::<Response>(&mut frames).unwrap().is_none());
+        let expected = ipvs.observe_some(only.as_ref()).unwrap();
+        let with_servers = expected.services.values();
+        let read = with_servers.filter(|s| !s.destinations.is_empty()).count();
+        assert_eq!(read, only.as_ref().map_or(600, BTreeSet::len));
+        assert_eq!(parts.finish().unwrap(), expected);
+    }
 }
 
 /// Tunnel settings over SSH on the lab's first real server (rs1, 10.1.0.11): ipip, tunl0

@@ -3,9 +3,10 @@
 //!
 //! The protocol is versioned and framed: each message is a 4-byte big-endian length and
 //! that many bytes of JSON. The agent speaks first (`Hello`: protocol and lvsform version),
-//! then answers each request with one response, in order. It only ever carries out the
-//! typed requests below — reads, IPVS changes, director changes that pass the same checks
-//! as locally, the director's lock — never a command line. It ends at the end of its input;
+//! then answers each request with one response, in order; a table comes as several parts,
+//! each sent as soon as it is read, then `Done`. It only ever carries out the typed
+//! requests below — reads, IPVS changes, director changes that pass the same checks as
+//! locally, the director's lock — never a command line. It ends at the end of its input;
 //! the lock it holds ends with it (and with the SSH connection: sshd ends the process).
 
 mod remote;
@@ -21,10 +22,10 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::io::{self, Read, Write};
 use std::time::Duration;
-pub use wire::WireTable;
+pub use wire::{TableParts, WireTable};
 
 /// Raised when a message changes shape; both ends must speak the same.
-pub const PROTOCOL: u32 = 1;
+pub const PROTOCOL: u32 = 2;
 
 /// The largest message either end accepts: a table of a million real servers (about 35 MB
 /// on the wire) fits many times over.
@@ -52,8 +53,9 @@ pub enum Request {
     Lock {
         timeout_ms: u64,
     },
-    /// The IPVS table (`only`: real servers of these services only); `load_ipvs` loads the
-    /// module when the kernel has none yet (apply does, plan only reads).
+    /// The IPVS table (`only`: real servers of these services only), answered with
+    /// `TablePart`s, then `Done`; `load_ipvs` loads the module when the kernel has none yet
+    /// (apply does, plan only reads).
     ReadTable {
         only: Option<BTreeSet<ServiceKey>>,
         load_ipvs: bool,
@@ -73,7 +75,9 @@ pub enum Request {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Response {
     Done,
-    Table(Box<WireTable>),
+    /// Some of the table being read (the first holds what is not per service): the runner
+    /// converts one while the director reads the next.
+    TablePart(Box<WireTable>),
     /// The IPVS changes that failed, by index, with why; every other one took effect.
     Applied {
         failed: Vec<(usize, String)>,
@@ -105,13 +109,15 @@ impl Response {
 }
 
 pub fn write_frame(output: &mut impl Write, message: &impl Serialize) -> io::Result<()> {
-    let body = serde_json::to_vec(message)?;
-    let length = u32::try_from(body.len())
+    // One write of length and body: over SSH each write is a packet of its own.
+    let mut frame = vec![0; 4];
+    serde_json::to_writer(&mut frame, message)?;
+    let length = u32::try_from(frame.len() - 4)
         .ok()
         .filter(|&n| n as usize <= MAX_FRAME)
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "message too large"))?;
-    output.write_all(&length.to_be_bytes())?;
-    output.write_all(&body)?;
+    frame[..4].copy_from_slice(&length.to_be_bytes());
+    output.write_all(&frame)?;
     output.flush()
 }
 
@@ -141,10 +147,55 @@ pub fn serve(mut input: impl Read, mut output: impl Write) -> io::Result<()> {
     write_frame(&mut output, &Hello::ours())?;
     let mut agent = Agent::default();
     while let Some(request) = read_frame(&mut input)? {
-        let response = agent.handle(request);
+        let response = agent.handle(request, &mut output)?;
         write_frame(&mut output, &response)?;
     }
     Ok(())
+}
+
+/// Services per part of a table sent: a few thousand real servers, about a hundred
+/// kilobytes.
+const SERVICES_PER_PART: usize = 64;
+
+/// Sends the table in parts, each as soon as it is read (one thread reads the next while
+/// this one encodes and writes), and says how the reading ended.
+fn send_table(
+    ipvs: &mut NetlinkIpvs,
+    only: Option<&BTreeSet<ServiceKey>>,
+    output: &mut impl Write,
+) -> io::Result<Response> {
+    // One core encodes and writes meanwhile.
+    let all = ipvs.dump_sockets;
+    ipvs.dump_sockets = all.saturating_sub(1);
+    let response = std::thread::scope(|scope| {
+        let (read, parts) = std::sync::mpsc::sync_channel(2);
+        let reading = &mut *ipvs;
+        let reader = scope.spawn(move || {
+            reading.observe_in_parts(only, SERVICES_PER_PART, &|part| {
+                // The runner is gone when nobody takes a part: reading on is pointless.
+                read.send(part)
+                    .map_err(|_| crate::ipvs::IpvsError::Remote("stopped".into()))
+            })
+        });
+        let mut written = Ok(());
+        for part in parts {
+            let part = Response::TablePart(Box::new(WireTable::from(&part)));
+            written = write_frame(output, &part);
+            if written.is_err() {
+                break;
+            }
+        }
+        let read = reader
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        written?;
+        Ok(match read {
+            Ok(()) => Response::Done,
+            Err(e) => Response::refused(&e),
+        })
+    });
+    ipvs.dump_sockets = all;
+    response
 }
 
 /// What the agent holds between requests.
@@ -155,8 +206,10 @@ struct Agent {
 }
 
 impl Agent {
-    fn handle(&mut self, request: Request) -> Response {
-        match request {
+    /// Carries out a request; returns the response that ends it (a table's parts are
+    /// written to `output` before it).
+    fn handle(&mut self, request: Request, output: &mut impl Write) -> io::Result<Response> {
+        Ok(match request {
             Request::Lock { timeout_ms } => {
                 match Lock::acquire(Duration::from_millis(timeout_ms)) {
                     Ok(lock) => {
@@ -167,10 +220,7 @@ impl Agent {
                 }
             }
             Request::ReadTable { only, load_ipvs } => match self.ipvs(load_ipvs) {
-                Ok(ipvs) => match ipvs.observe_some(only.as_ref()) {
-                    Ok(table) => Response::Table(Box::new(WireTable::from(&table))),
-                    Err(e) => Response::refused(&e),
-                },
+                Ok(ipvs) => send_table(ipvs, only.as_ref(), output)?,
                 Err(e) => Response::refused(&e),
             },
             Request::ApplyIpvs { changes } => match self.ipvs(false) {
@@ -196,7 +246,7 @@ impl Agent {
                 Ok(()) => Response::Done,
                 Err(e) => Response::refused(&e),
             },
-        }
+        })
     }
 
     fn ipvs(&mut self, load: bool) -> Result<&mut NetlinkIpvs, crate::ipvs::IpvsError> {
@@ -244,13 +294,14 @@ mod tests {
     #[test]
     fn the_agent_refuses_a_sysctl_outside_the_network_tree() {
         let mut agent = Agent::default();
-        let response = agent.handle(Request::ApplyDirector {
+        let request = Request::ApplyDirector {
             change: DirectorChange::SetSysctl {
                 name: "kernel.core_pattern".into(),
                 value: "|/tmp/x".into(),
                 before: None,
             },
-        });
+        };
+        let response = agent.handle(request, &mut Vec::new()).unwrap();
         match response {
             Response::Refused { message, .. } => {
                 assert!(message.contains("kernel.core_pattern"), "{message}")

@@ -1,7 +1,7 @@
 //! The runner's end: one SSH channel to `lvsform agent` on the director, shared by the
 //! director's two backends (its IPVS table and its settings).
 
-use super::{Hello, Request, Response, read_frame, write_frame};
+use super::{Hello, Request, Response, TableParts, read_frame, write_frame};
 use crate::config::RemoteDirectorMeta;
 use crate::director::{Director, DirectorChange, DirectorError, DirectorFacts};
 use crate::host::{HostError, open_session};
@@ -64,29 +64,70 @@ struct Link {
 }
 
 impl Link {
-    /// Sends a request and takes its answer, which `expected` picks the content of.
-    fn call<T>(
-        &mut self,
-        request: &Request,
-        expected: impl FnOnce(Response) -> Result<T, Response>,
-    ) -> Result<T, AgentError> {
-        let lost = |detail: String| AgentError::Lost {
+    fn lost(&self, detail: String) -> AgentError {
+        AgentError::Lost {
             host: self.host.clone(),
             detail,
-        };
-        write_frame(&mut self.channel, request).map_err(|e| lost(e.to_string()))?;
+        }
+    }
+
+    fn send(&mut self, request: &Request) -> Result<(), AgentError> {
+        write_frame(&mut self.channel, request).map_err(|e| self.lost(e.to_string()))
+    }
+
+    /// The agent's next response; a refusal is an error.
+    fn receive(&mut self) -> Result<Response, AgentError> {
         match read_frame(&mut self.channel) {
             Ok(Some(Response::Refused { message, help })) => Err(AgentError::Refused {
                 host: self.host.clone(),
                 message,
                 help,
             }),
-            Ok(Some(response)) => expected(response)
-                .map_err(|other| lost(format!("an answer of the wrong kind: {other:?}"))),
-            Ok(None) => Err(lost("it ended without answering".into())),
-            Err(e) => Err(lost(e.to_string())),
+            Ok(Some(response)) => Ok(response),
+            Ok(None) => Err(self.lost("it ended without answering".into())),
+            Err(e) => Err(self.lost(e.to_string())),
         }
     }
+
+    /// Sends a request and takes its answer, which `expected` picks the content of.
+    fn call<T>(
+        &mut self,
+        request: &Request,
+        expected: impl FnOnce(Response) -> Result<T, Response>,
+    ) -> Result<T, AgentError> {
+        self.send(request)?;
+        let response = self.receive()?;
+        expected(response).map_err(|other| self.lost(unexpected(&other)))
+    }
+
+    /// The table, taken part by part as the director reads it.
+    fn read_table(&mut self, request: &Request) -> Result<Table, AgentError> {
+        self.send(request)?;
+        let mut parts = TableParts::default();
+        loop {
+            match self.receive()? {
+                Response::TablePart(part) => parts.add(*part),
+                Response::Done => break,
+                other => return Err(self.lost(unexpected(&other))),
+            }
+            .map_err(|e| self.unusable(e))?;
+        }
+        parts.finish().map_err(|e| self.unusable(e))
+    }
+
+    fn unusable(&self, detail: String) -> AgentError {
+        AgentError::Refused {
+            host: self.host.clone(),
+            message: format!("its lvsform sent a table lvsform cannot use: {detail}"),
+            help: Some(
+                "the director's lvsform must be this lvsform's version, from the same source; nothing was changed".into(),
+            ),
+        }
+    }
+}
+
+fn unexpected(response: &Response) -> String {
+    format!("an answer of the wrong kind: {response:?}")
 }
 
 impl Drop for Link {
@@ -203,18 +244,8 @@ impl Ipvs for RemoteIpvs {
             only: only.cloned(),
             load_ipvs: link.load_ipvs,
         };
-        let host = link.host.clone();
-        let wire = link
-            .call(&request, |response| match response {
-                Response::Table(table) => Ok(table),
-                other => Err(other),
-            })
-            .map_err(|e| IpvsError::Remote(crate::diag::error_text(&e)))?;
-        Table::try_from(*wire).map_err(|e| {
-            IpvsError::Remote(format!(
-                "director {host}: its lvsform sent a table lvsform cannot use: {e}"
-            ))
-        })
+        link.read_table(&request)
+            .map_err(|e| IpvsError::Remote(crate::diag::error_text(&e)))
     }
 
     fn apply(&mut self, changes: &[Change]) -> Result<(), ApplyError> {

@@ -1,12 +1,13 @@
 //! The IPVS table as it travels from a remote director: each service once, its real servers
 //! as rows (arrays, no field names) in the kernel's list order, their counters in the row.
 //! About a sixth of the table's own JSON: what a large table costs over SSH is mostly its
-//! size, to encode, encrypt and decode on slow machines.
+//! size, to encode, encrypt and decode on slow machines. It travels in parts, so the
+//! director reads the next while the runner decodes the last.
 
 use crate::ipvs::{DestinationCounters, Info, Stats, Table};
 use crate::model::{
-    Destination, DestinationKey, Forwarding, ServiceKey, ServiceSettings, SyncDaemon, Timeouts,
-    Tunnel,
+    Destination, DestinationKey, Forwarding, Service, ServiceKey, ServiceSettings, SyncDaemon,
+    Timeouts, Tunnel,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -108,10 +109,17 @@ impl From<CountersRow> for DestinationCounters {
 
 impl From<&Table> for WireTable {
     fn from(table: &Table) -> WireTable {
+        // Both maps are in service order: each service's counters are taken in one walk.
+        let mut counters = table.counters.iter().peekable();
         let services = table
             .services
             .iter()
             .map(|(key, service)| {
+                while counters.next_if(|((s, _), _)| s < key).is_some() {}
+                let mut own = Vec::new();
+                while let Some(((_, d), c)) = counters.next_if(|((s, _), _)| s == key) {
+                    own.push((d, c));
+                }
                 let order = table.order.get(key);
                 let keys: Vec<&DestinationKey> = match order {
                     Some(order) => order.iter().collect(),
@@ -121,7 +129,10 @@ impl From<&Table> for WireTable {
                     .into_iter()
                     .filter_map(|d| {
                         let dest = service.destinations.get(d)?;
-                        let counters = table.counters.get(&(*key, *d)).map(CountersRow::from);
+                        let counters = own
+                            .binary_search_by_key(&d, |(d, _)| *d)
+                            .ok()
+                            .map(|i| CountersRow::from(own[i].1));
                         let forwarding = match dest.forwarding {
                             Forwarding::Nat => WireForwarding::Nat,
                             Forwarding::Dr => WireForwarding::Dr,
@@ -161,65 +172,93 @@ impl From<&Table> for WireTable {
     }
 }
 
-/// What a director sends is checked as any input: a real server or a service twice is
-/// refused (the kernel never lists one twice).
-impl TryFrom<WireTable> for Table {
-    type Error = String;
+/// A table received in parts, as a director reads it: each part's rows are converted as it
+/// arrives (while the director reads the next), the maps built once at the end, from sorted
+/// lists, several times cheaper than a row at a time. What a director sends is checked as
+/// any input: a real server or a service twice is refused (the kernel never lists one
+/// twice).
+#[derive(Default)]
+pub struct TableParts {
+    /// From the first part (every part repeats them).
+    first: Option<(Timeouts, Info)>,
+    sync_daemons: BTreeSet<SyncDaemon>,
+    unknown_schedulers: Vec<(ServiceKey, String)>,
+    services: Vec<(ServiceKey, Service)>,
+    service_stats: Vec<(ServiceKey, Stats)>,
+    counters: Vec<((ServiceKey, DestinationKey), DestinationCounters)>,
+    order: Vec<(ServiceKey, Vec<DestinationKey>)>,
+}
 
-    fn try_from(wire: WireTable) -> Result<Table, String> {
-        let mut table = Table {
-            services: BTreeMap::new(),
-            timeouts: wire.timeouts,
-            sync_daemons: wire.sync_daemons,
-            service_stats: BTreeMap::new(),
-            counters: BTreeMap::new(),
-            info: wire.info,
-            unknown_schedulers: wire.unknown_schedulers.into_iter().collect(),
-            order: BTreeMap::new(),
-        };
-        for service in wire.services {
+impl TableParts {
+    pub fn add(&mut self, part: WireTable) -> Result<(), String> {
+        self.first.get_or_insert((part.timeouts, part.info));
+        self.sync_daemons.extend(part.sync_daemons);
+        self.unknown_schedulers.extend(part.unknown_schedulers);
+        for service in part.services {
             let key = service.key;
-            let mut destinations = BTreeMap::new();
-            let mut order = Vec::with_capacity(service.rows.len());
-            for Row(address, port, forwarding, weight, upper, lower, counters) in service.rows {
-                let dest_key = DestinationKey { address, port };
-                if destinations.contains_key(&dest_key) {
-                    return Err(format!("real server {dest_key} of {key} listed twice"));
-                }
+            let listed: Vec<DestinationKey> = service
+                .rows
+                .iter()
+                .map(|Row(address, port, ..)| DestinationKey {
+                    address: *address,
+                    port: *port,
+                })
+                .collect();
+            let mut rows: Vec<_> = listed.iter().copied().zip(service.rows).collect();
+            rows.sort_unstable_by_key(|(d, _)| *d);
+            if let Some(pair) = rows.windows(2).find(|pair| pair[0].0 == pair[1].0) {
+                return Err(format!("real server {} of {key} listed twice", pair[0].0));
+            }
+            let mut destinations = Vec::with_capacity(rows.len());
+            for (dest_key, Row(_, _, forwarding, weight, upper, lower, counters)) in rows {
                 let forwarding = match forwarding {
                     WireForwarding::Nat => Forwarding::Nat,
                     WireForwarding::Dr => Forwarding::Dr,
                     WireForwarding::Tun(tunnel) => Forwarding::Tun(tunnel),
                 };
-                destinations.insert(
-                    dest_key,
-                    Destination {
-                        forwarding,
-                        weight,
-                        upper_threshold: upper,
-                        lower_threshold: lower,
-                    },
-                );
+                let dest = Destination {
+                    forwarding,
+                    weight,
+                    upper_threshold: upper,
+                    lower_threshold: lower,
+                };
+                destinations.push((dest_key, dest));
                 if let Some(counters) = counters {
-                    table.counters.insert((key, dest_key), counters.into());
+                    self.counters.push(((key, dest_key), counters.into()));
                 }
-                order.push(dest_key);
             }
             if service.ordered {
-                table.order.insert(key, order);
+                self.order.push((key, listed));
             }
             if let Some(stats) = service.stats {
-                table.service_stats.insert(key, stats);
+                self.service_stats.push((key, stats));
             }
-            let service = crate::model::Service {
+            let service = Service {
                 settings: service.settings,
-                destinations,
+                destinations: destinations.into_iter().collect(),
             };
-            if table.services.insert(key, service).is_some() {
-                return Err(format!("service {key} listed twice"));
-            }
+            self.services.push((key, service));
         }
-        Ok(table)
+        Ok(())
+    }
+
+    pub fn finish(self) -> Result<Table, String> {
+        let (timeouts, info) = self.first.ok_or("it sent no table")?;
+        let listed = self.services.len();
+        let services: BTreeMap<_, _> = self.services.into_iter().collect();
+        if services.len() < listed {
+            return Err("a service is listed twice".into());
+        }
+        Ok(Table {
+            services,
+            timeouts,
+            sync_daemons: self.sync_daemons,
+            service_stats: self.service_stats.into_iter().collect(),
+            counters: self.counters.into_iter().collect(),
+            info,
+            unknown_schedulers: self.unknown_schedulers.into_iter().collect(),
+            order: self.order.into_iter().collect(),
+        })
     }
 }
 
@@ -284,7 +323,7 @@ mod tests {
 
         let wire = serde_json::to_vec(&WireTable::from(&table)).unwrap();
         let back: WireTable = serde_json::from_slice(&wire).unwrap();
-        assert_eq!(Table::try_from(back), Ok(table.clone()));
+        assert_eq!(whole(back), Ok(table.clone()));
         let full = serde_json::to_vec(&table).unwrap().len();
         assert!(
             wire.len() * 6 < full,
@@ -296,10 +335,35 @@ mod tests {
         let mut twice = WireTable::from(&table);
         let row = twice.services[0].rows[0].clone();
         twice.services[0].rows.push(row);
-        let error = Table::try_from(twice).unwrap_err();
+        let error = whole(twice).unwrap_err();
         assert!(error.contains("listed twice"), "{error}");
         let mut twice = WireTable::from(&table);
         twice.services.push(twice.services[0].clone());
-        assert!(Table::try_from(twice).is_err());
+        assert!(whole(twice).is_err());
+        assert!(TableParts::default().finish().is_err());
+
+        // In two parts, the second without what is not per service: the same table.
+        let mut first = WireTable::from(&table);
+        let mut second = WireTable::from(&table);
+        second.services = first.services.split_off(1);
+        second.sync_daemons.clear();
+        second.unknown_schedulers.clear();
+        second.timeouts.tcp += 1; // every part repeats them; the first part's count
+        let mut parts = TableParts::default();
+        parts.add(first.clone()).unwrap();
+        parts.add(second).unwrap();
+        assert_eq!(parts.finish(), Ok(table.clone()));
+        // A service in two parts is listed twice.
+        let mut parts = TableParts::default();
+        parts.add(first.clone()).unwrap();
+        parts.add(first).unwrap();
+        let error = parts.finish().unwrap_err();
+        assert!(error.contains("listed twice"), "{error}");
+    }
+
+    fn whole(wire: WireTable) -> Result<Table, String> {
+        let mut parts = TableParts::default();
+        parts.add(wire)?;
+        parts.finish()
     }
 }

@@ -176,6 +176,12 @@ pub fn open_session(t: &SshTarget) -> Result<Session, HostError> {
     }
     let stream = stream.ok_or_else(|| connect_error(format!("port {}: {last}", t.port)))?;
     keep_alive(&stream);
+    // SSH sends each message as it is ready, several in a row at times (the key exchange,
+    // a request): Nagle's algorithm would hold each one after the first until the peer's
+    // delayed ACK, up to 40 ms apiece.
+    stream
+        .set_nodelay(true)
+        .map_err(|e| connect_error(e.to_string()))?;
     let mut session = Session::new().map_err(|e| ssh_error(t, e))?;
     session.set_timeout(u32::try_from(t.timeout.as_millis()).unwrap_or(u32::MAX));
     session

@@ -28,7 +28,6 @@ type TableDestinations = (
     BTreeMap<ServiceKey, Vec<DestinationKey>>,
 );
 
-/// A service's real servers and their counters, as one dump reads them.
 /// A service's real servers, and their counters in the kernel's list order.
 type DestinationsRead = (
     BTreeMap<DestinationKey, Destination>,
@@ -245,10 +244,16 @@ impl NetlinkIpvs {
         Ok(entries)
     }
 
-    /// The real servers of `services` and their counters.
-    fn destinations_of(&mut self, services: &[ServiceKey]) -> Result<TableDestinations, IpvsError> {
-        // The real servers of the services asked for, on several sockets at once for a
-        // large table: the kernel serves one dump at a time per socket.
+    /// The real servers of `services` and their counters, handed to `each` in batches of
+    /// up to `per_batch` services as they are read. A large table is read on several
+    /// sockets at once (the kernel serves one dump at a time per socket): batches then come
+    /// from several threads, in no set order.
+    fn destinations_of(
+        &mut self,
+        services: &[ServiceKey],
+        per_batch: usize,
+        each: &(dyn Fn(TableDestinations) -> Result<(), IpvsError> + Sync),
+    ) -> Result<(), IpvsError> {
         let sockets = (services.len() / DUMP_SHARE).clamp(1, self.dump_sockets.max(1));
         let mut chunks = services.chunks(services.len().div_ceil(sockets).max(1));
         // This socket reads the first share, a new one each of the others.
@@ -259,31 +264,33 @@ impl NetlinkIpvs {
             .chain(chunks.map(|keys| (keys, None)))
             .collect();
         let read = |ipvs: &mut NetlinkIpvs, keys: &[ServiceKey]| {
-            keys.iter()
-                .map(|key| Ok((*key, ipvs.destinations(key)?)))
-                .collect::<Result<Vec<_>, IpvsError>>()
+            for batch in keys.chunks(per_batch.max(1)) {
+                let mut destinations = BTreeMap::new();
+                let mut counters = Vec::new();
+                let mut order = BTreeMap::new();
+                for key in batch {
+                    let (read, mut listed) = ipvs.destinations(key)?;
+                    order.insert(*key, listed.iter().map(|(d, _)| *d).collect());
+                    // Sorted, for the map to be built at once.
+                    listed.sort_unstable_by_key(|(d, _)| *d);
+                    counters.extend(listed.into_iter().map(|(d, c)| ((*key, d), c)));
+                    destinations.insert(*key, read);
+                }
+                each((destinations, counters.into_iter().collect(), order))?;
+            }
+            Ok(())
         };
-        let parts = for_each_parallel(&mut shares, sockets, |(keys, own)| match own {
-            Some(ipvs) => Ok((read(ipvs, keys)?, 0)),
+        let requests = for_each_parallel(&mut shares, sockets, |(keys, own)| match own {
+            Some(ipvs) => read(ipvs, keys).map(|()| 0),
             None => {
                 let mut ipvs = NetlinkIpvs::connect()?;
-                Ok((read(&mut ipvs, keys)?, ipvs.requests_sent))
+                read(&mut ipvs, keys).map(|()| ipvs.requests_sent)
             }
         })
         .into_iter()
         .collect::<Result<Vec<_>, IpvsError>>()?;
-        let mut read_destinations = BTreeMap::new();
-        let mut counters = BTreeMap::new();
-        let mut order = BTreeMap::new();
-        for (part, requests) in parts {
-            self.requests_sent += requests;
-            for (key, (destinations, dest_counters)) in part {
-                order.insert(key, dest_counters.iter().map(|(d, _)| *d).collect());
-                counters.extend(dest_counters.into_iter().map(|(d, c)| ((key, d), c)));
-                read_destinations.insert(key, destinations);
-            }
-        }
-        Ok((read_destinations, counters, order))
+        self.requests_sent += requests.iter().sum::<usize>();
+        Ok(())
     }
 
     /// One service's real servers and their counters (one dump).
@@ -457,8 +464,18 @@ impl<'c> Acks<'c> {
     }
 }
 
-impl Ipvs for NetlinkIpvs {
-    fn observe_some(&mut self, only: Option<&BTreeSet<ServiceKey>>) -> Result<Table, IpvsError> {
+impl NetlinkIpvs {
+    /// The table as `observe_some` reads it, handed to `each` in parts as it is read (a
+    /// remote director sends one part while it reads the next): first what is not per
+    /// service (version, timeouts, sync daemons, unknown schedulers) with the services
+    /// whose real servers are not read, then parts of up to `services_per_part` services
+    /// with their real servers, in no set order. The parts' union is the table.
+    pub fn observe_in_parts(
+        &mut self,
+        only: Option<&BTreeSet<ServiceKey>>,
+        services_per_part: usize,
+        each: &(dyn Fn(Table) -> Result<(), IpvsError> + Sync),
+    ) -> Result<(), IpvsError> {
         let info = self.info()?;
         let timeouts = self.timeouts()?;
         let sync_daemons = self.sync_daemons()?;
@@ -466,39 +483,75 @@ impl Ipvs for NetlinkIpvs {
             .service_entries()?
             .into_iter()
             .partition(|e| e.unknown_scheduler.is_none());
-        let unknown_schedulers = unknown
-            .into_iter()
-            .filter_map(|e| Some((e.key, e.unknown_scheduler?)))
-            .collect();
-        let wanted: Vec<ServiceKey> = entries
-            .iter()
-            .map(|e| e.key)
-            .filter(|key| only.is_none_or(|keys| keys.contains(key)))
-            .collect();
-        let (mut read_destinations, counters, order) = self.destinations_of(&wanted)?;
-        let mut services = BTreeMap::new();
-        let mut service_stats = BTreeMap::new();
-        for entry in entries {
-            service_stats.insert(entry.key, entry.stats);
-            let destinations = read_destinations.remove(&entry.key).unwrap_or_default();
-            services.insert(
-                entry.key,
-                Service {
-                    settings: entry.settings,
-                    destinations,
-                },
-            );
-        }
-        Ok(Table {
-            services,
+        let empty = || Table {
+            services: BTreeMap::new(),
             timeouts,
-            sync_daemons,
-            service_stats,
-            counters,
+            sync_daemons: BTreeSet::new(),
+            service_stats: BTreeMap::new(),
+            counters: BTreeMap::new(),
             info,
-            unknown_schedulers,
-            order,
+            unknown_schedulers: BTreeMap::new(),
+            order: BTreeMap::new(),
+        };
+        let mut first = Table {
+            sync_daemons,
+            unknown_schedulers: unknown
+                .into_iter()
+                .filter_map(|e| Some((e.key, e.unknown_scheduler?)))
+                .collect(),
+            ..empty()
+        };
+        let mut wanted = BTreeMap::new();
+        for entry in entries {
+            if only.is_none_or(|keys| keys.contains(&entry.key)) {
+                wanted.insert(entry.key, entry);
+            } else {
+                first.service_stats.insert(entry.key, entry.stats);
+                let service = Service {
+                    settings: entry.settings,
+                    destinations: BTreeMap::new(),
+                };
+                first.services.insert(entry.key, service);
+            }
+        }
+        each(first)?;
+        let keys: Vec<ServiceKey> = wanted.keys().copied().collect();
+        self.destinations_of(&keys, services_per_part, &|(read, counters, order)| {
+            let mut part = Table {
+                counters,
+                order,
+                ..empty()
+            };
+            for (key, destinations) in read {
+                let entry = &wanted[&key];
+                part.service_stats.insert(key, entry.stats);
+                let service = Service {
+                    settings: entry.settings.clone(),
+                    destinations,
+                };
+                part.services.insert(key, service);
+            }
+            each(part)
         })
+    }
+}
+
+impl Ipvs for NetlinkIpvs {
+    fn observe_some(&mut self, only: Option<&BTreeSet<ServiceKey>>) -> Result<Table, IpvsError> {
+        let parts = std::sync::Mutex::new(Vec::new());
+        self.observe_in_parts(only, usize::MAX, &|part| {
+            parts.lock().unwrap_or_else(|e| e.into_inner()).push(part);
+            Ok(())
+        })?;
+        let mut parts = parts.into_inner().unwrap_or_else(|e| e.into_inner());
+        let mut table = parts.remove(0);
+        for mut part in parts {
+            table.services.append(&mut part.services);
+            table.service_stats.append(&mut part.service_stats);
+            table.counters.append(&mut part.counters);
+            table.order.append(&mut part.order);
+        }
+        Ok(table)
     }
 
     fn apply(&mut self, changes: &[Change]) -> Result<(), ApplyError> {
