@@ -11,7 +11,8 @@
 # beside `ipvsadm -R`, a no-op `lvsform plan --detailed-exitcode` beside `ipvsadm -Sn`, and
 # an apply that changes one weight (with its count of IPVS requests), with ratios and peak
 # RSS; and the no-op plan of the for_each shape with the director reached over SSH (sshd on
-# the loopback of the namespace that holds the table) beside the local one.
+# the loopback of the namespace that holds the table) beside the local one, the two run
+# alternately (best of 5 each).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 native_only=false

@@ -4,6 +4,8 @@
 # that never held IPVS entries (the kernel is slower to refill a table that was just
 # flushed), with loopback up (without a local route IPVS refuses every destination).
 RUNS=3
+# Local and remote no-op plans, alternating.
+PAIRS=5
 SHAPES="blocks for_each"
 
 fresh() { # fresh NAME: a new namespace with loopback up
@@ -92,15 +94,18 @@ for size in "$@"; do
     one=$(echo "$one" | best)
     requests=$(sed -n 's/.*steps, \([0-9]*\) of them IPVS changes.*/\1/p' /tmp/bench.rss | sort -u | tr '\n' ' ')
     echo "$shape: one weight change ${one} s = $(ratio "$one" "$noop")x the no-op plan (goal <= 1.2), IPVS requests per run: ${requests}, peak RSS $(rss) MiB"
-    if [ "$shape" = for_each ]; then local_noop=$noop; fi
   done
   sshd_in "for_each-$size-1"
   : >/tmp/bench.rss
-  remote=""
-  for i in $(seq $RUNS); do
-    # The weight the last weight change left: a no-op plan.
+  here="" remote=""
+  # Local and remote runs alternate: the VM's speed drifts (TCG on a shared host), and a
+  # ratio of runs minutes apart would measure the drift. The weight the last weight change
+  # left makes both no-op plans.
+  for i in $(seq $PAIRS); do
+    here="$here $(seconds lvsform_in "for_each-$size-1" "$dir/for_each" plan --detailed-exitcode --var first_weight=$weight)"
     remote="$remote $(timed_lvsform "for_each-$size-1" "$dir/remote" plan --detailed-exitcode --var first_weight=$weight)"
   done
+  here=$(echo "$here" | best)
   remote=$(echo "$remote" | best)
-  echo "remote director (SSH, loopback): no-op plan ${remote} s = $(ratio "$remote" "$local_noop")x the local one (goal <= 1.5), peak RSS $(rss) MiB"
+  echo "remote director (SSH, loopback): no-op plan ${remote} s = $(ratio "$remote" "$here")x the local one run alternately, ${here} s (goal <= 1.5), peak RSS $(rss) MiB"
 done
