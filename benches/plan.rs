@@ -5,7 +5,7 @@
 
 use lvsform::config::{self, Inputs};
 use lvsform::ipvs::FakeIpvs;
-use lvsform::plan::{self, Observed};
+use lvsform::plan::{self, Observed, ObservedDirector};
 use std::time::Instant;
 
 #[global_allocator]
@@ -46,12 +46,14 @@ fn main() {
     });
     let config = config.unwrap_or_else(|| panic!("{:?}", diags.0));
     let mut observed = Observed {
-        table: FakeIpvs::default().table,
-        director: Default::default(),
+        directors: vec![ObservedDirector {
+            table: FakeIpvs::default().table,
+            settings: Default::default(),
+        }],
         hosts: Default::default(),
     };
     let plan = timed("plan from an empty table", || {
-        plan::diff(&config, &observed).unwrap()
+        plan::make(&config, &observed, plan::Goal::Converge, &[]).unwrap()
     });
     // One step per service and real server, and net.ipv4.ip_forward for NAT.
     assert_eq!(plan.steps().len(), services * (servers + 1) + 1);
@@ -63,10 +65,11 @@ fn main() {
         text.len(),
         json.len()
     );
-    observed.table.services = config.desired.services.clone();
-    observed.director.sysctls = config.desired.director.sysctls.clone();
+    let director = &mut observed.directors[0];
+    director.table.services = config.desired.services.clone();
+    director.settings.sysctls = config.directors[0].settings.sysctls.clone();
     let noop = timed("plan against a matching table", || {
-        plan::diff(&config, &observed).unwrap()
+        plan::make(&config, &observed, plan::Goal::Converge, &[]).unwrap()
     });
     assert!(noop.is_empty());
 }

@@ -10,9 +10,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::IpAddr;
 
+/// What the configuration declares: every service, and what each managed host must hold
+/// (each director's own settings are its `config::DirectorConfig`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct State {
-    pub director: Director,
     #[serde(with = "entries")]
     pub services: BTreeMap<ServiceKey, Service>,
     /// Real-server hosts by SSH address.

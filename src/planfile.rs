@@ -5,13 +5,13 @@
 use crate::address::Address;
 use crate::config::{Config, VarArg};
 use crate::model::{ServiceKey, entries};
-use crate::plan::{Live, Observed, Plan, ResourceChange};
+use crate::plan::{Observed, ObservedDirector, Plan, ResourceChange};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-pub const FORMAT_VERSION: &str = "3";
+pub const FORMAT_VERSION: &str = "4";
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct PlanFile {
@@ -64,34 +64,30 @@ pub fn differences(saved: &Plan, now: &Plan) -> Vec<String> {
     differ
 }
 
-/// The live state as far as a plan depends on it: everything but counters and rates; with
-/// named directors, each one's in declared order.
-pub fn record(live: &Live) -> Value {
-    match live {
-        Live::One(observed) => record_one(observed),
-        Live::Named(observed) => {
-            json!({"directors": observed.iter().map(record_one).collect::<Vec<_>>()})
-        }
-    }
+/// The live state as far as a plan depends on it: everything but counters and rates; each
+/// director's in declared order, and every host's once.
+pub fn record(observed: &Observed) -> Value {
+    json!({
+        "directors": observed.directors.iter().map(record_director).collect::<Vec<_>>(),
+        "hosts": observed.hosts,
+    })
 }
 
-/// What the plan was made for: the desired state, and with named directors each one's
-/// settings and services.
+/// What the plan was made for: the desired state, and each director's settings and
+/// services.
 pub fn desired(config: &Config) -> Value {
     let mut desired = serde_json::to_value(&config.desired).unwrap_or(Value::Null);
-    if !config.directors.is_empty() {
-        desired["directors"] = config
-            .directors
-            .iter()
-            .map(|d| json!({"name": d.name, "settings": d.settings, "services": d.services.iter().map(ToString::to_string).collect::<Vec<_>>()}))
-            .collect();
-    }
+    desired["directors"] = config
+        .directors
+        .iter()
+        .map(|d| json!({"name": d.name(), "settings": d.settings, "services": d.services.iter().map(ToString::to_string).collect::<Vec<_>>()}))
+        .collect();
     desired
 }
 
-fn record_one(observed: &Observed) -> Value {
-    let services: Vec<Value> = observed
-        .table
+fn record_director(observed: &ObservedDirector) -> Value {
+    let table = &observed.table;
+    let services: Vec<Value> = table
         .services
         .iter()
         .map(|(key, service)| json!({"key": key.to_string(), "service": service_value(service)}))
@@ -99,11 +95,10 @@ fn record_one(observed: &Observed) -> Value {
     // sh and mh map clients by the order of real servers: part of what their plans
     // depend on (for other schedulers it is not).
     let hashes = |key: &ServiceKey| {
-        let service = observed.table.services.get(key);
+        let service = table.services.get(key);
         service.is_some_and(|s| s.settings.scheduler.hashes())
     };
-    let order: Vec<Value> = observed
-        .table
+    let order: Vec<Value> = table
         .order
         .iter()
         .filter(|(key, _)| hashes(key))
@@ -112,10 +107,9 @@ fn record_one(observed: &Observed) -> Value {
     json!({
         "services": services,
         "order": order,
-        "timeouts": observed.table.timeouts,
-        "sync_daemons": observed.table.sync_daemons,
-        "director": observed.director,
-        "hosts": observed.hosts,
+        "timeouts": table.timeouts,
+        "sync_daemons": table.sync_daemons,
+        "director": observed.settings,
     })
 }
 
@@ -140,26 +134,34 @@ pub fn fingerprint(record: &Value) -> String {
 
 /// What differs between two records, by resource address.
 pub fn moved(before: &Value, after: &Value) -> Vec<String> {
-    match (
-        before["directors"].as_array(),
-        after["directors"].as_array(),
-    ) {
-        (Some(b), Some(a)) if b.len() == a.len() => b
-            .iter()
-            .zip(a)
-            .enumerate()
-            .flat_map(|(i, (b, a))| {
-                moved_one(b, a)
-                    .into_iter()
-                    .map(move |what| format!("director {}: {what}", i + 1))
-            })
-            .collect(),
-        (None, None) => moved_one(before, after),
-        _ => vec!["the directors".into()],
+    let directors = |v: &Value| v["directors"].as_array().cloned().unwrap_or_default();
+    let (b, a) = (directors(before), directors(after));
+    let mut out = Vec::new();
+    if b.len() != a.len() {
+        out.push("the directors".into());
     }
+    let several = b.len() > 1;
+    for (i, (b, a)) in b.iter().zip(&a).enumerate() {
+        out.extend(moved_director(b, a).into_iter().map(|what| {
+            if several {
+                format!("director {}: {what}", i + 1)
+            } else {
+                what
+            }
+        }));
+    }
+    let hosts = |v: &Value| v["hosts"].as_object().cloned().unwrap_or_default();
+    let (hb, ha) = (hosts(before), hosts(after));
+    let names: BTreeSet<&String> = hb.keys().chain(ha.keys()).collect();
+    for name in names {
+        if hb.get(name) != ha.get(name) {
+            out.push(crate::address::Address::host(name).to_string());
+        }
+    }
+    out
 }
 
-fn moved_one(before: &Value, after: &Value) -> Vec<String> {
+fn moved_director(before: &Value, after: &Value) -> Vec<String> {
     let mut out = Vec::new();
     let services = |v: &Value| -> Vec<(String, Value)> {
         v["services"]
@@ -185,17 +187,9 @@ fn moved_one(before: &Value, after: &Value) -> Vec<String> {
             out.push(format!("virtual_server[\"{key}\"]"));
         }
     }
-    for field in ["timeouts", "sync_daemons", "director"] {
+    for field in ["order", "timeouts", "sync_daemons", "director"] {
         if before[field] != after[field] {
             out.push(field.to_string());
-        }
-    }
-    let hosts = |v: &Value| v["hosts"].as_object().cloned().unwrap_or_default();
-    let (hb, ha) = (hosts(before), hosts(after));
-    let names: BTreeSet<&String> = hb.keys().chain(ha.keys()).collect();
-    for name in names {
-        if hb.get(name) != ha.get(name) {
-            out.push(crate::address::Address::host(name).to_string());
         }
     }
     out
@@ -208,11 +202,11 @@ impl PlanFile {
         targets: &[String],
         directors: &[String],
         config: &Config,
-        live: &Live,
+        observed: &Observed,
         plan: Plan,
     ) -> PlanFile {
         let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
-        let record = record(live);
+        let record = record(observed);
         PlanFile {
             format_version: FORMAT_VERSION.into(),
             lvsform_version: env!("CARGO_PKG_VERSION").into(),
@@ -357,10 +351,9 @@ mod tests {
         }));
         let mut ipvs = FakeIpvs::default();
         ipvs.apply(&changes).unwrap();
-        record_one(&Observed {
+        record_director(&ObservedDirector {
             table: ipvs.table,
-            director: Default::default(),
-            hosts: Default::default(),
+            settings: Default::default(),
         })
     }
 
@@ -438,11 +431,11 @@ mod tests {
 
     #[test]
     fn moved_names_what_changed() {
-        let before = json!({"services": [{"key": "tcp/1.1.1.1:80", "service": {"w": 1}}], "timeouts": 1, "sync_daemons": [], "director": {}, "hosts": {"h1": {"a": 1}, "h2": {}}});
+        let before = json!({"directors": [{"services": [{"key": "tcp/1.1.1.1:80", "service": {"w": 1}}], "timeouts": 1, "sync_daemons": [], "director": {}}], "hosts": {"h1": {"a": 1}, "h2": {}}});
         let mut after = before.clone();
-        after["services"][0]["service"]["w"] = json!(2);
+        after["directors"][0]["services"][0]["service"]["w"] = json!(2);
         after["hosts"]["h1"]["a"] = json!(3);
-        after["timeouts"] = json!(2);
+        after["directors"][0]["timeouts"] = json!(2);
         assert_eq!(
             moved(&before, &after),
             [

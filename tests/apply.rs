@@ -171,7 +171,7 @@ fn a_full_apply_converges_and_the_next_plan_is_empty() {
     let config = config();
     let mut world = world();
     let observed = world.run(4, |b| apply::observe(&config, b)).unwrap();
-    let plan = plan::diff(&config, &observed).unwrap();
+    let plan = plan::make(&config, &observed, plan::Goal::Converge, &[]).unwrap();
     let actions: Vec<(String, Action)> = plan
         .changes
         .iter()
@@ -205,17 +205,26 @@ fn a_full_apply_converges_and_the_next_plan_is_empty() {
         .run(4, carry_out(converge(&config, &plan, &observed)))
         .unwrap();
     // The verification read (only what the plan touched) and a full read agree.
-    let touched = world
+    let mut touched = observed.clone();
+    world
         .run(4, |b| {
-            apply::observe_after(&config, b, observed.clone(), &plan.steps())
+            apply::reread_director(&config, 0, b, &mut touched, &plan.steps())?;
+            apply::reread_hosts(b, &mut touched, &plan.steps())
         })
         .unwrap();
-    assert!(plan::diff(&config, &touched).unwrap().is_empty());
+    assert!(
+        plan::make(&config, &touched, plan::Goal::Converge, &[])
+            .unwrap()
+            .is_empty()
+    );
     let again = world.run(4, |b| apply::observe(&config, b)).unwrap();
-    let replan = plan::diff(&config, &again).unwrap();
+    let replan = plan::make(&config, &again, plan::Goal::Converge, &[]).unwrap();
     assert!(replan.is_empty(), "{}", plan::render::human(&replan, false));
-    assert_eq!(touched.table.services, again.table.services);
-    assert_eq!(again.table.services, config.desired.services);
+    assert_eq!(
+        touched.directors[0].table.services,
+        again.directors[0].table.services
+    );
+    assert_eq!(again.directors[0].table.services, config.desired.services);
     // The retired VIP left the host that held it and the director.
     assert!(
         !again.hosts["10.1.0.11"]
@@ -243,7 +252,7 @@ fn planned() -> (Config, World, plan::Observed, plan::Plan) {
         .clone()
         .run(4, |b| apply::observe(&config, b))
         .unwrap();
-    let plan = plan::diff(&config, &observed).unwrap();
+    let plan = plan::make(&config, &observed, plan::Goal::Converge, &[]).unwrap();
     (config, pristine, observed, plan)
 }
 
@@ -303,7 +312,7 @@ fn destroy_removes_only_what_the_configuration_declares() {
     let config = config();
     let mut world = world();
     let observed = world.run(4, |b| apply::observe(&config, b)).unwrap();
-    let plan = plan::diff(&config, &observed).unwrap();
+    let plan = plan::make(&config, &observed, plan::Goal::Converge, &[]).unwrap();
     world
         .run(4, carry_out(converge(&config, &plan, &observed)))
         .unwrap();
@@ -327,7 +336,7 @@ fn destroy_removes_only_what_the_configuration_declares() {
         .unwrap();
 
     let observed = world.run(4, |b| apply::observe(&config, b)).unwrap();
-    let plan = plan::destroy(&config, &observed).unwrap();
+    let plan = plan::make(&config, &observed, plan::Goal::Destroy, &[]).unwrap();
     world
         .run(
             4,
@@ -361,7 +370,11 @@ fn destroy_removes_only_what_the_configuration_declares() {
         Some("-P INPUT DROP")
     );
     let observed = world.run(4, |b| apply::observe(&config, b)).unwrap();
-    assert!(plan::destroy(&config, &observed).unwrap().is_empty());
+    assert!(
+        plan::make(&config, &observed, plan::Goal::Destroy, &[])
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[test]
@@ -372,7 +385,7 @@ fn target_limits_the_plan_to_an_address_and_what_it_needs() {
         .clone()
         .run(4, |b| apply::observe(&config, b))
         .unwrap();
-    let plan = plan::diff(&config, &observed).unwrap();
+    let plan = plan::make(&config, &observed, plan::Goal::Converge, &[]).unwrap();
     let only_dns = plan
         .clone()
         .targeted(&config, &["virtual_server.dns.real_server.c".to_string()]);
@@ -470,7 +483,7 @@ virtual_server "dns" {
     };
     let observed = world.run(1, |b| apply::observe(&config, b)).unwrap();
     let targets = ["virtual_server.web".to_string()];
-    let plan = plan::diff(&config, &observed)
+    let plan = plan::make(&config, &observed, plan::Goal::Converge, &[])
         .unwrap()
         .targeted(&config, &targets);
     let actions: Vec<(&str, Action)> = plan
@@ -636,9 +649,29 @@ fn a_change_that_does_not_stick_fails_verification_and_is_rolled_back() {
         world.snapshot() == pristine.snapshot(),
         "rolled back exactly"
     );
-    // Every step ran before the verification; the rollback undid them all.
+    // Every step up to the director's ran before its verification (the real servers'
+    // cleanup comes after it); the rollback undid them all.
     let steps = plan.steps().len();
-    assert!(recorder.events.contains(&format!("done {steps}/{steps}")));
+    let cleanup = plan
+        .steps()
+        .iter()
+        .filter(|(phase, step)| {
+            *phase == plan::Phase::HostCleanup && matches!(step, Step::Host { .. })
+        })
+        .count();
+    assert!(cleanup > 0, "the plan cleans a host up");
+    let done = steps - cleanup;
+    assert!(
+        recorder.events.contains(&format!("done {done}/{steps}")),
+        "{:?}",
+        recorder.events
+    );
+    assert!(
+        !recorder
+            .events
+            .iter()
+            .any(|e| e.starts_with(&format!("done {steps}/")))
+    );
     let after: Vec<&str> = recorder.kinds_from("verifying");
     assert_eq!(after[..2], ["verifying", "failed"]);
     assert!(after[2..].iter().all(|k| *k == "undone") && after.len() > 2);
@@ -809,7 +842,7 @@ fn unknown_schedulers_are_left_alone() {
         .unknown_schedulers
         .insert(stranger, "fastest".into());
     let observed = world.run(4, |b| apply::observe(&config, b)).unwrap();
-    let plan = plan::diff(&config, &observed).unwrap();
+    let plan = plan::make(&config, &observed, plan::Goal::Converge, &[]).unwrap();
     assert!(
         plan.warnings
             .iter()
@@ -926,6 +959,6 @@ virtual_server "shard" {
 /// The errors, one line each, of a plan for `goal` that `world` makes refuse.
 fn refusals(config: &Config, world: &mut World, goal: Goal) -> Vec<String> {
     let observed = world.run(4, |b| apply::observe(config, b)).unwrap();
-    let errors = plan::make(config, &observed, goal).unwrap_err();
+    let errors = plan::make(config, &observed, goal, &[]).unwrap_err();
     errors.iter().map(|d| d.compact()).collect()
 }

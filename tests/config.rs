@@ -120,16 +120,14 @@ fn dr_example_prepares_hosts_and_weights() {
     assert!(host.modules.is_empty() && !host.route_via_director);
     // The director keeps the VIP on its interface; DR needs no forwarding sysctl.
     assert!(
-        config
-            .desired
-            .director
+        config.directors[0]
+            .settings
             .addresses
             .contains(&InterfaceAddress::host("eth0", ip("203.0.113.10")))
     );
     assert!(
-        !config
-            .desired
-            .director
+        !config.directors[0]
+            .settings
             .sysctls
             .contains_key("net.ipv4.ip_forward")
     );
@@ -157,14 +155,17 @@ fn nat_example_maps_ports_and_enables_forwarding() {
             .values()
             .all(|d| d.forwarding == Forwarding::Nat)
     );
-    assert_eq!(config.desired.director.sysctls["net.ipv4.ip_forward"], "1");
+    assert_eq!(
+        config.directors[0].settings.sysctls["net.ipv4.ip_forward"],
+        "1"
+    );
     let host = &config.desired.hosts["10.1.0.11"];
     assert!(
         host.route_via_director,
         "manage = true on NAT asks for the route check"
     );
     assert!(host.addresses.is_empty() && host.sysctls.is_empty());
-    assert_eq!(config.director.dip, Some(ip("10.1.0.1")));
+    assert_eq!(config.directors[0].meta.dip, Some(ip("10.1.0.1")));
 }
 
 #[test]
@@ -261,7 +262,7 @@ fn modules_expand_with_addresses_and_for_each() {
         "module.edge[\"eu\"].virtual_server.main.real_server.server[\"eu-1\"]"
     );
     assert_eq!(server.host.as_deref(), Some("198.51.100.41"));
-    assert_eq!(config.director.dip, Some(ip("10.1.0.1")));
+    assert_eq!(config.directors[0].meta.dip, Some(ip("10.1.0.1")));
 }
 
 #[test]

@@ -7,12 +7,12 @@
 mod fakes;
 
 use fakes::{FakeDirector, Quiet};
-use lvsform::apply::{self, Cancel, Fleet, NamedRequest};
+use lvsform::apply::{self, Backends, Cancel, DirectorBackends, Request};
 use lvsform::config::{self, Config, Inputs};
 use lvsform::host::{FakeHost, HostFacts};
 use lvsform::ipvs::{Change, FakeIpvs, Ipvs};
 use lvsform::model::*;
-use lvsform::plan::{self, Goal, Live, Observed};
+use lvsform::plan::{self, Goal, Observed};
 
 const CONFIG: &str = r#"
 director "lb1" {
@@ -119,12 +119,15 @@ fn fakes() -> Fakes {
 
 impl Fakes {
     /// Runs `work` on a fleet of these fakes; the hosts come back out of their boxes.
-    fn run<T>(&mut self, work: impl FnOnce(&mut Fleet) -> T) -> T {
-        let [ipvs1, ipvs2] = &mut self.ipvs;
-        let [director1, director2] = &mut self.directors;
+    fn run<T>(&mut self, work: impl FnOnce(&mut Backends) -> T) -> T {
+        let (ipvs, settings) = (&mut self.ipvs, &mut self.directors);
         fakes::with_boxed_hosts(&mut self.hosts, |hosts| {
-            let mut fleet = Fleet {
-                directors: vec![(ipvs1, director1), (ipvs2, director2)],
+            let mut fleet = Backends {
+                directors: ipvs
+                    .iter_mut()
+                    .zip(settings)
+                    .map(|(ipvs, settings)| DirectorBackends { ipvs, settings })
+                    .collect(),
                 hosts,
                 parallelism: 2,
                 drain: false,
@@ -133,10 +136,8 @@ impl Fakes {
         })
     }
 
-    fn observe(&mut self, config: &Config) -> Vec<Observed> {
-        let tables = self.ipvs.iter_mut().map(|i| i.observe()).collect();
-        self.run(|fleet| apply::observe_named(config, fleet, tables))
-            .unwrap()
+    fn observe(&mut self, config: &Config) -> Observed {
+        self.run(|fleet| apply::observe(config, fleet)).unwrap()
     }
 
     fn snapshot(&self) -> String {
@@ -157,7 +158,7 @@ fn one_plan_over_named_directors_applies_in_stages_and_converges() {
     let config = config();
     let mut world = fakes();
     let observed = world.observe(&config);
-    let plan = plan::make_named(&config, &observed, Goal::Converge, &[]).unwrap();
+    let plan = plan::make(&config, &observed, Goal::Converge, &[]).unwrap();
     let addresses: Vec<(String, Option<String>)> = plan
         .changes
         .iter()
@@ -225,7 +226,7 @@ fn one_plan_over_named_directors_applies_in_stages_and_converges() {
     json["changes"][0]["director"] = serde_json::json!(1);
     assert!(!validator.is_valid(&json), "a director is a name");
 
-    let request = NamedRequest {
+    let request = Request {
         config: &config,
         plan: &plan,
         observed,
@@ -233,7 +234,7 @@ fn one_plan_over_named_directors_applies_in_stages_and_converges() {
         targets: &[],
     };
     world
-        .run(|fleet| apply::run_named(request, fleet, &mut Quiet, &Cancel::default()))
+        .run(|fleet| apply::run(request, fleet, &mut Quiet, &Cancel::default()))
         .expect("applies");
     let web = ServiceKey::Address {
         protocol: Protocol::Tcp,
@@ -256,14 +257,8 @@ fn one_plan_over_named_directors_applies_in_stages_and_converges() {
             .any(|a| a.address.addr().to_string() == "203.0.113.99")
     );
     let observed = world.observe(&config);
-    let again = plan::make_named(&config, &observed, Goal::Converge, &[]).unwrap();
+    let again = plan::make(&config, &observed, Goal::Converge, &[]).unwrap();
     assert!(again.is_empty(), "{}", plan::render::human(&again, false));
-    assert!(
-        Live::Named(observed)
-            .plan(&config, Goal::Converge, &[])
-            .unwrap()
-            .is_empty()
-    );
 }
 
 #[test]
@@ -274,17 +269,16 @@ fn a_failure_at_any_change_of_the_second_director_rolls_back_everything() {
         let mut world = fakes();
         let before = world.snapshot();
         let observed = world.observe(&config);
-        let plan = plan::make_named(&config, &observed, Goal::Converge, &[]).unwrap();
+        let plan = plan::make(&config, &observed, Goal::Converge, &[]).unwrap();
         world.ipvs[1].fail_at = Some(fail_at);
-        let request = NamedRequest {
+        let request = Request {
             config: &config,
             plan: &plan,
             observed,
             goal: Goal::Converge,
             targets: &[],
         };
-        let outcome =
-            world.run(|fleet| apply::run_named(request, fleet, &mut Quiet, &Cancel::default()));
+        let outcome = world.run(|fleet| apply::run(request, fleet, &mut Quiet, &Cancel::default()));
         let Err(failure) = outcome else {
             break; // past lb2's last change
         };
@@ -306,7 +300,7 @@ fn a_rollout_by_hand_changes_only_the_directors_asked_for() {
     let mut world = fakes();
     let observed = world.observe(&config);
     let only = ["lb1".to_string()];
-    let plan = plan::make_named(&config, &observed, Goal::Converge, &only).unwrap();
+    let plan = plan::make(&config, &observed, Goal::Converge, &only).unwrap();
     assert!(
         plan.changes
             .iter()
@@ -324,7 +318,7 @@ fn a_rollout_by_hand_changes_only_the_directors_asked_for() {
             .all(|(phase, _)| *phase != plan::Phase::HostCleanup),
         "the stale VIP stays while lb2 may still send its traffic"
     );
-    let request = NamedRequest {
+    let request = Request {
         config: &config,
         plan: &plan,
         observed,
@@ -332,7 +326,7 @@ fn a_rollout_by_hand_changes_only_the_directors_asked_for() {
         targets: &[],
     };
     world
-        .run(|fleet| apply::run_named(request, fleet, &mut Quiet, &Cancel::default()))
+        .run(|fleet| apply::run(request, fleet, &mut Quiet, &Cancel::default()))
         .expect("applies lb1");
     assert_eq!(world.ipvs[0].table.services.len(), 1, "lb1 done");
     assert!(
@@ -340,7 +334,7 @@ fn a_rollout_by_hand_changes_only_the_directors_asked_for() {
         "lb2 untouched"
     );
     let observed = world.observe(&config);
-    let rest = plan::make_named(&config, &observed, Goal::Converge, &[]).unwrap();
+    let rest = plan::make(&config, &observed, Goal::Converge, &[]).unwrap();
     assert!(
         rest.changes
             .iter()
@@ -352,7 +346,7 @@ fn a_rollout_by_hand_changes_only_the_directors_asked_for() {
             .any(|c| c.director.as_deref() == Some("lb2"))
     );
 
-    let unknown = plan::make_named(&config, &observed, Goal::Converge, &["lb9".into()]);
+    let unknown = plan::make(&config, &observed, Goal::Converge, &["lb9".into()]);
     let errors = unknown.unwrap_err();
     assert!(
         errors[0].compact().contains("the directors are: lb1, lb2"),

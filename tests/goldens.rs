@@ -43,7 +43,8 @@ fn planner_goldens() {
         let name = case.file_name().unwrap().to_string_lossy().into_owned();
         let config = load(&case.join("config"));
         let observed = observed(case);
-        let (text, json, markdown) = match plan::diff(&config, &observed) {
+        let (text, json, markdown) = match plan::make(&config, &observed, plan::Goal::Converge, &[])
+        {
             Ok(plan) => (
                 plan::render::human(&plan, false),
                 format!("{:#}\n", plan::render::json(&plan)),

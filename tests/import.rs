@@ -6,7 +6,7 @@ use lvsform::config::{self, Inputs};
 use lvsform::director::DirectorFacts;
 use lvsform::ipvs::FakeIpvs;
 use lvsform::model::*;
-use lvsform::plan::{self, Observed};
+use lvsform::plan::{self, Observed, ObservedDirector};
 use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -210,14 +210,16 @@ proptest! {
         prop_assert_eq!(&config.desired.services, &table.services, "{}", text);
         // The director as NAT wants it; hosts, when managed, as their services want them.
         let observed = Observed {
-            table: table.clone(),
-            director: DirectorFacts {
-                sysctls: config.desired.director.sysctls.clone(),
-                ..Default::default()
-            },
+            directors: vec![ObservedDirector {
+                table: table.clone(),
+                settings: DirectorFacts {
+                    sysctls: config.directors[0].settings.sysctls.clone(),
+                    ..Default::default()
+                },
+            }],
             hosts: BTreeMap::new(),
         };
-        let plan = plan::diff(&config, &observed).unwrap();
+        let plan = plan::make(&config, &observed, plan::Goal::Converge, &[]).unwrap();
         prop_assert!(plan.is_empty(), "{}\n{}", plan::render::human(&plan, false), text);
         // What `lvsform fmt` would write.
         prop_assert_eq!(lvsform::fmt::format(&text).unwrap(), text);

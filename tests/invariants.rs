@@ -168,7 +168,7 @@ proptest! {
         let config = load(&desired);
         let mut world = world(&live, &sysctls, &vip_on_lo, shuffle);
         let observed = world.run(3, |b| apply::observe(&config, b)).unwrap();
-        let plan = plan::diff(&config, &observed).unwrap();
+        let plan = plan::make(&config, &observed, plan::Goal::Converge, &[]).unwrap();
         world.run(3, carry_out(converge(&config, &plan, &observed))).unwrap();
         prop_assert_eq!(&world.ipvs.table.services, &config.desired.services);
         for (key, service) in &config.desired.services {
@@ -176,7 +176,7 @@ proptest! {
             if service.settings.scheduler.hashes() {
                 let canonical: Vec<DestinationKey> = service.canonical_order().copied().collect();
                 prop_assert_eq!(&world.ipvs.table.order[key], &canonical);
-                let live = observed.table.order.get(key).cloned().unwrap_or_default();
+                let live = observed.directors[0].table.order.get(key).cloned().unwrap_or_default();
                 let fewest = fewest_moves(&live, &canonical);
                 prop_assert_eq!(moved, fewest, "{}", plan::render::human(&plan, false));
             } else {
@@ -184,7 +184,7 @@ proptest! {
             }
         }
         let again = world.run(3, |b| apply::observe(&config, b)).unwrap();
-        let replan = plan::diff(&config, &again).unwrap();
+        let replan = plan::make(&config, &again, plan::Goal::Converge, &[]).unwrap();
         prop_assert!(replan.is_empty(), "{}", plan::render::human(&replan, false));
     }
 
@@ -200,7 +200,7 @@ proptest! {
         let config = load(&desired);
         let pristine = world(&live, &sysctls, &vip_on_lo, shuffle);
         let observed = pristine.clone().run(3, |b| apply::observe(&config, b)).unwrap();
-        let plan = plan::diff(&config, &observed).unwrap();
+        let plan = plan::make(&config, &observed, plan::Goal::Converge, &[]).unwrap();
         let mut world = pristine.clone();
         // Fail the n-th IPVS change, or the n-th change of a host.
         match fail % 2 {
@@ -229,19 +229,19 @@ proptest! {
         let config = load(&desired);
         let mut world = world(&live, &[0], &[false], shuffle);
         let observed = world.run(3, |b| apply::observe(&config, b)).unwrap();
-        let plan = plan::diff(&config, &observed).unwrap();
+        let plan = plan::make(&config, &observed, plan::Goal::Converge, &[]).unwrap();
         let refusing = |table: &lvsform::ipvs::Table, key: &ServiceKey| {
             table.services.get(key).is_some_and(|s| {
                 s.settings.refuses_at_weight_zero() && s.destinations.values().any(|d| d.weight == 0)
             })
         };
-        let mut table = observed.table.clone();
+        let mut table = observed.directors[0].table.clone();
         for (_, step) in plan.steps() {
             let plan::Step::Ipvs { change, .. } = step else { continue };
             table_apply(&mut table, change);
             for key in config.desired.services.keys() {
                 prop_assert!(
-                    !refusing(&table, key) || refusing(&observed.table, key),
+                    !refusing(&table, key) || refusing(&observed.directors[0].table, key),
                     "{key} refuses clients after {change}"
                 );
             }

@@ -165,37 +165,34 @@ fn send_table(
     output: &mut impl Write,
 ) -> io::Result<Response> {
     // One core encodes and writes meanwhile.
-    let all = ipvs.dump_sockets;
-    ipvs.dump_sockets = all.saturating_sub(1);
-    let response = std::thread::scope(|scope| {
-        let (read, parts) = std::sync::mpsc::sync_channel(2);
-        let reading = &mut *ipvs;
-        let reader = scope.spawn(move || {
-            reading.observe_in_parts(only, SERVICES_PER_PART, &|part| {
-                // The runner is gone when nobody takes a part: reading on is pointless.
-                read.send(part)
-                    .map_err(|_| crate::ipvs::IpvsError::Remote("stopped".into()))
-            })
-        });
-        let mut written = Ok(());
-        for part in parts {
-            let part = Response::TablePart(Box::new(WireTable::from(&part)));
-            written = write_frame(output, &part);
-            if written.is_err() {
-                break;
+    ipvs.with_a_core_spare(|ipvs| {
+        std::thread::scope(|scope| {
+            let (read, parts) = std::sync::mpsc::sync_channel(2);
+            let reader = scope.spawn(move || {
+                ipvs.observe_in_parts(only, SERVICES_PER_PART, &|part| {
+                    // The runner is gone when nobody takes a part: reading on is pointless.
+                    read.send(part)
+                        .map_err(|_| crate::ipvs::IpvsError::Remote("stopped".into()))
+                })
+            });
+            let mut written = Ok(());
+            for part in parts {
+                let part = Response::TablePart(Box::new(WireTable::from(&part)));
+                written = write_frame(output, &part);
+                if written.is_err() {
+                    break;
+                }
             }
-        }
-        let read = reader
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        written?;
-        Ok(match read {
-            Ok(()) => Response::Done,
-            Err(e) => Response::refused(&e),
+            let read = reader
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            written?;
+            Ok(match read {
+                Ok(()) => Response::Done,
+                Err(e) => Response::refused(&e),
+            })
         })
-    });
-    ipvs.dump_sockets = all;
-    response
+    })
 }
 
 /// What the agent holds between requests.

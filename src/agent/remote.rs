@@ -106,13 +106,11 @@ impl Link {
         let mut parts = TableParts::default();
         loop {
             match self.receive()? {
-                Response::TablePart(part) => parts.add(*part),
-                Response::Done => break,
+                Response::TablePart(part) => parts.add(*part).map_err(|e| self.unusable(e))?,
+                Response::Done => return parts.finish().map_err(|e| self.unusable(e)),
                 other => return Err(self.lost(unexpected(&other))),
             }
-            .map_err(|e| self.unusable(e))?;
         }
-        parts.finish().map_err(|e| self.unusable(e))
     }
 
     fn unusable(&self, detail: String) -> AgentError {

@@ -1,38 +1,68 @@
-//! Carrying out a plan as one unit: the steps in phase order, each executed step journaled
-//! with its inverse; then what the steps touched is read back and planned again, and any
-//! failure on the way — a step, a cancel, a verification that finds work left — undoes
-//! the journal in reverse. Generic over the backends; progress is reported, never printed.
+//! Carrying out a plan, in stages: the real servers are prepared, then each director in
+//! declared order — its steps, then a read-back that must find nothing left to do there —
+//! and the real servers are cleaned up after the last (one director is the case of one
+//! director stage). Every executed step is journaled with its inverse; any failure on the
+//! way — a step, a cancel, a verification that finds work left — undoes every stage so
+//! far, the latest first. Generic over the backends; progress is reported, never printed.
 
 mod observe;
-mod staged;
+mod run;
 mod steps;
+mod touched;
 
-pub use observe::{ObserveError, observe, observe_after, observe_named, observe_with};
-pub use staged::{Fleet, NamedRequest, run_named};
+pub use observe::{ObserveError, observe, observe_with, reread_director, reread_hosts};
+pub use run::{run, run_order};
 pub use steps::Undo;
 
-use crate::address::Address;
 use crate::config::Config;
 use crate::diag::Diag;
 use crate::director::{Director, DirectorError};
 use crate::host::{Host, HostApplyError};
 use crate::ipvs::{Ipvs, IpvsError};
-use crate::model::{Service, ServiceKey};
 use crate::plan::{Goal, Observed, Plan, Step};
 use miette::Diagnostic;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// What an apply works on.
+/// What an apply works on: every director's backends, in declared order, and the managed
+/// hosts.
 pub struct Backends<'a> {
-    pub ipvs: &'a mut dyn Ipvs,
+    pub directors: Vec<DirectorBackends<'a>>,
     /// Managed hosts by SSH address.
     pub hosts: &'a mut [Box<dyn Host>],
-    pub director: &'a mut dyn Director,
     pub parallelism: usize,
     /// Wait for the connections of removed real servers (`--no-drain`: false).
     pub drain: bool,
+}
+
+/// One director's backends: its IPVS table and its own settings.
+pub struct DirectorBackends<'a> {
+    pub ipvs: &'a mut dyn Ipvs,
+    pub settings: &'a mut dyn Director,
+}
+
+impl Backends<'_> {
+    /// What the steps of one stage reach: director `index` and the hosts.
+    fn reach(&mut self, index: usize) -> Reach<'_> {
+        let director = &mut self.directors[index];
+        Reach {
+            ipvs: &mut *director.ipvs,
+            director: &mut *director.settings,
+            hosts: self.hosts,
+            parallelism: self.parallelism,
+            drain: self.drain,
+        }
+    }
+}
+
+/// What the steps of one stage reach: one director's backends and the hosts.
+struct Reach<'a> {
+    ipvs: &'a mut dyn Ipvs,
+    director: &'a mut dyn Director,
+    hosts: &'a mut [Box<dyn Host>],
+    parallelism: usize,
+    drain: bool,
 }
 
 /// A plan to carry out, with what it was made from.
@@ -177,174 +207,4 @@ pub enum Event<'a> {
 /// Receives an apply's events (a progress bar, JSON lines, nothing in tests).
 pub trait Progress {
     fn event(&mut self, event: Event<'_>);
-}
-
-/// Carries out `request.plan`: executes, verifies, and rolls back on any failure.
-pub fn run(
-    request: Request,
-    backends: &mut Backends,
-    progress: &mut dyn Progress,
-    cancel: &Cancel,
-) -> Result<(), Failure> {
-    let Request {
-        config,
-        plan,
-        observed,
-        goal,
-        targets,
-    } = request;
-    // The run order, derived once: the same steps are read back after they ran.
-    let steps = plan.steps();
-    let before = Touched::before(&observed, &steps);
-    let executed = crate::log::timed("steps executed", || {
-        steps::execute(&steps, backends, progress, cancel)
-    });
-    let (error, journal) = match executed {
-        Ok(journal) => {
-            progress.event(Event::Verifying);
-            let error = match verify(config, backends, observed, &steps, goal) {
-                Ok(left) => {
-                    let left = left.targeted(config, targets);
-                    if left.is_empty() {
-                        return Ok(());
-                    }
-                    Error::ChangesRemain(left.steps().len())
-                }
-                Err(error) => error,
-            };
-            (error, journal)
-        }
-        Err(failed) => failed,
-    };
-    progress.event(Event::Failed(&error));
-    let mut left = journal.rollback(backends, progress);
-    if left.is_empty() {
-        // A rollback is claimed only when what the steps touched reads as before.
-        left = before.differences(config, backends);
-    }
-    Err(Failure { error, left })
-}
-
-/// What a plan's steps touch, as it was before them: a rollback must bring back exactly
-/// this.
-struct Touched {
-    /// The services the IPVS steps touch (absent: did not exist).
-    services: std::collections::BTreeMap<ServiceKey, Option<Service>>,
-    timeouts: crate::model::Timeouts,
-    sync_daemons: std::collections::BTreeSet<crate::model::SyncDaemon>,
-    director: crate::director::DirectorFacts,
-    hosts: std::collections::BTreeMap<String, crate::host::HostFacts>,
-}
-
-impl Touched {
-    fn before(observed: &Observed, steps: &[&(crate::plan::Phase, Step)]) -> Touched {
-        let mut services = std::collections::BTreeMap::new();
-        let mut hosts = std::collections::BTreeMap::new();
-        for (_, step) in steps {
-            let key = match step {
-                Step::Ipvs { change, .. } => change.service(),
-                Step::Drain { service, .. } => Some(*service),
-                Step::Host { host, .. } => {
-                    if let Some(facts) = observed.hosts.get(host) {
-                        hosts.insert(host.clone(), facts.clone());
-                    }
-                    None
-                }
-                Step::Director(_) => None,
-            };
-            if let Some(key) = key {
-                services
-                    .entry(key)
-                    .or_insert_with(|| observed.table.services.get(&key).cloned());
-            }
-        }
-        Touched {
-            services,
-            timeouts: observed.table.timeouts,
-            sync_daemons: observed.table.sync_daemons.clone(),
-            director: observed.director.clone(),
-            hosts,
-        }
-    }
-
-    /// What does not read as it was, after a rollback.
-    fn differences(&self, config: &Config, backends: &mut Backends) -> Vec<String> {
-        let mut left = Vec::new();
-        let unreadable = |what: &str, e: &dyn fmt::Display| {
-            format!("{what}: cannot be read back to check the rollback: {e}")
-        };
-        let keys = self.services.keys().copied().collect();
-        match backends.ipvs.observe_some(Some(&keys)) {
-            Ok(table) => {
-                for (key, service) in &self.services {
-                    if table.services.get(key) != service.as_ref() {
-                        left.push(format!(
-                            "{}: not as it was before the apply",
-                            Address::undeclared_service(key)
-                        ));
-                    }
-                }
-                if table.timeouts != self.timeouts || table.sync_daemons != self.sync_daemons {
-                    left.push(
-                        "director: IPVS timeouts or sync daemons not as they were before the apply"
-                            .into(),
-                    );
-                }
-            }
-            Err(e) => left.push(unreadable("the IPVS table", &e)),
-        }
-        let sysctls: Vec<String> = config.desired.director.sysctls.keys().cloned().collect();
-        match backends
-            .director
-            .observe(&sysctls, config.director.interface.as_deref())
-        {
-            Ok(facts) if facts == self.director => {}
-            Ok(_) => left.push("director: not as it was before the apply".into()),
-            Err(e) => left.push(unreadable("director", &e)),
-        }
-        let facts = crate::parallel::for_each_parallel(backends.hosts, backends.parallelism, |h| {
-            self.hosts
-                .contains_key(h.name())
-                .then(|| (h.name().to_string(), h.observe()))
-        });
-        for (name, result) in facts.into_iter().flatten() {
-            match result {
-                Ok(facts) if Some(&facts) == self.hosts.get(&name) => {}
-                Ok(_) => left.push(format!(
-                    "{}: not as it was before the apply",
-                    Address::host(&name)
-                )),
-                Err(e) => left.push(unreadable(&Address::host(&name).to_string(), &e)),
-            }
-        }
-        left
-    }
-}
-
-/// What is left to do after a plan's steps ran, from a fresh read of what they touched.
-fn verify(
-    config: &Config,
-    backends: &mut Backends,
-    before: Observed,
-    steps: &[&(crate::plan::Phase, Step)],
-    goal: Goal,
-) -> Result<Plan, Error> {
-    let start = std::time::Instant::now();
-    let after =
-        observe_after(config, backends, before, steps).map_err(|errors| Error::ReadBack {
-            errors,
-            diagnostics: vec![],
-        })?;
-    let left = crate::plan::make(config, &after, goal).map_err(|diagnostics| Error::ReadBack {
-        errors: vec![],
-        diagnostics,
-    })?;
-    crate::log::debug(|| {
-        format!(
-            "verified in {:.2}s: {} steps left",
-            start.elapsed().as_secs_f64(),
-            left.steps().len()
-        )
-    });
-    Ok(left)
 }

@@ -1,12 +1,12 @@
-//! Reading what a plan compares: the IPVS table, the director's settings, and every
-//! managed host in parallel; after an apply, only what its steps touched.
+//! Reading what a plan compares: each director's IPVS table and settings, and every
+//! managed host in parallel; after a stage of an apply, only what its steps touched.
 
 use super::Backends;
 use crate::config::Config;
-use crate::director::DirectorError;
+use crate::director::{Director, DirectorError, DirectorFacts};
 use crate::host::{Host, HostError, HostFacts, for_each_parallel};
 use crate::ipvs::{IpvsError, Table};
-use crate::plan::{Observed, Phase, Step};
+use crate::plan::{Observed, ObservedDirector, Phase, Step};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Why part of the live state could not be read.
@@ -23,74 +23,39 @@ pub enum ObserveError {
     Director(#[from] DirectorError),
 }
 
-/// Reads everything the plan compares: the IPVS table, the director's settings, and every
-/// managed host in parallel. Every failure is reported, not just the first.
+/// Reads everything the plan compares: each director's IPVS table and settings, and every
+/// managed host once, in parallel. Every failure is reported, not just the first.
 pub fn observe(config: &Config, backends: &mut Backends) -> Result<Observed, Vec<ObserveError>> {
-    let table = backends.ipvs.observe();
-    observe_with(config, backends, table)
+    let tables = backends
+        .directors
+        .iter_mut()
+        .map(|d| d.ipvs.observe())
+        .collect();
+    observe_with(config, backends, tables)
 }
 
-/// `observe` with the IPVS table already read (`lvsform` reads it while the configuration
-/// is evaluated).
+/// `observe` with each director's IPVS table already read, in declared order (`lvsform`
+/// reads them while the configuration is evaluated).
 pub fn observe_with(
     config: &Config,
     backends: &mut Backends,
-    table: Result<Table, IpvsError>,
+    tables: Vec<Result<Table, IpvsError>>,
 ) -> Result<Observed, Vec<ObserveError>> {
     let mut errors = Vec::new();
-    let sysctls: Vec<String> = config.desired.director.sysctls.keys().cloned().collect();
-    let director = backends
-        .director
-        .observe(&sysctls, config.director.interface.as_deref());
     let facts = for_each_parallel(backends.hosts, backends.parallelism, |h| {
         (h.name().to_string(), h.observe())
     });
-    let mut hosts = BTreeMap::new();
-    gather(facts, &mut hosts, &mut errors);
-    let table = table.map_err(|e| errors.push(e.into())).ok();
-    let director = director.map_err(|e| errors.push(e.into())).ok();
-    match (table, director) {
-        (Some(table), Some(director)) if errors.is_empty() => Ok(Observed {
-            table,
-            director,
-            hosts,
-        }),
-        _ => Err(errors),
-    }
-}
-
-/// Reads everything a plan over named directors compares: each director's settings (its
-/// table read already, in `tables`), and every managed host once; one `Observed` per
-/// director, each with every host's facts.
-pub fn observe_named(
-    config: &Config,
-    fleet: &mut super::Fleet,
-    tables: Vec<Result<Table, IpvsError>>,
-) -> Result<Vec<Observed>, Vec<ObserveError>> {
-    let mut errors = Vec::new();
-    let facts = for_each_parallel(fleet.hosts, fleet.parallelism, |h| {
-        (h.name().to_string(), h.observe())
-    });
-    let mut hosts = BTreeMap::new();
-    gather(facts, &mut hosts, &mut errors);
-    let mut observed = Vec::new();
-    for ((director, (_, settings)), table) in config
-        .directors
-        .iter()
-        .zip(fleet.directors.iter_mut())
-        .zip(tables)
-    {
-        let sysctls: Vec<String> = director.settings.sysctls.keys().cloned().collect();
-        let facts = settings.observe(&sysctls, director.meta.interface.as_deref());
-        match (table, facts) {
-            (Ok(table), Ok(director)) => observed.push(Observed {
-                table,
-                director,
-                hosts: hosts.clone(),
-            }),
-            (table, facts) => {
+    let mut observed = Observed::default();
+    gather(facts, &mut observed.hosts, &mut errors);
+    for (index, (director, table)) in backends.directors.iter_mut().zip(tables).enumerate() {
+        let settings = read_settings(config, index, &mut *director.settings);
+        match (table, settings) {
+            (Ok(table), Ok(settings)) => observed
+                .directors
+                .push(ObservedDirector { table, settings }),
+            (table, settings) => {
                 errors.extend(table.err().map(ObserveError::from));
-                errors.extend(facts.err().map(ObserveError::from));
+                errors.extend(settings.err().map(ObserveError::from));
             }
         }
     }
@@ -101,15 +66,27 @@ pub fn observe_named(
     }
 }
 
-/// Reads again what a plan changed, for verification: the real servers of the services it
-/// touched and the hosts it touched; the rest is taken from `before` (a full dump of a
-/// large table would double the time of a small apply).
-pub fn observe_after(
+/// The settings director `index` is declared with, as they are.
+pub(super) fn read_settings(
     config: &Config,
+    index: usize,
+    settings: &mut dyn Director,
+) -> Result<DirectorFacts, DirectorError> {
+    let director = &config.directors[index];
+    let sysctls: Vec<String> = director.settings.sysctls.keys().cloned().collect();
+    settings.observe(&sysctls, director.meta.interface.as_deref())
+}
+
+/// Reads again what a director's steps changed, for verification: the real servers of
+/// the services they touched, and the director's settings; the rest of its table stays as
+/// in `observed` (a full dump of a large table would double the time of a small apply).
+pub fn reread_director(
+    config: &Config,
+    index: usize,
     backends: &mut Backends,
-    mut before: Observed,
+    observed: &mut Observed,
     steps: &[&(Phase, Step)],
-) -> Result<Observed, Vec<ObserveError>> {
+) -> Result<(), Vec<ObserveError>> {
     let touched: BTreeSet<_> = steps
         .iter()
         .filter_map(|(_, s)| match s {
@@ -118,21 +95,14 @@ pub fn observe_after(
             _ => None,
         })
         .collect();
-    let touched_hosts: BTreeSet<&str> = steps
-        .iter()
-        .filter_map(|(_, s)| {
-            if let Step::Host { host, .. } = s {
-                Some(host.as_str())
-            } else {
-                None
-            }
-        })
-        .collect();
-    let mut errors = Vec::new();
-    let mut table = backends
+    let director = &mut backends.directors[index];
+    let mut table = director
         .ipvs
         .observe_some(Some(&touched))
         .map_err(|e| vec![e.into()])?;
+    let settings =
+        read_settings(config, index, &mut *director.settings).map_err(|e| vec![e.into()])?;
+    let before = &mut observed.directors[index];
     for (key, service) in table.services.iter_mut() {
         if !touched.contains(key)
             && let Some(old) = before.table.services.get_mut(key)
@@ -140,39 +110,47 @@ pub fn observe_after(
             service.destinations = std::mem::take(&mut old.destinations);
         }
     }
-    for (key, counters) in before.table.counters {
+    for (key, counters) in std::mem::take(&mut before.table.counters) {
         if !touched.contains(&key.0) {
             table.counters.insert(key, counters);
         }
     }
-    for (key, order) in before.table.order {
+    for (key, order) in std::mem::take(&mut before.table.order) {
         if !touched.contains(&key) && table.services.contains_key(&key) {
             table.order.insert(key, order);
         }
     }
-    let sysctls: Vec<String> = config.desired.director.sysctls.keys().cloned().collect();
-    let director = backends
-        .director
-        .observe(&sysctls, config.director.interface.as_deref())
-        .map_err(|e| errors.push(e.into()))
-        .ok();
+    *before = ObservedDirector { table, settings };
+    Ok(())
+}
+
+/// Reads again the hosts that steps changed, for verification.
+pub fn reread_hosts(
+    backends: &mut Backends,
+    observed: &mut Observed,
+    steps: &[&(Phase, Step)],
+) -> Result<(), Vec<ObserveError>> {
+    let touched: BTreeSet<&str> = steps
+        .iter()
+        .filter_map(|(_, s)| match s {
+            Step::Host { host, .. } => Some(host.as_str()),
+            _ => None,
+        })
+        .collect();
     let mut reread: Vec<&mut Box<dyn Host>> = backends
         .hosts
         .iter_mut()
-        .filter(|h| touched_hosts.contains(h.name()))
+        .filter(|h| touched.contains(h.name()))
         .collect();
     let facts = for_each_parallel(&mut reread, backends.parallelism, |h| {
         (h.name().to_string(), h.observe())
     });
-    let mut hosts = before.hosts;
-    gather(facts, &mut hosts, &mut errors);
-    match director {
-        Some(director) if errors.is_empty() => Ok(Observed {
-            table,
-            director,
-            hosts,
-        }),
-        _ => Err(errors),
+    let mut errors = Vec::new();
+    gather(facts, &mut observed.hosts, &mut errors);
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
     }
 }
 

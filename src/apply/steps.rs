@@ -2,7 +2,7 @@
 //! every executed step is journaled with what undoes it; a rollback undoes the journal in
 //! reverse.
 
-use super::{Backends, Batch, Cancel, Error, Event, Progress};
+use super::{Batch, Cancel, Error, Event, Progress, Reach};
 use crate::director::DirectorChange;
 use crate::host::{Host, HostChange, for_each_parallel};
 use crate::ipvs::Change;
@@ -37,7 +37,7 @@ pub struct Journal(Vec<Undo>);
 
 impl Journal {
     /// Undoes everything in reverse; returns what could not be undone.
-    pub fn rollback(self, backends: &mut Backends, progress: &mut dyn Progress) -> Vec<String> {
+    pub fn rollback(self, backends: &mut Reach, progress: &mut dyn Progress) -> Vec<String> {
         rollback(self.0, backends, progress)
     }
 }
@@ -50,7 +50,7 @@ const MAX_BATCH: usize = 4096;
 /// error with the journal so far (the caller rolls it back).
 pub fn execute(
     steps: &[&(Phase, Step)],
-    backends: &mut Backends,
+    backends: &mut Reach,
     progress: &mut dyn Progress,
     cancel: &Cancel,
 ) -> Result<Journal, (Error, Journal)> {
@@ -100,11 +100,7 @@ pub fn execute(
     }
 }
 
-fn run_ipvs(
-    batch: &[&Step],
-    backends: &mut Backends,
-    journal: &mut Vec<Undo>,
-) -> Result<(), Error> {
+fn run_ipvs(batch: &[&Step], backends: &mut Reach, journal: &mut Vec<Undo>) -> Result<(), Error> {
     let (changes, undos): (Vec<Change>, Vec<&Vec<Change>>) = batch
         .iter()
         .filter_map(|s| match s {
@@ -125,11 +121,7 @@ fn run_ipvs(
     Ok(outcome?)
 }
 
-fn run_hosts(
-    batch: &[&Step],
-    backends: &mut Backends,
-    journal: &mut Vec<Undo>,
-) -> Result<(), Error> {
+fn run_hosts(batch: &[&Step], backends: &mut Reach, journal: &mut Vec<Undo>) -> Result<(), Error> {
     let mut per_host: BTreeMap<&str, Vec<HostChange>> = BTreeMap::new();
     for step in batch {
         if let Step::Host { host, change } = step {
@@ -179,7 +171,7 @@ fn run_hosts(
 
 fn run_director(
     batch: &[&Step],
-    backends: &mut Backends,
+    backends: &mut Reach,
     journal: &mut Vec<Undo>,
 ) -> Result<(), Error> {
     for step in batch {
@@ -192,7 +184,7 @@ fn run_director(
 }
 
 /// Waits until every drained destination has no active connections, or its timeout.
-fn run_drains(batch: &[&Step], backends: &mut Backends, cancel: &Cancel) -> Result<(), Error> {
+fn run_drains(batch: &[&Step], backends: &mut Reach, cancel: &Cancel) -> Result<(), Error> {
     if !backends.drain {
         return Ok(());
     }
@@ -238,11 +230,7 @@ fn run_drains(batch: &[&Step], backends: &mut Backends, cancel: &Cancel) -> Resu
 
 /// Undoes the journal in reverse; returns what could not be undone. Consecutive undos on
 /// hosts go as one batch per host, the hosts in parallel.
-fn rollback(
-    journal: Vec<Undo>,
-    backends: &mut Backends,
-    progress: &mut dyn Progress,
-) -> Vec<String> {
+fn rollback(journal: Vec<Undo>, backends: &mut Reach, progress: &mut dyn Progress) -> Vec<String> {
     let mut left = Vec::new();
     let mut undos = journal.into_iter().rev().peekable();
     while let Some(undo) = undos.next() {
@@ -279,7 +267,7 @@ fn rollback(
 
 /// Host undos (all `Undo::Host`), in order per host; one result each. After a host's first
 /// failure its later undos count as failed: they did not run, or may not have.
-fn undo_on_hosts(run: &[Undo], backends: &mut Backends) -> Vec<Result<(), Error>> {
+fn undo_on_hosts(run: &[Undo], backends: &mut Reach) -> Vec<Result<(), Error>> {
     let mut per_host: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (index, undo) in run.iter().enumerate() {
         if let Undo::Host { host, .. } = undo {

@@ -21,7 +21,7 @@ pub fn apply(options: &Options, apply_options: &ApplyOptions, goal: Goal) -> Sta
     let Ok((mut session, tables, warnings)) = Session::open(options, access(apply_options)) else {
         return Status::Failed;
     };
-    let Ok((live, plan)) = session.plan(tables, goal, &options.directors) else {
+    let Ok((observed, plan)) = session.plan(tables, goal, &options.directors) else {
         return Status::Failed;
     };
     let plan = plan.targeted(&session.config, &options.targets);
@@ -43,7 +43,7 @@ pub fn apply(options: &Options, apply_options: &ApplyOptions, goal: Goal) -> Sta
         return Status::Failed;
     }
     let run = Run {
-        live,
+        observed,
         plan: &plan,
         goal,
         targets: &options.targets,
@@ -84,10 +84,10 @@ pub fn apply_saved(
         });
         return Status::Failed;
     }
-    let Ok(live) = session.observe(tables) else {
+    let Ok(observed) = session.observe(tables) else {
         return Status::Failed;
     };
-    let record = planfile::record(&live);
+    let record = planfile::record(&observed);
     if planfile::fingerprint(&record) != file.fingerprint {
         fail(&Refusal::LiveStateMoved {
             moved: planfile::moved(&file.observed, &record).join(", "),
@@ -98,7 +98,7 @@ pub fn apply_saved(
     // again from the configuration and the state just read, and runs only if it is the
     // plan that was reviewed.
     let config = &session.config;
-    let plan = match live.plan(config, Goal::Converge, &file.directors) {
+    let plan = match crate::plan::make(config, &observed, Goal::Converge, &file.directors) {
         Ok(plan) => plan.targeted(config, &file.targets),
         Err(diags) => {
             report(&Diagnostics(diags), color);
@@ -117,7 +117,7 @@ pub fn apply_saved(
         return Status::Done;
     }
     let run = Run {
-        live,
+        observed,
         plan: &plan,
         goal: Goal::Converge,
         targets: &file.targets,

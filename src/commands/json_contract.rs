@@ -64,7 +64,7 @@ fn golden_plans() -> Vec<(String, plan::Plan, Value)> {
             let (config, warnings) = config::load(&case.join("config"), &Inputs::default());
             let text = std::fs::read_to_string(case.join("observed.json")).unwrap();
             let observed: Observed = serde_json::from_str(&text).unwrap();
-            let plan = plan::diff(&config?, &observed).ok()?;
+            let plan = plan::make(&config?, &observed, plan::Goal::Converge, &[]).ok()?;
             let document = plan_json(&plan, &warnings);
             Some((case.display().to_string(), plan, document))
         })

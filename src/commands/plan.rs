@@ -13,7 +13,7 @@ pub fn plan(
     let Ok((mut session, tables, warnings)) = Session::open(options, Access::Read) else {
         return Status::Failed;
     };
-    let Ok((live, plan)) = session.plan(tables, Goal::Converge, &options.directors) else {
+    let Ok((observed, plan)) = session.plan(tables, Goal::Converge, &options.directors) else {
         return Status::Failed;
     };
     let config = &session.config;
@@ -27,7 +27,7 @@ pub fn plan(
             &options.targets,
             &options.directors,
             config,
-            &live,
+            &observed,
             plan.clone(),
         )
         .write(path)

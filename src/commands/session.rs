@@ -3,14 +3,14 @@
 
 use super::{Options, Reported, View, fail, out, report};
 use crate::agent;
-use crate::apply::{self, Backends};
-use crate::config::{self, Config, DirectorMeta, RemoteDirectorMeta};
+use crate::apply::{self, Backends, DirectorBackends};
+use crate::config::{self, Config, RemoteDirectorMeta};
 use crate::diag::Diagnostics;
 use crate::director::{Director, LocalDirector};
 use crate::host::{Host, SshHost};
 use crate::ipvs::{Ipvs, NetlinkIpvs};
 use crate::lock::Lock;
-use crate::plan::{self, Goal, Live, Plan};
+use crate::plan::{self, Goal, Observed, Plan};
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
@@ -38,7 +38,7 @@ pub enum Access {
 
 /// A plan to carry out, with what it was made from.
 pub struct Run<'a> {
-    pub live: Live,
+    pub observed: Observed,
     pub plan: &'a Plan,
     pub goal: Goal,
     pub targets: &'a [String],
@@ -82,10 +82,9 @@ impl Session {
                 scope.spawn(|| {
                     let mut ipvs = NetlinkIpvs::connect()?;
                     // One core evaluates the configuration meanwhile.
-                    let all = ipvs.dump_sockets;
-                    ipvs.dump_sockets = all.saturating_sub(1);
-                    let table = crate::log::timed("live IPVS table read", || ipvs.observe());
-                    ipvs.dump_sockets = all;
+                    let table = crate::log::timed("live IPVS table read", || {
+                        ipvs.with_a_core_spare(|ipvs| ipvs.observe())
+                    });
                     Ok((ipvs, table))
                 })
             });
@@ -115,12 +114,8 @@ impl Session {
             .values()
             .map(|h| Box::new(SshHost::new(h.ssh.clone())) as Box<dyn Host>)
             .collect();
-        let metas: Vec<&DirectorMeta> = if config.directors.is_empty() {
-            vec![&config.director]
-        } else {
-            config.directors.iter().map(|d| &d.meta).collect()
-        };
-        let staged_locks = apply && !config.directors.is_empty();
+        let metas = config.directors.iter().map(|d| &d.meta);
+        let staged_locks = apply && config.named();
         let mut early_lock = early_lock;
         let mut reached = Vec::new();
         let mut failed = false;
@@ -149,7 +144,7 @@ impl Session {
         let mut lock = None;
         if let (true, Access::Apply { lock_timeout }) = (staged_locks, access) {
             let mut order: Vec<usize> = (0..reached.len()).collect();
-            order.sort_by_key(|&i| &config.directors[i].name);
+            order.sort_by_key(|&i| config.directors[i].name());
             // This machine's lock was taken ahead, out of that order: kept only when this
             // machine comes first (a lock held while waiting for another must be earlier
             // in the order); otherwise it is taken again in turn, and its table read after.
@@ -213,11 +208,10 @@ impl Session {
         tables: Vec<LiveTable>,
         goal: Goal,
         only: &[String],
-    ) -> Result<(Live, Plan), Reported> {
+    ) -> Result<(Observed, Plan), Reported> {
         let start = Instant::now();
-        let live = self.observe(tables)?;
-        let plan = live
-            .plan(&self.config, goal, only)
+        let observed = self.observe(tables)?;
+        let plan = plan::make(&self.config, &observed, goal, only)
             .map_err(|diags| report(&Diagnostics(diags), false))?;
         crate::log::debug(|| {
             let steps = plan.steps();
@@ -231,103 +225,54 @@ impl Session {
                 steps.len()
             )
         });
-        Ok((live, plan))
+        Ok((observed, plan))
     }
 
     /// Reads the rest of the live state: each director's settings and every host.
-    pub fn observe(&mut self, mut tables: Vec<LiveTable>) -> Result<Live, Reported> {
-        let failed = |errors: Vec<apply::ObserveError>| {
+    pub fn observe(&mut self, tables: Vec<LiveTable>) -> Result<Observed, Reported> {
+        let (config, mut backends) = self.parts(true);
+        apply::observe_with(config, &mut backends, tables).map_err(|errors| {
             for e in &errors {
                 fail(e);
             }
             Reported
-        };
-        if self.config.directors.is_empty() {
-            let table = tables.pop().expect("one table per director");
-            let (config, mut backends) = self.parts(true);
-            apply::observe_with(config, &mut backends, table)
-                .map(|observed| Live::One(Box::new(observed)))
-                .map_err(failed)
-        } else {
-            let (config, mut fleet) = self.fleet(true);
-            apply::observe_named(config, &mut fleet, tables)
-                .map(Live::Named)
-                .map_err(failed)
-        }
+        })
     }
 
-    /// Carries out a plan: at once on the one director, or in stages over named
-    /// directors.
+    /// Carries out a plan, director by director.
     pub fn apply(
         &mut self,
         run: Run,
         progress: &mut dyn apply::Progress,
         cancel: &apply::Cancel,
     ) -> Result<(), apply::Failure> {
-        let Run {
-            live,
-            plan,
-            goal,
-            targets,
-            drain,
-        } = run;
-        match live {
-            Live::One(observed) => {
-                let (config, mut backends) = self.parts(drain);
-                let request = apply::Request {
-                    config,
-                    plan,
-                    observed: *observed,
-                    goal,
-                    targets,
-                };
-                apply::run(request, &mut backends, progress, cancel)
-            }
-            Live::Named(observed) => {
-                let (config, mut fleet) = self.fleet(drain);
-                let request = apply::NamedRequest {
-                    config,
-                    plan,
-                    observed,
-                    goal,
-                    targets,
-                };
-                apply::run_named(request, &mut fleet, progress, cancel)
-            }
-        }
-    }
-
-    /// The configuration and the one director's backends.
-    fn parts(&mut self, drain: bool) -> (&Config, Backends<'_>) {
-        let (ipvs, director) = &mut self.directors[0];
-        let backends = Backends {
-            ipvs: &mut **ipvs,
-            hosts: &mut self.hosts,
-            director: &mut **director,
-            parallelism: self.config.parallelism,
-            drain,
+        let (config, mut backends) = self.parts(run.drain);
+        let request = apply::Request {
+            config,
+            plan: run.plan,
+            observed: run.observed,
+            goal: run.goal,
+            targets: run.targets,
         };
-        (&self.config, backends)
+        apply::run(request, &mut backends, progress, cancel)
     }
 
-    /// The configuration and every named director's backends.
-    fn fleet(&mut self, drain: bool) -> (&Config, apply::Fleet<'_>) {
-        let fleet = apply::Fleet {
+    /// The configuration, and every director's backends with the hosts.
+    fn parts(&mut self, drain: bool) -> (&Config, Backends<'_>) {
+        let backends = Backends {
             directors: self
                 .directors
                 .iter_mut()
-                .map(|(ipvs, director)| {
-                    (
-                        &mut **ipvs as &mut dyn Ipvs,
-                        &mut **director as &mut dyn Director,
-                    )
+                .map(|(ipvs, settings)| DirectorBackends {
+                    ipvs: &mut **ipvs,
+                    settings: &mut **settings,
                 })
                 .collect(),
             hosts: &mut self.hosts,
             parallelism: self.config.parallelism,
             drain,
         };
-        (&self.config, fleet)
+        (&self.config, backends)
     }
 }
 

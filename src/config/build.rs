@@ -2,7 +2,7 @@
 //! ranges, conflicting hosts) and the per-mode host and director settings.
 
 use super::decode::{Declared, DeclaredServer, DeclaredService};
-use super::{Config, DestinationMeta, DirectorMeta, HostMeta, NamedDirector, ServiceMeta};
+use super::{Config, DestinationMeta, DirectorConfig, DirectorMeta, HostMeta, ServiceMeta};
 use crate::address::Address;
 use crate::diag::{Diag, Diagnostics, Location};
 use crate::model::{
@@ -14,40 +14,30 @@ use std::net::IpAddr;
 
 pub fn build(declared: Declared, diags: &mut Diagnostics) -> Config {
     let mut desired = State::default();
-    let mut config_director = DirectorMeta::default();
-    let mut named: Vec<NamedDirector> = Vec::new();
-    for director in declared.directors {
-        let meta = DirectorMeta {
-            name: director.name.clone(),
-            interface: director.interface,
-            dip: director.dip,
-            ignore_vips: director.ignore_vips,
-            ignore_fwmarks: director.ignore_fwmarks,
-            remote: director.remote,
-        };
-        let settings = crate::model::Director {
-            sysctls: director.sysctls,
-            addresses: Default::default(),
-            timeouts: director.timeouts,
-            sync_daemons: director.sync_daemons,
-        };
-        match director.name {
-            Some(name) => named.push(NamedDirector {
-                name,
-                meta,
-                settings,
-                services: BTreeSet::new(),
-            }),
-            None => {
-                desired.director = settings;
-                config_director = meta;
-            }
-        }
-    }
-    // With named directors, the hosts' view of "the director" (NAT real servers route
-    // through its address) is the first one's that has one.
-    if let Some(dip) = named.iter().find_map(|d| d.meta.dip) {
-        config_director.dip = Some(dip);
+    let mut directors: Vec<DirectorConfig> = declared
+        .directors
+        .into_iter()
+        .map(|director| DirectorConfig {
+            meta: DirectorMeta {
+                name: director.name,
+                interface: director.interface,
+                dip: director.dip,
+                ignore_vips: director.ignore_vips,
+                ignore_fwmarks: director.ignore_fwmarks,
+                remote: director.remote,
+            },
+            settings: crate::model::Director {
+                sysctls: director.sysctls,
+                addresses: Default::default(),
+                timeouts: director.timeouts,
+                sync_daemons: director.sync_daemons,
+            },
+            services: BTreeSet::new(),
+        })
+        .collect();
+    if directors.is_empty() {
+        // No director block: this machine, with nothing but what the services need.
+        directors.push(DirectorConfig::default());
     }
     let mut services = BTreeMap::new();
     let mut hosts: BTreeMap<String, (HostMeta, Location)> = BTreeMap::new();
@@ -67,18 +57,15 @@ pub fn build(declared: Declared, diags: &mut Diagnostics) -> Config {
             );
             continue;
         }
-        let serving = serving_directors(&decl, &named, diags);
-        if named.is_empty() {
+        let serving = serving_directors(&decl, &directors, diags);
+        for &i in &serving {
             check_ignored(
                 &decl.key,
                 &decl.vips,
                 &decl.location,
-                &config_director,
+                &directors[i].meta,
                 diags,
             );
-        }
-        for &i in &serving {
-            check_ignored(&decl.key, &decl.vips, &decl.location, &named[i].meta, diags);
         }
         declared_at.insert(decl.key, (decl.address.clone(), decl.location.clone()));
 
@@ -91,13 +78,9 @@ pub fn build(declared: Declared, diags: &mut Diagnostics) -> Config {
             &mut locations,
             diags,
         );
-        if named.is_empty() {
-            desired.director.sysctls.extend(sysctls.clone());
-            add_vips(&mut desired.director, &config_director, &decl.vips);
-        }
-        hashing_guidance(&decl, &serving, &named, diags);
+        hashing_guidance(&decl, &serving, &directors, diags);
         for &i in &serving {
-            let director = &mut named[i];
+            let director = &mut directors[i];
             director.settings.sysctls.extend(sysctls.clone());
             add_vips(&mut director.settings, &director.meta, &decl.vips);
             director.services.insert(decl.key);
@@ -122,8 +105,7 @@ pub fn build(declared: Declared, diags: &mut Diagnostics) -> Config {
         desired,
         services,
         hosts: hosts.into_iter().map(|(k, (meta, _))| (k, meta)).collect(),
-        director: config_director,
-        directors: named,
+        directors,
         parallelism: declared.parallelism,
         locations,
     }
@@ -146,7 +128,7 @@ fn add_vips(settings: &mut crate::model::Director, meta: &DirectorMeta, vips: &[
 fn hashing_guidance(
     decl: &DeclaredService,
     serving: &[usize],
-    named: &[NamedDirector],
+    directors: &[DirectorConfig],
     diags: &mut Diagnostics,
 ) {
     let scheduler = decl.service.settings.scheduler;
@@ -175,9 +157,9 @@ fn hashing_guidance(
     };
     let strict: Vec<&str> = serving
         .iter()
-        .map(|&i| &named[i])
+        .map(|&i| &directors[i])
         .filter(|d| d.settings.sysctls.get(sysctl).map(String::as_str) != Some("1"))
-        .map(|d| d.name.as_str())
+        .filter_map(DirectorConfig::name)
         .collect();
     if !strict.is_empty() {
         diags.push(at(Diag::warning(format!(
@@ -189,16 +171,16 @@ fn hashing_guidance(
     }
 }
 
-/// The named directors (by index) that serve a service: those of its `directors`, or all.
+/// The directors (by index) that serve a service: those of its `directors`, or all.
 fn serving_directors(
     decl: &DeclaredService,
-    named: &[NamedDirector],
+    directors: &[DirectorConfig],
     diags: &mut Diagnostics,
 ) -> Vec<usize> {
     let Some((names, location)) = &decl.directors else {
-        return (0..named.len()).collect();
+        return (0..directors.len()).collect();
     };
-    if named.is_empty() {
+    if directors[0].name().is_none() {
         diags.push(
             Diag::error("`directors` chooses among named directors, and there are none")
                 .at(&location.file, location.span.clone())
@@ -208,11 +190,14 @@ fn serving_directors(
     }
     let mut serving = Vec::new();
     for name in names {
-        match named.iter().position(|d| &d.name == name) {
+        match directors
+            .iter()
+            .position(|d| d.name() == Some(name.as_str()))
+        {
             Some(i) if !serving.contains(&i) => serving.push(i),
             Some(_) => {}
             None => {
-                let known: Vec<&str> = named.iter().map(|d| d.name.as_str()).collect();
+                let known: Vec<&str> = directors.iter().filter_map(DirectorConfig::name).collect();
                 let help = match super::value::suggest(name, known.iter().copied()) {
                     Some(near) => format!("did you mean \"{near}\"?"),
                     None => format!("the directors are: {}", known.join(", ")),

@@ -17,7 +17,7 @@ use crate::address::Address;
 use crate::diag::{Diag, Diagnostics, Location};
 use crate::host::SshTarget;
 use crate::log::timed;
-use crate::model::{DestinationKey, ServiceKey, State};
+use crate::model::{DestinationKey, Service, ServiceKey, State};
 use ipnet::IpNet;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -33,10 +33,9 @@ pub struct Config {
     pub services: BTreeMap<ServiceKey, ServiceMeta>,
     /// How to reach each managed host, by SSH address.
     pub hosts: BTreeMap<String, HostMeta>,
-    /// The unnamed director; with named directors, the hosts' view of one (the first `dip`).
-    pub director: DirectorMeta,
-    /// Named directors, in declared order (none with an unnamed or no `director` block).
-    pub directors: Vec<NamedDirector>,
+    /// Every director, in declared order: one or more. The unlabeled `director {}` block,
+    /// or none (this machine), is the one director without a name.
+    pub directors: Vec<DirectorConfig>,
     /// How many hosts are reached at once.
     pub parallelism: usize,
     /// Where each resource address is declared.
@@ -66,15 +65,21 @@ pub enum Depool {
     Count(u32),
 }
 
-/// A `director "NAME"` block: how to reach it, what it holds, which services it serves.
-#[derive(Debug, Clone)]
-pub struct NamedDirector {
-    pub name: String,
+/// A director: how to reach it, what it holds, which services it serves.
+#[derive(Debug, Clone, Default)]
+pub struct DirectorConfig {
     pub meta: DirectorMeta,
     /// Its sysctls (with what its NAT services need), timeouts, sync daemons, and the VIPs
     /// of its services on its interface.
     pub settings: crate::model::Director,
     pub services: std::collections::BTreeSet<ServiceKey>,
+}
+
+impl DirectorConfig {
+    /// The label of `director "NAME"`; none for the unlabeled director.
+    pub fn name(&self) -> Option<&str> {
+        self.meta.name.as_deref()
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -105,35 +110,33 @@ pub struct HostMeta {
 }
 
 impl Config {
-    /// What named director `index` applies: its services and settings, as if it were the
-    /// only director; no hosts (the real servers' part of the plan serves every director).
-    pub fn director_view(&self, index: usize) -> Config {
-        let director = &self.directors[index];
-        let serves = |key: &ServiceKey| director.services.contains(key);
-        Config {
-            desired: State {
-                director: director.settings.clone(),
-                services: self
-                    .desired
-                    .services
-                    .iter()
-                    .filter(|(key, _)| serves(key))
-                    .map(|(key, service)| (*key, service.clone()))
-                    .collect(),
-                hosts: BTreeMap::new(),
-            },
-            services: self
+    /// Whether the directors are named (`director "NAME"` blocks): their parts of a plan
+    /// go under `director["NAME"]`, and `--director` chooses among them.
+    pub fn named(&self) -> bool {
+        self.directors[0].meta.name.is_some()
+    }
+
+    /// The director's address the NAT real servers route through: the first director's
+    /// that has a `dip`.
+    pub fn dip(&self) -> Option<IpAddr> {
+        self.directors.iter().find_map(|d| d.meta.dip)
+    }
+
+    /// The declared services director `index` serves: all of them, or (under `directors`)
+    /// some, then copied.
+    pub fn served_by(&self, index: usize) -> std::borrow::Cow<'_, BTreeMap<ServiceKey, Service>> {
+        let serves = &self.directors[index].services;
+        if serves.len() == self.desired.services.len() {
+            return std::borrow::Cow::Borrowed(&self.desired.services);
+        }
+        std::borrow::Cow::Owned(
+            self.desired
                 .services
                 .iter()
-                .filter(|(key, _)| serves(key))
-                .map(|(key, meta)| (*key, meta.clone()))
+                .filter(|(key, _)| serves.contains(key))
+                .map(|(key, service)| (*key, service.clone()))
                 .collect(),
-            hosts: BTreeMap::new(),
-            director: director.meta.clone(),
-            directors: Vec::new(),
-            parallelism: self.parallelism,
-            locations: self.locations.clone(),
-        }
+        )
     }
 }
 

@@ -465,6 +465,16 @@ impl<'c> Acks<'c> {
 }
 
 impl NetlinkIpvs {
+    /// Runs `work` with one dump socket fewer than cores: one core is left for what runs
+    /// beside the read (evaluating the configuration, or sending what is read).
+    pub fn with_a_core_spare<T>(&mut self, work: impl FnOnce(&mut NetlinkIpvs) -> T) -> T {
+        let all = self.dump_sockets;
+        self.dump_sockets = all.saturating_sub(1);
+        let result = work(self);
+        self.dump_sockets = all;
+        result
+    }
+
     /// The table as `observe_some` reads it, handed to `each` in parts as it is read (a
     /// remote director sends one part while it reads the next): first what is not per
     /// service (version, timeouts, sync daemons, unknown schedulers) with the services

@@ -8,7 +8,7 @@ pub mod markdown;
 mod persist;
 pub mod render;
 
-pub use diff::{destroy, diff, diff_retiring, hosts_part};
+pub use diff::{director_part, hosts_part};
 
 /// What a plan is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,48 +19,30 @@ pub enum Goal {
     Destroy,
 }
 
-/// The plan over named directors (`config.directors`, `observed` in their order, each with
-/// every host's facts): each director's part in declared order, its addresses under
-/// `director["NAME"]`, then the real servers' part, which serves them all.
+/// The plan for `goal`: each director's part in declared order (a named director's
+/// addresses under `director["NAME"]`), then the real servers' part, which serves them
+/// all.
 ///
-/// `only` (`--director`) limits it to those directors, for a rollout by hand: the real
-/// servers are prepared for them, and neither cleaned up nor destroyed (the other
+/// `only` (`--director`) limits it to those named directors, for a rollout by hand: the
+/// real servers are prepared for them, and neither cleaned up nor destroyed (the other
 /// directors may still send them traffic) — a plan over every director does that.
-pub fn make_named(
+pub fn make(
     config: &crate::config::Config,
-    observed: &[Observed],
+    observed: &Observed,
     goal: Goal,
     only: &[String],
 ) -> Result<Plan, Vec<crate::diag::Diag>> {
+    let mut errors = unknown_directors(config, only);
     let mut plan = Plan::default();
-    let mut errors = Vec::new();
-    for name in only {
-        if !config.directors.iter().any(|d| &d.name == name) {
-            let names: Vec<&str> = config.directors.iter().map(|d| d.name.as_str()).collect();
-            errors.push(
-                crate::diag::Diag::error(format!("--director {name}: no director has that name"))
-                    .help(if names.is_empty() {
-                        "--director chooses among named directors (director \"lb1\" { … }), and the configuration has none".to_string()
-                    } else {
-                        format!("the directors are: {}", names.join(", "))
-                    }),
-            );
-        }
-    }
     let mut retired = std::collections::BTreeSet::new();
-    for (index, (director, observed)) in config.directors.iter().zip(observed).enumerate() {
-        if !only.is_empty() && !only.contains(&director.name) {
+    for (index, director) in config.directors.iter().enumerate() {
+        if !only.is_empty() && !director.name().is_some_and(|n| only.iter().any(|o| o == n)) {
             continue;
         }
-        let view = config.director_view(index);
-        let part = match goal {
-            Goal::Converge => diff_retiring(&view, observed),
-            Goal::Destroy => destroy(&view, observed).map(|plan| (plan, Default::default())),
-        };
-        match part {
+        match director_part(config, index, observed, goal) {
             Ok((part, vips)) => {
                 retired.extend(vips);
-                plan.absorb(part, Some(&director.name));
+                plan.absorb(part, director.name());
             }
             Err(diags) => errors.extend(diags),
         }
@@ -69,11 +51,8 @@ pub fn make_named(
     if partial {
         retired.clear();
     }
-    if let Some(first) = observed
-        .first()
-        .filter(|_| !(partial && goal == Goal::Destroy))
-    {
-        match hosts_part(config, first, retired, goal) {
+    if !(partial && goal == Goal::Destroy) {
+        match hosts_part(config, observed, retired, goal) {
             Ok(part) => plan.absorb(part, None),
             Err(diags) => errors.extend(diags),
         }
@@ -85,16 +64,23 @@ pub fn make_named(
     }
 }
 
-/// The plan for `goal`.
-pub fn make(
-    config: &crate::config::Config,
-    observed: &Observed,
-    goal: Goal,
-) -> Result<Plan, Vec<crate::diag::Diag>> {
-    match goal {
-        Goal::Converge => diff(config, observed),
-        Goal::Destroy => destroy(config, observed),
+/// `--director` names that no director has.
+fn unknown_directors(config: &crate::config::Config, only: &[String]) -> Vec<crate::diag::Diag> {
+    use crate::diag::Diag;
+    if !only.is_empty() && !config.named() {
+        return vec![
+            Diag::error("--director chooses among named directors, and the configuration has none")
+                .help("name the director blocks (director \"lb1\" { … }), or leave --director out"),
+        ];
     }
+    let names: Vec<&str> = config.directors.iter().filter_map(|d| d.name()).collect();
+    only.iter()
+        .filter(|name| !names.contains(&name.as_str()))
+        .map(|name| {
+            Diag::error(format!("--director {name}: no director has that name"))
+                .help(format!("the directors are: {}", names.join(", ")))
+        })
+        .collect()
 }
 
 use crate::address::Address;
@@ -105,44 +91,21 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// Everything lvsform read before planning.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// Everything lvsform read before planning: each director's table and settings, and every
+/// managed host's facts, read once.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Observed {
-    pub table: Table,
-    pub director: DirectorFacts,
+    /// One per director, in declared order.
+    pub directors: Vec<ObservedDirector>,
     /// Facts of every managed host, by SSH address.
     pub hosts: BTreeMap<String, HostFacts>,
 }
 
-/// What lvsform read before planning: of the one director, or of each named director in
-/// declared order (each with every host's facts).
-#[derive(Debug, Clone)]
-pub enum Live {
-    One(Box<Observed>),
-    Named(Vec<Observed>),
-}
-
-impl Live {
-    /// The plan for `goal` against this live state; `only`: `--director`.
-    pub fn plan(
-        &self,
-        config: &crate::config::Config,
-        goal: Goal,
-        only: &[String],
-    ) -> Result<Plan, Vec<crate::diag::Diag>> {
-        match self {
-            Live::One(_) if !only.is_empty() => {
-                Err(
-                    vec![crate::diag::Diag::error(
-                "--director chooses among named directors, and the configuration has none",
-            )
-            .help("name the director blocks (director \"lb1\" { … }), or leave --director out")],
-                )
-            }
-            Live::One(observed) => make(config, observed, goal),
-            Live::Named(observed) => make_named(config, observed, goal, only),
-        }
-    }
+/// What one director holds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ObservedDirector {
+    pub table: Table,
+    pub settings: DirectorFacts,
 }
 
 /// The order in which steps run: every DR/TUN host is ready before it gets traffic, and

@@ -2,7 +2,7 @@
 //! "world" of fakes that can run plans and be compared before and after.
 #![allow(dead_code)] // each test binary uses part of it
 
-use lvsform::apply::{self, Backends, Cancel, Event, Failure, Progress, Request};
+use lvsform::apply::{self, Backends, Cancel, DirectorBackends, Event, Failure, Progress, Request};
 use lvsform::config::Config;
 use lvsform::director::DirectorFacts;
 pub use lvsform::director::FakeDirector;
@@ -48,9 +48,11 @@ impl World {
         let (ipvs, director) = (&mut self.ipvs, &mut self.director);
         with_boxed_hosts(&mut self.hosts, |hosts| {
             let mut backends = Backends {
-                ipvs,
+                directors: vec![DirectorBackends {
+                    ipvs,
+                    settings: director,
+                }],
                 hosts,
-                director,
                 parallelism,
                 drain: false,
             };

@@ -1,22 +1,14 @@
-//! `destroy`: the plan that removes what the configuration manages.
+//! `destroy`: the plan that removes what the configuration manages: its services
+//! (drained first), the VIPs on its real servers and on the directors. Live services it
+//! does not declare are left alone; sysctls keep their values.
 
 use super::*;
 
-/// The removal of everything the configuration manages (`lvsform destroy`): its services
-/// (drained first), the VIPs on its real servers and on the director. Live services it does
-/// not declare are left alone; sysctls keep their values.
-pub fn destroy(config: &Config, observed: &Observed) -> Result<Plan, Vec<Diag>> {
-    let mut d = Differ::new(config, observed);
-    d.destroy_services();
-    d.destroy_hosts();
-    d.destroy_director();
-    d.finish()
-}
-
 impl Differ<'_> {
     /// Every declared service that is live, drained (TCP, SCTP) and deleted, unless prevent_destroy.
-    fn destroy_services(&mut self) {
-        for (key, meta) in &self.config.services {
+    pub(super) fn destroy_services(&mut self) {
+        for key in self.desired.keys() {
+            let meta = &self.config.services[key];
             let Some(have) = self.observed.table.services.get(key) else {
                 continue;
             };
@@ -69,11 +61,10 @@ impl Differ<'_> {
     }
 
     /// The director's VIPs of the declared services.
-    fn destroy_director(&mut self) {
+    pub(super) fn destroy_director(&mut self) {
         for address in self
-            .config
-            .desired
             .director
+            .settings
             .addresses
             .intersection(&self.observed.director.addresses)
         {

@@ -4,8 +4,7 @@ use super::*;
 
 impl Differ<'_> {
     pub(super) fn director(&mut self) {
-        let want = &self.config.desired.director;
-        let have = &self.observed.director;
+        let (want, have) = (&self.director.settings, self.observed.director);
         for (name, value) in &want.sysctls {
             let old = have.sysctls.get(name);
             if old != Some(value) {
@@ -35,7 +34,7 @@ impl Differ<'_> {
 
     /// VIPs of deleted services leave the director's interface last.
     pub(super) fn director_cleanup(&mut self) {
-        let want = &self.config.desired.director.addresses;
+        let want = &self.director.settings.addresses;
         let stale: Vec<InterfaceAddress> = self
             .observed
             .director

@@ -97,7 +97,7 @@ pub(super) fn show_host_change(
 
 impl Differ<'_> {
     pub(super) fn hosts(&mut self) {
-        let dip = self.config.director.dip;
+        let dip = self.config.dip();
         let mut no_systemd = 0;
         for (name, want) in &self.config.desired.hosts {
             let Some(have) = self.observed.hosts.get(name) else {

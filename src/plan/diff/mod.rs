@@ -7,16 +7,15 @@ mod replace;
 mod services;
 mod warnings;
 
-pub use destroy::destroy;
 use hosts::show_host_change;
 
-use super::{Action, Observed, Phase, Plan, ResourceChange, Step, persist};
+use super::{Action, Goal, Observed, Phase, Plan, ResourceChange, Step, persist};
 use crate::address::Address;
-use crate::config::{Config, Depool};
+use crate::config::{Config, Depool, DirectorConfig};
 use crate::diag::Diag;
-use crate::director::DirectorChange;
+use crate::director::{DirectorChange, DirectorFacts};
 use crate::host::{HostChange, HostFacts, firewall};
-use crate::ipvs::Change;
+use crate::ipvs::{Change, Table};
 use crate::model::{
     Destination, DestinationKey, Forwarding, Host, InterfaceAddress, Protocol, Service, ServiceKey,
 };
@@ -26,48 +25,67 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::time::Duration;
 
-pub fn diff(config: &Config, observed: &Observed) -> Result<Plan, Vec<Diag>> {
-    diff_retiring(config, observed).map(|(plan, _)| plan)
-}
-
-/// `diff`, and the VIPs of the live services it deletes: a named director's view has no
-/// hosts, and the hosts' part of the plan cleans those VIPs up (`hosts_part`).
-pub fn diff_retiring(
+/// Director `index`'s part of the plan for `goal` (its services and settings), and the
+/// VIPs of the live services it deletes: the real servers' part cleans those up
+/// (`hosts_part`).
+pub fn director_part(
     config: &Config,
+    index: usize,
     observed: &Observed,
+    goal: Goal,
 ) -> Result<(Plan, BTreeSet<IpAddr>), Vec<Diag>> {
-    let mut d = Differ::new(config, observed);
-    d.director();
-    d.services();
-    d.hosts();
-    d.director_cleanup();
-    d.warnings();
+    let desired = config.served_by(index);
+    let mut d = Differ::new(config, index, &desired, observed);
+    match goal {
+        Goal::Converge => {
+            d.director();
+            d.services();
+            d.director_cleanup();
+            d.warnings();
+        }
+        Goal::Destroy => {
+            d.destroy_services();
+            d.destroy_director();
+        }
+    }
     let retired = std::mem::take(&mut d.retired_vips);
     d.finish().map(|plan| (plan, retired))
 }
 
-/// The real servers' part of a plan over named directors: `config` whole, `observed` one
-/// director's with every host's facts, `retired` the VIPs the directors' parts delete.
+/// The real servers' part of a plan, which serves every director: `retired` are the VIPs
+/// the directors' parts delete.
 pub fn hosts_part(
     config: &Config,
     observed: &Observed,
     retired: BTreeSet<IpAddr>,
-    goal: super::Goal,
+    goal: Goal,
 ) -> Result<Plan, Vec<Diag>> {
-    let mut d = Differ::new(config, observed);
+    let mut d = Differ::new(config, 0, &config.desired.services, observed);
     match goal {
-        super::Goal::Converge => {
+        Goal::Converge => {
             d.retired_vips = retired;
             d.hosts();
         }
-        super::Goal::Destroy => d.destroy_hosts(),
+        Goal::Destroy => d.destroy_hosts(),
     }
     d.finish()
 }
 
+/// What one director has, and every managed host.
+#[derive(Clone, Copy)]
+struct ObservedView<'a> {
+    table: &'a Table,
+    director: &'a DirectorFacts,
+    hosts: &'a BTreeMap<String, HostFacts>,
+}
+
 struct Differ<'a> {
     config: &'a Config,
-    observed: &'a Observed,
+    /// The director this part of the plan is for (the real servers' part: the first).
+    director: &'a DirectorConfig,
+    /// The declared services it serves.
+    desired: &'a BTreeMap<ServiceKey, Service>,
+    observed: ObservedView<'a>,
     plan: Plan,
     errors: Vec<Diag>,
     /// VIPs of live services this plan deletes.
@@ -138,10 +156,38 @@ fn drains(key: &ServiceKey) -> bool {
 }
 
 impl<'a> Differ<'a> {
-    fn new(config: &'a Config, observed: &'a Observed) -> Self {
+    fn new(
+        config: &'a Config,
+        index: usize,
+        desired: &'a BTreeMap<ServiceKey, Service>,
+        observed: &'a Observed,
+    ) -> Self {
+        let seen = &observed.directors[index];
         Differ {
             config,
-            observed,
+            director: &config.directors[index],
+            desired,
+            observed: ObservedView {
+                table: &seen.table,
+                director: &seen.settings,
+                hosts: &observed.hosts,
+            },
+            plan: Plan::default(),
+            errors: Vec::new(),
+            retired_vips: BTreeSet::new(),
+            director_before: BTreeMap::new(),
+            director_after: BTreeMap::new(),
+            director_steps: Vec::new(),
+        }
+    }
+
+    /// A part of the plan for the same director, planned apart (on another core).
+    fn fork(&self) -> Differ<'a> {
+        Differ {
+            config: self.config,
+            director: self.director,
+            desired: self.desired,
+            observed: self.observed,
             plan: Plan::default(),
             errors: Vec::new(),
             retired_vips: BTreeSet::new(),
@@ -248,7 +294,7 @@ impl Differ<'_> {
     }
 
     pub(super) fn ignored(&self, key: &ServiceKey) -> bool {
-        let d = &self.config.director;
+        let d = &self.director.meta;
         match key {
             ServiceKey::Address { vip, .. } => d.ignore_vips.iter().any(|net| net.contains(vip)),
             ServiceKey::Fwmark { mark, .. } => d.ignore_fwmarks.contains(mark),

@@ -10,7 +10,7 @@ impl Differ<'_> {
     /// the two sides must have the same real-server addresses, and no other service on
     /// either side may have them too.
     pub(super) fn replacements(&self) -> BTreeMap<ServiceKey, ServiceKey> {
-        let desired = &self.config.desired.services;
+        let desired = self.desired;
         let observed = &self.observed.table.services;
         let servers = |s: &Service| -> BTreeSet<IpAddr> {
             s.destinations.keys().map(|d| d.address).collect()

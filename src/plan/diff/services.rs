@@ -10,7 +10,7 @@ static NO_DESTINATIONS: BTreeMap<DestinationKey, Destination> = BTreeMap::new();
 impl<'a> Differ<'a> {
     pub(super) fn services(&mut self) {
         self.refuse_unknown_schedulers();
-        let desired = &self.config.desired.services;
+        let desired = self.desired;
         let observed = &self.observed.table.services;
         let replaced = self.replacements();
         let successors: BTreeMap<ServiceKey, ServiceKey> =
@@ -20,10 +20,10 @@ impl<'a> Differ<'a> {
         let declared: Vec<(&ServiceKey, &Service)> = desired.iter().collect();
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let chunk = declared.len().div_ceil(cores).max(256);
-        let (config, live) = (self.config, self.observed);
         let mut chunks: Vec<&[(&ServiceKey, &Service)]> = declared.chunks(chunk).collect();
+        let whole = &*self;
         let parts = for_each_parallel(&mut chunks, cores, |services| {
-            let mut part = Differ::new(config, live);
+            let mut part = whole.fork();
             for (key, want) in services.iter() {
                 part.declared_service(key, want, &replaced);
             }
@@ -55,7 +55,7 @@ impl<'a> Differ<'a> {
             );
             self.remove_service(at, key, have, crate::defaults::DRAIN);
         }
-        let desired_timeouts = self.config.desired.director.timeouts;
+        let desired_timeouts = self.director.settings.timeouts;
         if let Some(t) = desired_timeouts
             && t != self.observed.table.timeouts
         {
@@ -65,7 +65,7 @@ impl<'a> Differ<'a> {
             let undo = Change::SetTimeouts(self.observed.table.timeouts);
             self.director_ipvs(Change::SetTimeouts(t), undo);
         }
-        let want_daemons = &self.config.desired.director.sync_daemons;
+        let want_daemons = &self.director.settings.sync_daemons;
         let have_daemons = &self.observed.table.sync_daemons;
         if want_daemons != have_daemons {
             self.director_before

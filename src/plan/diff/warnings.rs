@@ -8,9 +8,7 @@ impl Differ<'_> {
         // LVS-DR is unstable when the VIP is in the DIP's subnet: the kernel may pick either
         // address as the source of outgoing packets.
         let same_subnet = self
-            .config
             .desired
-            .services
             .iter()
             .filter(|(_, s)| {
                 s.destinations
@@ -49,7 +47,7 @@ impl Differ<'_> {
             .iter()
             .filter(|(key, _)| !self.ignored(key))
             .flat_map(|(key, have)| {
-                let want = self.config.desired.services.get(key);
+                let want = self.desired.get(key);
                 have.destinations
                     .iter()
                     .filter(move |(d, _)| want.is_none_or(|w| !w.destinations.contains_key(d)))
@@ -72,7 +70,7 @@ impl Differ<'_> {
             .table
             .unknown_schedulers
             .iter()
-            .filter(|(key, _)| !self.ignored(key) && !self.config.services.contains_key(*key))
+            .filter(|(key, _)| !self.ignored(key) && !self.desired.contains_key(*key))
             .collect();
         if let Some((key, scheduler)) = unknown.first() {
             self.plan.warnings.push(format!(

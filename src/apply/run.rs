@@ -1,0 +1,264 @@
+//! The apply runner: a plan's steps split into stages, each run and verified in turn, and
+//! every stage so far rolled back on the first failure.
+
+use super::steps::{self, Journal};
+use super::touched::Touched;
+use super::{
+    Backends, Cancel, Error, Event, Failure, Progress, Request, reread_director, reread_hosts,
+};
+use crate::config::Config;
+use crate::plan::{Goal, Observed, Phase, Plan, Step};
+
+/// Steps that run together: on one director, or on the real servers.
+struct Stage<'p> {
+    /// The director's index; none for the real servers' stages.
+    director: Option<usize>,
+    steps: Vec<&'p (Phase, Step)>,
+}
+
+/// The stages of a plan: the real servers prepared, each director in declared order (its
+/// settings, its IPVS changes, its VIPs' removal), the real servers cleaned up. Within a
+/// stage, steps run by phase, and in the order of the changes within a phase.
+///
+/// Decision: a director's settings (sysctls, VIPs) change in its own stage, after the
+/// real servers are prepared, and its VIPs leave before the real servers are cleaned up:
+/// the same order for one director as for several, and in both a real server is ready
+/// before any director sends it traffic.
+fn stages<'p>(config: &Config, plan: &'p Plan) -> Vec<Stage<'p>> {
+    let mut prepare = Vec::new();
+    let mut cleanup = Vec::new();
+    let mut directors: Vec<Vec<&(Phase, Step)>> = vec![Vec::new(); config.directors.len()];
+    for change in &plan.changes {
+        for step in &change.steps {
+            match step {
+                (Phase::HostCleanup, Step::Host { .. }) => cleanup.push(step),
+                (_, Step::Host { .. }) => prepare.push(step),
+                _ => {
+                    // A plan is made from this configuration: its directors are these.
+                    let index = config
+                        .directors
+                        .iter()
+                        .position(|d| d.name() == change.director.as_deref())
+                        .expect("a plan's director is one of the configuration's");
+                    directors[index].push(step);
+                }
+            }
+        }
+    }
+    let mut stages = vec![Stage {
+        director: None,
+        steps: prepare,
+    }];
+    stages.extend(
+        directors
+            .into_iter()
+            .enumerate()
+            .map(|(index, steps)| Stage {
+                director: Some(index),
+                steps,
+            }),
+    );
+    stages.push(Stage {
+        director: None,
+        steps: cleanup,
+    });
+    for stage in &mut stages {
+        stage.steps.sort_by_key(|(phase, _)| *phase);
+    }
+    stages
+}
+
+/// Every step of a plan in the order apply runs them: stage after stage.
+pub fn run_order<'p>(config: &Config, plan: &'p Plan) -> Vec<&'p (Phase, Step)> {
+    stages(config, plan)
+        .into_iter()
+        .flat_map(|stage| stage.steps)
+        .collect()
+}
+
+/// Reports a stage's progress as part of the whole apply.
+struct Counted<'p> {
+    inner: &'p mut dyn Progress,
+    before: usize,
+    total: usize,
+}
+
+impl Progress for Counted<'_> {
+    fn event(&mut self, event: Event<'_>) {
+        match event {
+            Event::Finished { batch, done, .. } => self.inner.event(Event::Finished {
+                batch,
+                done: self.before + done,
+                total: self.total,
+            }),
+            other => self.inner.event(other),
+        }
+    }
+}
+
+/// Carries out `request.plan`: stage by stage, each director verified before the next and
+/// the real servers after the last; any failure rolls back every stage so far.
+pub fn run(
+    request: Request,
+    backends: &mut Backends,
+    progress: &mut dyn Progress,
+    cancel: &Cancel,
+) -> Result<(), Failure> {
+    let Request {
+        config,
+        plan,
+        mut observed,
+        goal,
+        targets,
+    } = request;
+    let stages = stages(config, plan);
+    let total = stages.iter().map(|s| s.steps.len()).sum();
+    let mut done = 0;
+    // Each stage run so far: its director, its journal, what it touched as it was.
+    let mut journals: Vec<(usize, Journal, Touched)> = Vec::new();
+    let mut failed = None;
+    for stage in stages.iter().filter(|s| !s.steps.is_empty()) {
+        let index = stage.director.unwrap_or(0);
+        let before = Touched::before(&observed, stage.director, &stage.steps);
+        let mut counted = Counted {
+            inner: progress,
+            before: done,
+            total,
+        };
+        let executed = crate::log::timed("steps executed", || {
+            steps::execute(
+                &stage.steps,
+                &mut backends.reach(index),
+                &mut counted,
+                cancel,
+            )
+        });
+        done += stage.steps.len();
+        let (journal, error) = match executed {
+            Ok(journal) => (journal, None),
+            Err((error, journal)) => (journal, Some(error)),
+        };
+        journals.push((index, journal, before));
+        failed = error.or_else(|| {
+            let director = stage.director?;
+            progress.event(Event::Verifying);
+            let verifying = Verifying {
+                config,
+                goal,
+                targets,
+            };
+            verifying
+                .director(director, backends, &mut observed, &stage.steps)
+                .err()
+        });
+        if failed.is_some() {
+            break;
+        }
+    }
+    let error = match failed {
+        Some(error) => error,
+        None => {
+            let host_steps: Vec<&(Phase, Step)> = stages
+                .iter()
+                .filter(|s| s.director.is_none())
+                .flat_map(|s| s.steps.iter().copied())
+                .collect();
+            if host_steps.is_empty() {
+                return Ok(());
+            }
+            progress.event(Event::Verifying);
+            let verifying = Verifying {
+                config,
+                goal,
+                targets,
+            };
+            match verifying.hosts(backends, &mut observed, &host_steps) {
+                Ok(()) => return Ok(()),
+                Err(error) => error,
+            }
+        }
+    };
+    progress.event(Event::Failed(&error));
+    let mut left = Vec::new();
+    for (index, journal, _) in journals.iter_mut().rev() {
+        let journal = std::mem::take(journal);
+        left.extend(journal.rollback(&mut backends.reach(*index), progress));
+    }
+    if left.is_empty() {
+        // A rollback is claimed only when what the stages touched reads as before.
+        for (_, _, before) in &journals {
+            left.extend(before.differences(config, backends));
+        }
+    }
+    Err(Failure { error, left })
+}
+
+/// What a verification plans against.
+struct Verifying<'a> {
+    config: &'a Config,
+    goal: Goal,
+    targets: &'a [String],
+}
+
+impl Verifying<'_> {
+    /// After a director's stage: its part of the plan, made again from a fresh read of
+    /// what the stage touched, must be empty.
+    fn director(
+        &self,
+        index: usize,
+        backends: &mut Backends,
+        observed: &mut Observed,
+        steps: &[&(Phase, Step)],
+    ) -> Result<(), Error> {
+        let start = std::time::Instant::now();
+        reread_director(self.config, index, backends, observed, steps).map_err(read_back)?;
+        let (left, _) = crate::plan::director_part(self.config, index, observed, self.goal)
+            .map_err(not_planned)?;
+        let mut whole = Plan::default();
+        whole.absorb(left, self.config.directors[index].name());
+        self.nothing_left(whole, start)
+    }
+
+    /// After every director's stage: the real servers' part of the plan, made again from
+    /// a fresh read of the hosts the stages touched, must be empty.
+    fn hosts(
+        &self,
+        backends: &mut Backends,
+        observed: &mut Observed,
+        steps: &[&(Phase, Step)],
+    ) -> Result<(), Error> {
+        let start = std::time::Instant::now();
+        reread_hosts(backends, observed, steps).map_err(read_back)?;
+        let left = crate::plan::hosts_part(self.config, observed, Default::default(), self.goal)
+            .map_err(not_planned)?;
+        self.nothing_left(left, start)
+    }
+
+    fn nothing_left(&self, left: Plan, start: std::time::Instant) -> Result<(), Error> {
+        let left = left.targeted(self.config, self.targets).steps().len();
+        crate::log::debug(|| {
+            format!(
+                "verified in {:.2}s: {left} steps left",
+                start.elapsed().as_secs_f64()
+            )
+        });
+        match left {
+            0 => Ok(()),
+            n => Err(Error::ChangesRemain(n)),
+        }
+    }
+}
+
+fn read_back(errors: Vec<super::ObserveError>) -> Error {
+    Error::ReadBack {
+        errors,
+        diagnostics: vec![],
+    }
+}
+
+fn not_planned(diagnostics: Vec<crate::diag::Diag>) -> Error {
+    Error::ReadBack {
+        errors: vec![],
+        diagnostics,
+    }
+}
