@@ -8,16 +8,6 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 /// The exit code of each way a command can end (the README's table).
-fn exit_code(status: Status) -> u8 {
-    match status {
-        Status::Done => 0,
-        Status::Failed => 1,
-        Status::Changes => 2,
-        Status::Unformatted => 3,
-        Status::RollbackIncomplete => 4,
-    }
-}
-
 /// `lvsform --version`: the version and the commit it was built from.
 const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("LVSFORM_COMMIT"), ")");
 
@@ -254,7 +244,7 @@ fn ordered_vars(args: &VarArgs, matches: &ArgMatches) -> Vec<VarArg> {
 
 /// Parses the command line, runs the command and returns the exit code.
 pub fn run() -> u8 {
-    exit_code(dispatch())
+    dispatch().exit_code()
 }
 
 fn dispatch() -> Status {
@@ -279,6 +269,7 @@ fn dispatch() -> Status {
         eprintln!("error: cannot change to {}: {err}", dir.display());
         return Status::Failed;
     }
+    let connector = &crate::backend::SystemConnector;
     let color =
         !cli.no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal();
     let sub = matches.subcommand().map(|(_, m)| m);
@@ -305,8 +296,8 @@ fn dispatch() -> Status {
         Command::Completions { shell } => completions(shell),
         Command::Man { dir } => man_pages(&dir),
         Command::Agent => agent(),
-        Command::Import { out, hosts } => match commands::live_table() {
-            Ok(table) => commands::import(&table, out.as_deref(), hosts, color),
+        Command::Import { out, hosts } => match commands::live_table(connector) {
+            Ok(table) => commands::import(connector, &table, out.as_deref(), hosts, color),
             Err(commands::Reported) => Status::Failed,
         },
         Command::Plan {
@@ -320,7 +311,7 @@ fn dispatch() -> Status {
             vars,
         } => {
             let options = options(dir, &vars, view(json, markdown), target, director);
-            commands::plan(&options, detailed_exitcode, out.as_deref())
+            commands::plan(connector, &options, detailed_exitcode, out.as_deref())
         }
         Command::Apply {
             dir,
@@ -346,10 +337,10 @@ fn dispatch() -> Status {
                     commands::fail(&commands::Refusal::SavedPlanOptions);
                     return Status::Failed;
                 }
-                return commands::apply_saved(&dir, json, color, &apply);
+                return commands::apply_saved(connector, &dir, json, color, &apply);
             }
             let options = options(dir, &vars, view(json, false), target, director);
-            commands::apply(&options, &apply, crate::plan::Goal::Converge)
+            commands::apply(connector, &options, &apply, crate::plan::Goal::Converge)
         }
         Command::Destroy {
             dir,
@@ -365,7 +356,7 @@ fn dispatch() -> Status {
                 lock_timeout,
             };
             let options = options(dir, &vars, commands::View::Human, vec![], director);
-            commands::apply(&options, &apply, crate::plan::Goal::Destroy)
+            commands::apply(connector, &options, &apply, crate::plan::Goal::Destroy)
         }
         Command::Show {
             planfile: Some(path),
@@ -378,7 +369,7 @@ fn dispatch() -> Status {
             json,
             stats,
             ..
-        } => commands::show(json, stats),
+        } => commands::show(connector, json, stats),
     }
 }
 

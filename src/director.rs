@@ -148,6 +148,7 @@ impl Director for LocalDirector {
 }
 
 /// A director in memory, for tests: holds its facts, fails at a chosen change.
+#[cfg(any(test, feature = "fakes"))]
 #[derive(Debug, Clone, Default)]
 pub struct FakeDirector {
     pub facts: DirectorFacts,
@@ -157,6 +158,7 @@ pub struct FakeDirector {
     pub fail_at: Option<usize>,
 }
 
+#[cfg(any(test, feature = "fakes"))]
 impl Director for FakeDirector {
     fn observe(&mut self, _: &[String], _: Option<&str>) -> Result<DirectorFacts, DirectorError> {
         Ok(self.facts.clone())

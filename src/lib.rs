@@ -6,8 +6,9 @@
 pub mod address;
 pub mod agent;
 pub mod apply;
+pub mod backend;
 pub mod cli;
-mod commands;
+pub mod commands;
 pub mod config;
 pub mod defaults;
 pub mod diag;

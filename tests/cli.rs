@@ -414,3 +414,246 @@ fn version_completions_and_man_pages() {
         "the hidden command has no page"
     );
 }
+
+/// The commands in process, against a world of fakes: exit codes and what they leave.
+mod against_fakes {
+    use lvsform::backend::{FakeConnector, FakeWorld};
+    use lvsform::commands::{self, ApplyOptions, Options, View};
+    use lvsform::config::Inputs;
+    use lvsform::director::FakeDirector;
+    use lvsform::host::{FakeHost, HostFacts};
+    use lvsform::ipvs::{FakeIpvs, Ipvs};
+    use lvsform::plan::Goal;
+    use std::path::Path;
+    use std::time::Duration;
+
+    const ONE_DIRECTOR: &str = r#"
+director {
+  interface = "eth0"
+}
+virtual_server "web" {
+  vip  = "203.0.113.10"
+  port = 80
+  mode = "dr"
+  real_server "web1" {
+    address = "10.1.0.11"
+  }
+  real_server "web2" {
+    address = "10.1.0.12"
+  }
+}
+"#;
+
+    const TWO_DIRECTORS: &str = r#"
+director "lb1" {
+  ssh {
+    host = "10.1.0.1"
+  }
+}
+director "lb2" {
+  ssh {
+    host = "10.1.0.2"
+  }
+}
+virtual_server "web" {
+  vip  = "203.0.113.10"
+  port = 80
+  mode = "dr"
+  real_server "web1" {
+    address = "10.1.0.11"
+  }
+}
+"#;
+
+    /// A real server as a fresh Debian host is.
+    fn fresh_host(name: &str) -> FakeHost {
+        let mut facts = HostFacts::default();
+        for scope in ["all", "lo"] {
+            for sysctl in ["arp_ignore", "arp_announce"] {
+                let name = format!("net.ipv4.conf.{scope}.{sysctl}");
+                facts.sysctls.insert(name, "0".into());
+            }
+        }
+        facts.links.insert("lo".into(), true);
+        FakeHost::new(name, facts)
+    }
+
+    /// Directors by SSH host ("" is this machine), each with an empty table, and the real
+    /// servers 10.1.0.11 and 10.1.0.12.
+    fn world(directors: &[&str]) -> FakeConnector {
+        let mut world = FakeWorld::default();
+        for name in directors {
+            let director = (FakeIpvs::default(), FakeDirector::default());
+            world.directors.insert(name.to_string(), director);
+        }
+        for host in ["10.1.0.11", "10.1.0.12"] {
+            world.hosts.insert(host.into(), fresh_host(host));
+        }
+        FakeConnector::new(world)
+    }
+
+    fn configuration(hcl: &str) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("main.lvs.hcl"), hcl).unwrap();
+        dir
+    }
+
+    fn options(dir: &Path, directors: &[&str]) -> Options {
+        Options {
+            dir: dir.to_path_buf(),
+            inputs: Inputs::default(),
+            view: View::Human,
+            color: false,
+            targets: vec![],
+            directors: directors.iter().map(|d| d.to_string()).collect(),
+        }
+    }
+
+    const AUTO: ApplyOptions = ApplyOptions {
+        auto_approve: true,
+        drain: false,
+        lock_timeout: Duration::ZERO,
+    };
+
+    fn plan(fakes: &FakeConnector, dir: &Path, out: Option<&Path>) -> u8 {
+        commands::plan(fakes, &options(dir, &[]), true, out).exit_code()
+    }
+
+    fn apply(fakes: &FakeConnector, dir: &Path, directors: &[&str]) -> u8 {
+        commands::apply(fakes, &options(dir, directors), &AUTO, Goal::Converge).exit_code()
+    }
+
+    /// What the hosts hold.
+    fn hosts(fakes: &FakeConnector) -> Vec<HostFacts> {
+        fakes
+            .world()
+            .hosts
+            .values()
+            .map(|h| h.facts.clone())
+            .collect()
+    }
+
+    fn services(fakes: &FakeConnector, director: &str) -> usize {
+        fakes.world().directors[director].0.table.services.len()
+    }
+
+    #[test]
+    fn plan_exits_2_with_changes_apply_0_then_plan_0() {
+        let dir = configuration(ONE_DIRECTOR);
+        let fakes = world(&[""]);
+        assert_eq!(plan(&fakes, dir.path(), None), 2);
+        assert_eq!(services(&fakes, ""), 0, "a plan changes nothing");
+        assert_eq!(apply(&fakes, dir.path(), &[]), 0);
+        assert_eq!(services(&fakes, ""), 1);
+        let world = fakes.world();
+        let host = &world.hosts["10.1.0.11"].facts;
+        assert_eq!(host.sysctls["net.ipv4.conf.all.arp_ignore"], "1");
+        drop(world);
+        assert_eq!(plan(&fakes, dir.path(), None), 0, "nothing left to do");
+        assert!(
+            fakes.world().locked.is_empty(),
+            "the lock went with the command"
+        );
+    }
+
+    #[test]
+    fn a_failed_apply_rolled_back_exits_1_and_an_undo_that_fails_exits_4() {
+        let dir = configuration(ONE_DIRECTOR);
+        let fakes = world(&[""]);
+        let before = hosts(&fakes);
+        fakes.world().directors.get_mut("").unwrap().0.fail_at = Some(1);
+        assert_eq!(apply(&fakes, dir.path(), &[]), 1);
+        assert_eq!(services(&fakes, ""), 0, "rolled back");
+        assert_eq!(hosts(&fakes), before, "hosts too");
+
+        // The director goes away after its second change: the first cannot be undone.
+        let fakes = world(&[""]);
+        fakes.world().directors.get_mut("").unwrap().0.fail_from = Some(1);
+        assert_eq!(apply(&fakes, dir.path(), &[]), 4);
+        assert_eq!(services(&fakes, ""), 1, "what is left, as reported");
+    }
+
+    #[test]
+    fn an_unreachable_director_or_a_held_lock_exits_1_and_changes_nothing() {
+        let dir = configuration(TWO_DIRECTORS);
+        let fakes = world(&["10.1.0.1"]);
+        assert_eq!(apply(&fakes, dir.path(), &[]), 1, "lb2 cannot be reached");
+        assert_eq!(services(&fakes, "10.1.0.1"), 0);
+
+        let fakes = world(&["10.1.0.1", "10.1.0.2"]);
+        fakes.world().locked.insert("10.1.0.2".into());
+        assert_eq!(apply(&fakes, dir.path(), &[]), 1, "lb2's lock is held");
+        assert_eq!(services(&fakes, "10.1.0.1"), 0);
+        assert!(
+            fakes.world().locked.contains("10.1.0.2"),
+            "not ours to free"
+        );
+        assert!(
+            !fakes.world().locked.contains("10.1.0.1"),
+            "lb1's taken and freed"
+        );
+    }
+
+    #[test]
+    fn director_limits_an_apply_to_the_directors_named() {
+        let dir = configuration(TWO_DIRECTORS);
+        let fakes = world(&["10.1.0.1", "10.1.0.2"]);
+        assert_eq!(apply(&fakes, dir.path(), &["lb1"]), 0);
+        assert_eq!(services(&fakes, "10.1.0.1"), 1);
+        assert_eq!(services(&fakes, "10.1.0.2"), 0, "lb2 untouched");
+        assert_eq!(apply(&fakes, dir.path(), &["lb9"]), 1, "no such director");
+        assert_eq!(apply(&fakes, dir.path(), &[]), 0);
+        assert_eq!(services(&fakes, "10.1.0.2"), 1);
+        assert_eq!(plan(&fakes, dir.path(), None), 0);
+    }
+
+    #[test]
+    fn a_saved_plan_is_refused_when_stale_or_forged_and_applied_when_neither() {
+        let dir = configuration(ONE_DIRECTOR);
+        let saved = dir.path().join("web.plan");
+        let apply_saved = |fakes: &FakeConnector| {
+            commands::apply_saved(fakes, &saved, false, false, &AUTO).exit_code()
+        };
+
+        // Stale: a service was added by hand after the plan was made.
+        let fakes = world(&[""]);
+        assert_eq!(plan(&fakes, dir.path(), Some(&saved)), 2);
+        let by_hand = lvsform::ipvs::Change::AddService {
+            key: lvsform::model::ServiceKey::Fwmark {
+                mark: 7,
+                family: lvsform::model::Family::Ipv4,
+            },
+            settings: lvsform::model::ServiceSettings {
+                scheduler: lvsform::model::Scheduler::Wlc,
+                flags: Default::default(),
+                persistence: None,
+                one_packet: false,
+            },
+        };
+        let mut held = fakes.world();
+        held.directors
+            .get_mut("")
+            .unwrap()
+            .0
+            .apply(&[by_hand])
+            .unwrap();
+        drop(held);
+        assert_eq!(apply_saved(&fakes), 1, "stale");
+        assert_eq!(services(&fakes, ""), 1, "only the service added by hand");
+
+        // Forged: the plan in the file is not the plan made again.
+        let fakes = world(&[""]);
+        assert_eq!(plan(&fakes, dir.path(), Some(&saved)), 2);
+        let text = std::fs::read_to_string(&saved).unwrap();
+        let forged = text.replace("\"weight\": 1", "\"weight\": 9");
+        assert_ne!(forged, text, "the plan shows a weight");
+        std::fs::write(&saved, forged).unwrap();
+        assert_eq!(apply_saved(&fakes), 1, "forged");
+        assert_eq!(services(&fakes, ""), 0);
+
+        // As made: applied.
+        assert_eq!(plan(&fakes, dir.path(), Some(&saved)), 2);
+        assert_eq!(apply_saved(&fakes), 0);
+        assert_eq!(services(&fakes, ""), 1);
+    }
+}

@@ -140,6 +140,8 @@ impl Drop for Link {
 /// A director reached over SSH: `ipvs()` and `settings()` are its two backends.
 pub struct RemoteDirector {
     link: Arc<Mutex<Link>>,
+    ipvs: RemoteIpvs,
+    settings: RemoteSettings,
 }
 
 /// Opens the SSH session (strict host keys, as for real servers), starts `lvsform agent`
@@ -199,13 +201,16 @@ pub fn connect(remote: &RemoteDirectorMeta, load_ipvs: bool) -> Result<RemoteDir
     // A large table takes the director long to read or change: wait as long as it works
     // (TCP keepalive notices a director that vanished).
     session.set_timeout(0);
+    let link = Arc::new(Mutex::new(Link {
+        host,
+        session,
+        channel,
+        load_ipvs,
+    }));
     Ok(RemoteDirector {
-        link: Arc::new(Mutex::new(Link {
-            host,
-            session,
-            channel,
-            load_ipvs,
-        })),
+        ipvs: RemoteIpvs(link.clone()),
+        settings: RemoteSettings(link.clone()),
+        link,
     })
 }
 
@@ -225,6 +230,19 @@ impl RemoteDirector {
 
     pub fn settings(&self) -> RemoteSettings {
         RemoteSettings(self.link.clone())
+    }
+}
+
+impl crate::backend::DirectorBackend for RemoteDirector {
+    fn lock(&mut self, timeout: Duration) -> Result<(), crate::backend::BackendError> {
+        Ok(RemoteDirector::lock(self, timeout)?)
+    }
+
+    fn parts(&mut self) -> crate::apply::DirectorBackends<'_> {
+        crate::apply::DirectorBackends {
+            ipvs: &mut self.ipvs,
+            settings: &mut self.settings,
+        }
     }
 }
 

@@ -4,6 +4,7 @@ use super::progress::{JsonProgress, StderrProgress, result_json};
 use super::session::{Access, Run, Session, plan_json, show_plan};
 use super::{Options, Refusal, Status, View, fail, out, report};
 use crate::apply::{Cancel, Progress};
+use crate::backend::Connector;
 use crate::config::Inputs;
 use crate::diag::Diagnostics;
 use crate::plan::Goal;
@@ -17,8 +18,15 @@ pub struct ApplyOptions {
     pub lock_timeout: Duration,
 }
 
-pub fn apply(options: &Options, apply_options: &ApplyOptions, goal: Goal) -> Status {
-    let Ok((mut session, tables, warnings)) = Session::open(options, access(apply_options)) else {
+pub fn apply(
+    connector: &dyn Connector,
+    options: &Options,
+    apply_options: &ApplyOptions,
+    goal: Goal,
+) -> Status {
+    let Ok((mut session, tables, warnings)) =
+        Session::open(options, access(apply_options), connector)
+    else {
         return Status::Failed;
     };
     let Ok((observed, plan)) = session.plan(tables, goal, &options.directors) else {
@@ -55,6 +63,7 @@ pub fn apply(options: &Options, apply_options: &ApplyOptions, goal: Goal) -> Sta
 /// `apply PLANFILE`: no question (the plan was reviewed when it was made), but a refusal
 /// when the configuration or the live state has moved since.
 pub fn apply_saved(
+    connector: &dyn Connector,
     path: &std::path::Path,
     json: bool,
     color: bool,
@@ -75,7 +84,8 @@ pub fn apply_saved(
         targets: vec![],
         directors: vec![],
     };
-    let Ok((mut session, tables, _)) = Session::open(&options, access(apply_options)) else {
+    let Ok((mut session, tables, _)) = Session::open(&options, access(apply_options), connector)
+    else {
         return Status::Failed;
     };
     if planfile::desired(&session.config) != file.desired {

@@ -2,6 +2,7 @@
 
 use super::session::{Access, Session, show_plan};
 use super::{Options, Refusal, Reported, Status, View, fail, out};
+use crate::backend::Connector;
 use crate::config::Inputs;
 use crate::diag::Diagnostics;
 use crate::plan::Goal;
@@ -9,6 +10,7 @@ use crate::plan::Goal;
 /// `import`: the HCL on stdout, or written to `DIR/imported.lvs.hcl` and checked with a
 /// plan (removed again when that plan fails, e.g. on an unreachable host).
 pub fn import(
+    connector: &dyn Connector,
     table: &crate::ipvs::Table,
     out_dir: Option<&std::path::Path>,
     manage_hosts: bool,
@@ -43,11 +45,12 @@ pub fn import(
         targets: vec![],
         directors: vec![],
     };
-    let planned = Session::open(&options, Access::Read).and_then(|(mut session, tables, _)| {
-        session
-            .plan(tables, Goal::Converge, &[])
-            .map(|(_, plan)| plan)
-    });
+    let planned =
+        Session::open(&options, Access::Read, connector).and_then(|(mut session, tables, _)| {
+            session
+                .plan(tables, Goal::Converge, &[])
+                .map(|(_, plan)| plan)
+        });
     let servers: usize = table.services.values().map(|s| s.destinations.len()).sum();
     let wrote = format!(
         "Wrote {}: {} virtual servers, {servers} real servers.",

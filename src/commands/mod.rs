@@ -38,6 +38,19 @@ pub enum Status {
     RollbackIncomplete,
 }
 
+impl Status {
+    /// The exit code, part of the interface (a CI pipeline branches on it).
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Status::Done => 0,
+            Status::Failed => 1,
+            Status::Changes => 2,
+            Status::Unformatted => 3,
+            Status::RollbackIncomplete => 4,
+        }
+    }
+}
+
 /// A problem that was already reported on stderr.
 #[derive(Debug)]
 pub struct Reported;

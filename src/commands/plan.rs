@@ -2,15 +2,18 @@
 
 use super::session::{Access, Session, show_plan};
 use super::{Options, Status};
+use crate::backend::Connector;
 use crate::plan::Goal;
 use crate::planfile::PlanFile;
 
 pub fn plan(
+    connector: &dyn Connector,
     options: &Options,
     detailed_exitcode: bool,
     out_file: Option<&std::path::Path>,
 ) -> Status {
-    let Ok((mut session, tables, warnings)) = Session::open(options, Access::Read) else {
+    let Ok((mut session, tables, warnings)) = Session::open(options, Access::Read, connector)
+    else {
         return Status::Failed;
     };
     let Ok((observed, plan)) = session.plan(tables, Goal::Converge, &options.directors) else {

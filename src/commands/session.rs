@@ -2,14 +2,11 @@
 //! backends that reach what it describes, the first read, the plan and its presentation.
 
 use super::{Options, Reported, View, fail, out, report};
-use crate::agent;
-use crate::apply::{self, Backends, DirectorBackends};
+use crate::apply::{self, Backends};
+use crate::backend::{BackendError, Connector, DirectorBackend};
 use crate::config::{self, Config, RemoteDirectorMeta};
 use crate::diag::Diagnostics;
-use crate::director::{Director, LocalDirector};
-use crate::host::{Host, SshHost};
-use crate::ipvs::{Ipvs, NetlinkIpvs};
-use crate::lock::Lock;
+use crate::host::Host;
 use crate::plan::{self, Goal, Observed, Plan};
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
@@ -17,13 +14,9 @@ use std::time::{Duration, Instant};
 /// The configuration and the backends that reach what it describes.
 pub struct Session {
     pub config: Config,
-    /// Each director's table and settings: the one director, or each named one in
-    /// declared order.
-    directors: Vec<(Box<dyn Ipvs>, Box<dyn Director>)>,
+    /// Each director, in declared order (each holds its lock, for an apply).
+    directors: Vec<Box<dyn DirectorBackend>>,
     hosts: Vec<Box<dyn Host>>,
-    /// This machine's apply lock, when it is a director and the command applies (a remote
-    /// director's lock is held by lvsform there, for as long as the session).
-    _lock: Option<Lock>,
 }
 
 /// What a command does with the director.
@@ -46,156 +39,37 @@ pub struct Run<'a> {
     pub drain: bool,
 }
 
-/// A remote director reached (with its table, when read), or why it could not be.
-type Reached = Result<(agent::RemoteDirector, Option<LiveTable>), agent::AgentError>;
-
-/// The IPVS table of this machine read ahead, with its connection.
-type ReadAhead = Result<(NetlinkIpvs, LiveTable), crate::ipvs::IpvsError>;
+/// A director reached, with its table when read already.
+struct Reached {
+    backend: Box<dyn DirectorBackend>,
+    table: Option<LiveTable>,
+    locked: bool,
+    /// This machine, read before the configuration said it is a director.
+    ahead: bool,
+}
 
 impl Session {
-    /// Loads the configuration and reads every director's live IPVS table (in parallel),
-    /// returned beside the session with the configuration's warnings (a configuration with
-    /// errors opens no session).
+    /// Loads the configuration and reaches every director: each locked for an apply (in
+    /// name order), and its IPVS table read (in parallel); returned beside the session
+    /// with the configuration's warnings (a configuration with errors opens no session).
     pub fn open(
         options: &Options,
         access: Access,
+        connector: &dyn Connector,
     ) -> Result<(Session, Vec<LiveTable>, Diagnostics), Reported> {
-        let apply = access != Access::Read;
-        // On a director with two cores a plan takes the longer of reading the table and
-        // evaluating the configuration, not their sum: the table of this machine is read
-        // meanwhile. Whether this machine is a director only the configuration says, so
-        // that read is a guess, dropped when every director is remote. An apply reads only
-        // under the lock: ahead only if the lock is free at once.
-        let early_lock = if apply {
-            Lock::acquire(Duration::ZERO).ok()
-        } else {
-            None
-        };
-        let read_ahead = !apply || early_lock.is_some();
-        // Remote directors are reached (and, for an apply, locked and read) as soon as
-        // their blocks are read, each on its own thread, while the rest is evaluated.
-        // Several directors are locked in name order once all are known (two applies then
-        // never hold one each and wait for the other's), and read after.
-        let (found_remote, remote_found) = std::sync::mpsc::channel::<(bool, RemoteDirectorMeta)>();
-        let (loaded, mut early, mut early_remote) = std::thread::scope(|scope| {
-            let early = read_ahead.then(|| {
-                scope.spawn(|| {
-                    let mut ipvs = NetlinkIpvs::connect()?;
-                    // One core evaluates the configuration meanwhile.
-                    let table = crate::log::timed("live IPVS table read", || {
-                        ipvs.with_a_core_spare(|ipvs| ipvs.observe())
-                    });
-                    Ok((ipvs, table))
-                })
-            });
-            let early_remote = scope.spawn(move || {
-                let reaching: Vec<_> = remote_found
-                    .iter()
-                    .map(|(named, remote)| {
-                        let whole = !(named && apply);
-                        scope.spawn(move || (remote.clone(), reach(&remote, access, whole)))
-                    })
-                    .collect();
-                reaching.into_iter().map(join).collect::<Vec<_>>()
-            });
-            let loaded = crate::log::timed("configuration loaded", || {
-                config::load_reaching(&options.dir, &options.inputs, &|named, remote| {
-                    let _ = found_remote.send((named, remote.clone()));
-                })
-            });
-            drop(found_remote);
-            (loaded, early.map(join), join(early_remote))
-        });
+        let (loaded, ahead, early) = load_reaching(options, access, connector);
         let (config, diags) = loaded;
         report(&diags, options.color);
         let config = config.ok_or(Reported)?;
-        let hosts = config
-            .hosts
-            .values()
-            .map(|h| Box::new(SshHost::new(h.ssh.clone())) as Box<dyn Host>)
-            .collect();
-        let metas = config.directors.iter().map(|d| &d.meta);
-        let staged_locks = apply && config.named();
-        let mut early_lock = early_lock;
-        let mut reached = Vec::new();
-        let mut failed = false;
-        for meta in metas {
-            match &meta.remote {
-                Some(remote) => {
-                    let position = early_remote.iter().position(|(early, _)| early == remote);
-                    let found = match position {
-                        Some(i) => early_remote.swap_remove(i).1,
-                        None => reach(remote, access, !staged_locks),
-                    };
-                    match found {
-                        Ok((director, table)) => reached.push(Some((director, table))),
-                        Err(e) => {
-                            fail(&e);
-                            failed = true;
-                        }
-                    }
-                }
-                None => reached.push(None),
-            }
+        let mut reached = reach_every_director(&config, access, connector, ahead, early)?;
+        if let Access::Apply { lock_timeout } = access {
+            lock_in_name_order(&config, &mut reached, lock_timeout, connector)?;
         }
-        if failed {
-            return Err(Reported);
-        }
-        let mut lock = None;
-        if let (true, Access::Apply { lock_timeout }) = (staged_locks, access) {
-            let mut order: Vec<usize> = (0..reached.len()).collect();
-            order.sort_by_key(|&i| config.directors[i].name());
-            // This machine's lock was taken ahead, out of that order: kept only when this
-            // machine comes first (a lock held while waiting for another must be earlier
-            // in the order); otherwise it is taken again in turn, and its table read after.
-            if reached[order[0]].is_some() {
-                early_lock = None;
-                early = None;
-            }
-            for i in order {
-                match &reached[i] {
-                    Some((director, _)) => director.lock(lock_timeout).map_err(|e| fail(&e))?,
-                    None => lock = local_lock(access, &mut early_lock)?,
-                }
-            }
-        }
-        // The tables not read yet: the remote ones at once.
-        let tables: Vec<Option<LiveTable>> = std::thread::scope(|scope| {
-            let reading: Vec<_> = reached
-                .iter()
-                .map(|found| match found {
-                    Some((director, None)) => Some(scope.spawn(move || {
-                        crate::log::timed("live IPVS table read", || director.ipvs().observe())
-                    })),
-                    _ => None,
-                })
-                .collect();
-            reading.into_iter().map(|thread| thread.map(join)).collect()
-        });
-        let mut directors: Vec<(Box<dyn Ipvs>, Box<dyn Director>)> = Vec::new();
-        let mut live = Vec::new();
-        for (found, read) in reached.into_iter().zip(tables) {
-            match found {
-                Some((director, table)) => {
-                    directors.push((Box::new(director.ipvs()), Box::new(director.settings())));
-                    live.push(table.or(read).expect("every remote table is read"));
-                }
-                None => {
-                    if !staged_locks {
-                        lock = local_lock(access, &mut early_lock)?;
-                    }
-                    let (ipvs, table) = local_table(access, &mut early)?;
-                    directors.push((Box::new(ipvs), Box::new(LocalDirector)));
-                    live.push(table);
-                }
-            }
-        }
-        let tables = live;
+        let tables = read_tables(&mut reached);
         let session = Session {
+            hosts: config.hosts.values().map(|h| connector.host(h)).collect(),
+            directors: reached.into_iter().map(|r| r.backend).collect(),
             config,
-            directors,
-            hosts,
-            _lock: lock,
         };
         Ok((session, tables, diags))
     }
@@ -260,14 +134,7 @@ impl Session {
     /// The configuration, and every director's backends with the hosts.
     fn parts(&mut self, drain: bool) -> (&Config, Backends<'_>) {
         let backends = Backends {
-            directors: self
-                .directors
-                .iter_mut()
-                .map(|(ipvs, settings)| DirectorBackends {
-                    ipvs: &mut **ipvs,
-                    settings: &mut **settings,
-                })
-                .collect(),
+            directors: self.directors.iter_mut().map(|d| d.parts()).collect(),
             hosts: &mut self.hosts,
             parallelism: self.config.parallelism,
             drain,
@@ -282,51 +149,182 @@ fn join<T>(thread: std::thread::ScopedJoinHandle<'_, T>) -> T {
         .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
-/// This machine's apply lock, for an apply: taken ahead, or now.
-fn local_lock(access: Access, early_lock: &mut Option<Lock>) -> Result<Option<Lock>, Reported> {
-    match (access, early_lock.take()) {
-        (Access::Read, _) => Ok(None),
-        (Access::Apply { .. }, Some(lock)) => Ok(Some(lock)),
-        (Access::Apply { lock_timeout }, None) => {
-            Lock::acquire(lock_timeout).map(Some).map_err(|e| fail(&e))
-        }
-    }
-}
-
-/// This machine's IPVS table: read ahead (under its lock, for an apply), or now.
-fn local_table(
-    access: Access,
-    early: &mut Option<ReadAhead>,
-) -> Result<(NetlinkIpvs, LiveTable), Reported> {
-    match early.take() {
-        Some(Ok(read)) => Ok(read),
-        // Not read yet, or no IPVS to read (which an apply loads).
-        _ => {
-            let mut ipvs =
-                NetlinkIpvs::connect_loading(access != Access::Read).map_err(|e| fail(&e))?;
-            let table = crate::log::timed("live IPVS table read", || ipvs.observe());
-            Ok((ipvs, table))
-        }
-    }
-}
-
 /// The IPVS table as first read, or why it could not be.
 pub type LiveTable = Result<crate::ipvs::Table, crate::ipvs::IpvsError>;
 
-/// A remote director reached over SSH; when `whole`, also locked for an apply and its
-/// table read.
-fn reach(remote: &RemoteDirectorMeta, access: Access, whole: bool) -> Reached {
-    let director = crate::log::timed("remote director reached", || {
-        agent::connect(remote, access != Access::Read)
-    })?;
-    if !whole {
-        return Ok((director, None));
+/// A remote director reached early, with the settings it was reached by.
+type Early = (RemoteDirectorMeta, Result<Reached, BackendError>);
+
+/// The configuration with its diagnostics, as `config::load` gives them.
+type Loaded = (Option<Config>, Diagnostics);
+
+/// Loads the configuration while reaching what it names. On a director with two cores a
+/// plan takes the longer of reading the table and evaluating the configuration, not their
+/// sum: this machine's table is read meanwhile (`ahead`), a guess that this machine is a
+/// director, and for an apply only if its lock is free at once. Remote directors are
+/// reached (and, unless several are locked in name order, locked and read) as soon as
+/// their blocks are read, each on its own thread.
+fn load_reaching(
+    options: &Options,
+    access: Access,
+    connector: &dyn Connector,
+) -> (Loaded, Result<Reached, BackendError>, Vec<Early>) {
+    let apply = access != Access::Read;
+    let (found_remote, remote_found) = std::sync::mpsc::channel::<(bool, RemoteDirectorMeta)>();
+    std::thread::scope(|scope| {
+        let ahead = scope.spawn(|| read_ahead(access, connector));
+        let early = scope.spawn(move || {
+            let reaching: Vec<_> = remote_found
+                .iter()
+                .map(|(named, remote)| {
+                    let whole = !(named && apply);
+                    scope.spawn(move || {
+                        let reached = reach(connector, Some(&remote), access, whole);
+                        (remote, reached)
+                    })
+                })
+                .collect();
+            reaching.into_iter().map(join).collect::<Vec<_>>()
+        });
+        let loaded = crate::log::timed("configuration loaded", || {
+            config::load_reaching(&options.dir, &options.inputs, &|named, remote| {
+                let _ = found_remote.send((named, remote.clone()));
+            })
+        });
+        drop(found_remote);
+        (loaded, join(ahead), join(early))
+    })
+}
+
+/// This machine's table, read while the configuration is evaluated; for an apply, under
+/// its lock taken at once or not at all.
+fn read_ahead(access: Access, connector: &dyn Connector) -> Result<Reached, BackendError> {
+    let mut backend = connector.director(None, false)?;
+    let locked = access != Access::Read;
+    if locked {
+        backend.lock(Duration::ZERO)?;
     }
-    if let Access::Apply { lock_timeout } = access {
-        director.lock(lock_timeout)?;
+    let table = crate::log::timed("live IPVS table read", || backend.observe_beside_work());
+    Ok(Reached {
+        backend,
+        table: Some(table),
+        locked,
+        ahead: true,
+    })
+}
+
+/// A director reached (this machine, or `remote`); when `whole`, also locked for an apply
+/// and its table read.
+fn reach(
+    connector: &dyn Connector,
+    remote: Option<&RemoteDirectorMeta>,
+    access: Access,
+    whole: bool,
+) -> Result<Reached, BackendError> {
+    let apply = access != Access::Read;
+    let mut backend = crate::log::timed("director reached", || connector.director(remote, apply))?;
+    let (mut table, mut locked) = (None, false);
+    if whole {
+        if let Access::Apply { lock_timeout } = access {
+            backend.lock(lock_timeout)?;
+            locked = true;
+        }
+        table = Some(crate::log::timed("live IPVS table read", || {
+            backend.parts().ipvs.observe()
+        }));
     }
-    let table = crate::log::timed("live IPVS table read", || director.ipvs().observe());
-    Ok((director, Some(table)))
+    Ok(Reached {
+        backend,
+        table,
+        locked,
+        ahead: false,
+    })
+}
+
+/// Every director of the configuration, in declared order: reached early, read ahead, or
+/// reached now. Every director that cannot be reached is reported.
+fn reach_every_director(
+    config: &Config,
+    access: Access,
+    connector: &dyn Connector,
+    ahead: Result<Reached, BackendError>,
+    mut early: Vec<Early>,
+) -> Result<Vec<Reached>, Reported> {
+    // Several named directors are locked in name order once all are known (two applies
+    // then never hold one each and wait for the other's), and read after.
+    let whole = !(access != Access::Read && config.named());
+    let mut ahead = Some(ahead);
+    let mut reached = Vec::new();
+    let mut failed = false;
+    for director in &config.directors {
+        let remote = director.meta.remote.as_ref();
+        let found = match remote {
+            Some(remote) => match early.iter().position(|(r, _)| r == remote) {
+                Some(i) => early.swap_remove(i).1,
+                None => reach(connector, Some(remote), access, whole),
+            },
+            None => match ahead.take() {
+                Some(Ok(read)) => Ok(read),
+                // Not read ahead, or no IPVS to read (which an apply loads).
+                _ => reach(connector, None, access, false),
+            },
+        };
+        match found {
+            Ok(found) => reached.push(found),
+            Err(e) => {
+                fail(&e);
+                failed = true;
+            }
+        }
+    }
+    if failed { Err(Reported) } else { Ok(reached) }
+}
+
+/// Takes every director's lock in name order. A lock taken ahead out of that order is
+/// kept only when it comes first (a lock held while waiting for another must be earlier
+/// in the order); otherwise it is given up and taken again in turn, its table read after.
+fn lock_in_name_order(
+    config: &Config,
+    reached: &mut [Reached],
+    lock_timeout: Duration,
+    connector: &dyn Connector,
+) -> Result<(), Reported> {
+    let mut order: Vec<usize> = (0..reached.len()).collect();
+    order.sort_by_key(|&i| config.directors[i].name());
+    for (position, &i) in order.iter().enumerate() {
+        let director = &mut reached[i];
+        if position > 0 && director.ahead {
+            let remote = config.directors[i].meta.remote.as_ref();
+            *director = reach(connector, remote, Access::Apply { lock_timeout }, false)
+                .map_err(|e| fail(&e))?;
+        }
+        if !director.locked {
+            director.backend.lock(lock_timeout).map_err(|e| fail(&e))?;
+            director.locked = true;
+        }
+    }
+    Ok(())
+}
+
+/// Each director's table: as read already, or now (in parallel).
+fn read_tables(reached: &mut [Reached]) -> Vec<LiveTable> {
+    std::thread::scope(|scope| {
+        let reading: Vec<_> = reached
+            .iter_mut()
+            .map(|director| match director.table.take() {
+                Some(table) => Err(Box::new(table)),
+                None => Ok(scope.spawn(move || {
+                    crate::log::timed("live IPVS table read", || {
+                        director.backend.parts().ipvs.observe()
+                    })
+                })),
+            })
+            .collect();
+        reading
+            .into_iter()
+            .map(|read| read.map_or_else(|table| *table, join))
+            .collect()
+    })
 }
 
 /// The plan as one JSON document, with every warning of the configuration (stderr shows

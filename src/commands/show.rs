@@ -2,19 +2,18 @@
 
 use super::session::show_plan;
 use super::{Reported, Status, View, fail, out};
+use crate::backend::Connector;
 use crate::diag::Diagnostics;
 use crate::planfile::PlanFile;
 
-/// The director's IPVS table, or the exit code after saying why it cannot be read.
-pub fn live_table() -> Result<crate::ipvs::Table, Reported> {
-    use crate::ipvs::Ipvs;
-    crate::ipvs::NetlinkIpvs::connect()
-        .and_then(|mut ipvs| ipvs.observe())
-        .map_err(|err| fail(&err))
+/// This machine's IPVS table, or the exit code after saying why it cannot be read.
+pub fn live_table(connector: &dyn Connector) -> Result<crate::ipvs::Table, Reported> {
+    let mut director = connector.director(None, false).map_err(|e| fail(&e))?;
+    director.parts().ipvs.observe().map_err(|e| fail(&e))
 }
 
-pub fn show(json: bool, stats: bool) -> Status {
-    let table = match live_table() {
+pub fn show(connector: &dyn Connector, json: bool, stats: bool) -> Status {
+    let table = match live_table(connector) {
         Ok(table) => table,
         Err(Reported) => return Status::Failed,
     };

@@ -6,12 +6,14 @@
 //! module and file comes from the managed sets below, every address is a parsed `IpNet`,
 //! and each word is shell-quoted all the same.
 
+#[cfg(any(test, feature = "fakes"))]
 mod fake;
 pub mod firewall;
 mod script;
 mod ssh;
 
 pub use crate::parallel::for_each_parallel;
+#[cfg(any(test, feature = "fakes"))]
 pub use fake::FakeHost;
 pub use script::parse_facts;
 pub use ssh::{SshHost, SshTarget, open_session};

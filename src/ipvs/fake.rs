@@ -15,6 +15,9 @@ pub struct FakeIpvs {
     /// The change (counted like `applied`) that is acknowledged and has no effect, as when
     /// another tool reverts it at once: only verification can notice.
     pub lose_at: Option<usize>,
+    /// The first change (counted like `applied`) of those that all fail with EIO, as on a
+    /// director that went away: its undos fail too.
+    pub fail_from: Option<usize>,
 }
 
 impl Default for FakeIpvs {
@@ -37,6 +40,7 @@ impl Default for FakeIpvs {
             applied: 0,
             fail_at: None,
             lose_at: None,
+            fail_from: None,
         }
     }
 }
@@ -130,7 +134,8 @@ impl Ipvs for FakeIpvs {
     fn apply(&mut self, changes: &[Change]) -> Result<(), ApplyError> {
         let mut failed = Vec::new();
         for (index, change) in changes.iter().enumerate() {
-            let outcome = if self.fail_at == Some(self.applied) {
+            let gone = self.fail_from.is_some_and(|first| self.applied >= first);
+            let outcome = if gone || self.fail_at == Some(self.applied) {
                 Err(libc::EIO)
             } else if self.lose_at == Some(self.applied) {
                 Ok(())

@@ -5,12 +5,14 @@
 pub mod codec;
 mod consts;
 mod convert;
+#[cfg(any(test, feature = "fakes"))]
 mod fake;
 #[cfg(test)]
 mod fixtures;
 mod netlink;
 
 pub use codec::Stats;
+#[cfg(any(test, feature = "fakes"))]
 pub use fake::FakeIpvs;
 pub use netlink::NetlinkIpvs;
 
