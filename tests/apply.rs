@@ -758,7 +758,6 @@ fn a_cancel_between_batches_stops_the_apply_and_rolls_it_back() {
 #[test]
 fn a_connection_lost_mid_batch_is_rolled_back_entirely() {
     let (config, pristine, observed, plan) = planned();
-    let mut checked = 0;
     for host in ["10.1.0.11", "10.1.0.13"] {
         let mut world = pristine.clone();
         let fake = world.host(host);
@@ -776,9 +775,7 @@ fn a_connection_lost_mid_batch_is_rolled_back_entirely() {
             world.snapshot() == pristine.snapshot(),
             "{host}: rolled back exactly"
         );
-        checked += 1;
     }
-    assert_eq!(checked, 2);
 }
 
 /// An undo that is acknowledged and has no effect: the rollback is not claimed, and what

@@ -155,7 +155,7 @@ fn world(live: &[ServiceSpec], sysctls: &[u8], vip_on_lo: &[bool], shuffle: u64)
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     #[test]
     fn applying_a_plan_converges(

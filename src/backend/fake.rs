@@ -99,7 +99,7 @@ impl DirectorBackend for LentDirector {
             if !lock(&self.world).locked.insert(self.key.clone()) {
                 return Err(LockError::Held {
                     path: format!("the fake lock of director \"{}\"", self.key),
-                    holder: "another fake".into(),
+                    holder: crate::lock::Holder::Lvsform(0),
                     waited: timeout.as_secs(),
                 }
                 .into());

@@ -230,10 +230,16 @@ pub fn expand_path(dir: &Path, path: &str) -> PathBuf {
 /// from the password database, as ssh does; `/` if even that is missing, never a path
 /// relative to wherever lvsform happens to run.
 fn home_dir() -> PathBuf {
-    if let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
-        return PathBuf::from(home);
+    home_dir_from(std::env::var_os("HOME"))
+}
+
+/// `home_dir` with `HOME` as given (the environment is the process's: a test cannot unset
+/// it for one thread).
+fn home_dir_from(home: Option<std::ffi::OsString>) -> PathBuf {
+    match home.filter(|h| !h.is_empty()) {
+        Some(home) => PathBuf::from(home),
+        None => account_home().unwrap_or_else(|| PathBuf::from("/")),
     }
-    account_home().unwrap_or_else(|| PathBuf::from("/"))
 }
 
 fn account_home() -> Option<PathBuf> {
@@ -274,7 +280,12 @@ mod tests {
             .map(|line| line.split(':').collect::<Vec<_>>())
             .find(|fields| fields.get(2) == Some(&uid.as_str()))
             .map(|fields| PathBuf::from(fields[5]));
-        assert!(expected.is_some(), "this account is in /etc/passwd");
-        assert_eq!(account_home(), expected);
+        let expected = expected.expect("this account is in /etc/passwd");
+        assert_eq!(home_dir_from(None), expected, "HOME unset");
+        assert_eq!(home_dir_from(Some("".into())), expected, "HOME empty");
+        assert_eq!(
+            home_dir_from(Some("/elsewhere".into())),
+            Path::new("/elsewhere")
+        );
     }
 }
