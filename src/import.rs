@@ -6,45 +6,55 @@ use crate::ipvs::Table;
 use crate::model::{
     Destination, Forwarding, IpNetmask, Mode, Protocol, Service, ServiceKey, Tunnel,
 };
-use std::fmt::Write;
+use hcl::{Block, BlockBuilder, Body};
 
 /// The configuration text for `table`. `manage_hosts`: whether lvsform is to keep the DR
 /// and TUN real servers prepared over SSH (`import --hosts`); otherwise they are
 /// declared with `manage = false`.
 pub fn hcl(table: &Table, manage_hosts: bool) -> String {
-    let mut out = String::from(
-        "# Written by `lvsform import` from the live IPVS table. Names are made from the\n\
-         # addresses: rename them freely (a rename changes nothing live).\n",
-    );
-    director(&mut out, table);
-    for (key, service) in &table.services {
-        virtual_server(&mut out, key, service, manage_hosts);
+    let mut body = Body::builder();
+    if let Some(director) = director(table) {
+        body = body.add_block(director);
     }
-    // The text is built line by line; the formatter aligns it as `lvsform fmt` would.
+    for (key, service) in &table.services {
+        body = body.add_block(virtual_server(key, service, manage_hosts));
+    }
+    // hcl-rs writes every string escaped: a kernel string (an interface name, a
+    // persistence engine) with `"` or `${` in it stays that string.
+    let text = hcl::to_string(&body.build()).unwrap_or_default();
+    let out = format!(
+        "# Written by `lvsform import` from the live IPVS table. Names are made from the\n\
+         # addresses: rename them freely (a rename changes nothing live).\n\n{text}"
+    );
+    // The formatter aligns it as `lvsform fmt` would.
     crate::fmt::format(&out).unwrap_or(out)
 }
 
-fn director(out: &mut String, table: &Table) {
+fn director(table: &Table) -> Option<Block> {
     let t = table.timeouts;
     if t == KERNEL_TIMEOUTS && table.sync_daemons.is_empty() {
-        return;
+        return None;
     }
-    out.push_str("\ndirector {\n");
+    let mut director = Block::builder("director");
     if t != KERNEL_TIMEOUTS {
-        let _ = writeln!(
-            out,
-            "timeouts {{\ntcp = {}\ntcp_fin = {}\nudp = {}\n}}",
-            t.tcp, t.tcp_fin, t.udp
+        director = director.add_block(
+            Block::builder("timeouts")
+                .add_attribute(("tcp", t.tcp))
+                .add_attribute(("tcp_fin", t.tcp_fin))
+                .add_attribute(("udp", t.udp))
+                .build(),
         );
     }
     for daemon in &table.sync_daemons {
-        let _ = writeln!(
-            out,
-            "sync_daemon {{\nstate = \"{}\"\ninterface = \"{}\"\nsyncid = {}\n}}",
-            daemon.state, daemon.interface, daemon.syncid
+        director = director.add_block(
+            Block::builder("sync_daemon")
+                .add_attribute(("state", daemon.state.to_string()))
+                .add_attribute(("interface", daemon.interface.clone()))
+                .add_attribute(("syncid", daemon.syncid))
+                .build(),
         );
     }
-    out.push_str("}\n");
+    Some(director.build())
 }
 
 /// A block label from an address-like text: `tcp/203.0.113.10:80` → `tcp_203_0_113_10_80`.
@@ -54,14 +64,14 @@ fn label(text: &str) -> String {
         .collect()
 }
 
-fn virtual_server(out: &mut String, key: &ServiceKey, service: &Service, manage_hosts: bool) {
+fn virtual_server(key: &ServiceKey, service: &Service, manage_hosts: bool) -> Block {
     // The service's mode is its real servers' usual one; the others say theirs.
     let mode = common_mode(service);
     let name = match key {
         ServiceKey::Address { .. } => label(&key.to_string()),
         ServiceKey::Fwmark { mark, .. } => format!("fwmark_{mark}"),
     };
-    let _ = writeln!(out, "\nvirtual_server \"{name}\" {{");
+    let mut block = Block::builder("virtual_server").add_label(name);
     let service_port = match key {
         ServiceKey::Address {
             protocol,
@@ -69,44 +79,48 @@ fn virtual_server(out: &mut String, key: &ServiceKey, service: &Service, manage_
             port,
         } => {
             if *protocol != Protocol::Tcp {
-                let _ = writeln!(out, "protocol = \"{protocol}\"");
+                block = block.add_attribute(("protocol", protocol.to_string()));
             }
-            let _ = writeln!(out, "vip = \"{vip}\"\nport = {port}");
+            block = block
+                .add_attribute(("vip", vip.to_string()))
+                .add_attribute(("port", *port));
             *port
         }
         ServiceKey::Fwmark { mark, .. } => {
-            let _ = writeln!(out, "fwmark = {mark}");
+            block = block.add_attribute(("fwmark", *mark));
             0
         }
     };
     let s = &service.settings;
-    let _ = writeln!(out, "mode = \"{mode}\"\nscheduler = \"{}\"", s.scheduler);
+    block = block
+        .add_attribute(("mode", mode.to_string()))
+        .add_attribute(("scheduler", s.scheduler.to_string()));
     if !s.flags.is_empty() {
         let flags: Vec<String> = s
             .flags
             .iter()
-            .map(|f| format!("\"{}-{f}\"", s.scheduler))
+            .map(|f| format!("{}-{f}", s.scheduler))
             .collect();
-        let _ = writeln!(out, "scheduler_flags = [{}]", flags.join(", "));
+        block = block.add_attribute(("scheduler_flags", flags));
     }
     if let Some(p) = &s.persistence {
-        let _ = writeln!(out, "persistence {{\ntimeout = {}", p.timeout);
+        let mut persistence = Block::builder("persistence").add_attribute(("timeout", p.timeout));
         match p.netmask {
             IpNetmask::V4(mask) if mask != std::net::Ipv4Addr::BROADCAST => {
-                let _ = writeln!(out, "netmask = \"{mask}\"");
+                persistence = persistence.add_attribute(("netmask", mask.to_string()));
             }
             IpNetmask::V6(prefix) if prefix != 128 => {
-                let _ = writeln!(out, "netmask = \"{prefix}\"");
+                persistence = persistence.add_attribute(("netmask", prefix.to_string()));
             }
             _ => {}
         }
         if let Some(engine) = &p.engine {
-            let _ = writeln!(out, "engine = \"{engine}\"");
+            persistence = persistence.add_attribute(("engine", engine.clone()));
         }
-        out.push_str("}\n");
+        block = block.add_block(persistence.build());
     }
     if s.one_packet {
-        out.push_str("one_packet = true\n");
+        block = block.add_attribute(("one_packet", true));
     }
     // lvsform cannot tell a fwmark service's VIPs from the table, and needs them to
     // prepare its hosts.
@@ -118,46 +132,50 @@ fn virtual_server(out: &mut String, key: &ServiceKey, service: &Service, manage_
         } else {
             label(&dkey.to_string())
         };
-        let _ = writeln!(
-            out,
-            "real_server \"rs_{name}\" {{\naddress = \"{}\"",
-            dkey.address
-        );
+        let mut server = Block::builder("real_server")
+            .add_label(format!("rs_{name}"))
+            .add_attribute(("address", dkey.address.to_string()));
         if dkey.port != service_port {
-            let _ = writeln!(out, "port = {}", dkey.port);
+            server = server.add_attribute(("port", dkey.port));
         }
-        real_server(out, dest, mode, managed);
-        out.push_str("}\n");
+        block = block.add_block(real_server(server, dest, mode, managed));
     }
-    out.push_str("}\n");
+    block.build()
 }
 
-fn real_server(out: &mut String, dest: &Destination, service_mode: Mode, managed: bool) {
+fn real_server(
+    mut server: BlockBuilder,
+    dest: &Destination,
+    service_mode: Mode,
+    managed: bool,
+) -> Block {
     if dest.weight != 1 {
-        let _ = writeln!(out, "weight = {}", dest.weight);
+        server = server.add_attribute(("weight", dest.weight));
     }
     let mode = dest.forwarding.mode();
     if mode != service_mode {
-        let _ = writeln!(out, "mode = \"{mode}\"");
+        server = server.add_attribute(("mode", mode.to_string()));
     }
     if dest.upper_threshold != 0 {
-        let _ = writeln!(out, "upper_threshold = {}", dest.upper_threshold);
+        server = server.add_attribute(("upper_threshold", dest.upper_threshold));
     }
     if dest.lower_threshold != 0 {
-        let _ = writeln!(out, "lower_threshold = {}", dest.lower_threshold);
+        server = server.add_attribute(("lower_threshold", dest.lower_threshold));
     }
     if let Forwarding::Tun(tunnel) = dest.forwarding
         && tunnel != Tunnel::default()
     {
-        let _ = writeln!(out, "tunnel {{\ntype = \"{}\"", tunnel.kind);
+        let mut block = Block::builder("tunnel").add_attribute(("type", tunnel.kind.to_string()));
         if tunnel.port != 0 {
-            let _ = writeln!(out, "port = {}", tunnel.port);
+            block = block.add_attribute(("port", tunnel.port));
         }
-        let _ = writeln!(out, "checksum = \"{}\"\n}}", tunnel.checksum);
+        block = block.add_attribute(("checksum", tunnel.checksum.to_string()));
+        server = server.add_block(block.build());
     }
     if mode != Mode::Nat && !managed {
-        out.push_str("manage = false\n");
+        server = server.add_attribute(("manage", false));
     }
+    server.build()
 }
 
 /// The mode most of a service's real servers use (DR, as ipvsadm's default, when none).
@@ -175,4 +193,45 @@ fn common_mode(service: &Service) -> Mode {
         .rev()
         .max_by_key(|(_, n)| *n)
         .map_or(crate::defaults::MODE, |(m, _)| *m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ipvs::{FakeIpvs, Ipvs};
+    use crate::model::{SyncDaemon, SyncState};
+
+    #[test]
+    fn a_kernel_string_is_written_escaped_and_reads_back_as_it_was() {
+        let mut table = FakeIpvs::default().observe().unwrap();
+        let hostile = "eth\"0${var.x}%{if}\\n";
+        table.sync_daemons.insert(SyncDaemon {
+            state: SyncState::Master,
+            interface: hostile.into(),
+            syncid: 1,
+        });
+        let text = hcl(&table, false);
+        let body: hcl::Body = hcl::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let director = body
+            .blocks()
+            .find(|b| b.identifier() == "director")
+            .unwrap();
+        let daemon = director
+            .body()
+            .blocks()
+            .find(|b| b.identifier() == "sync_daemon")
+            .unwrap();
+        let interface = daemon
+            .body()
+            .attributes()
+            .find(|a| a.key() == "interface")
+            .unwrap();
+        // A template with escaped markers evaluates to the text it stands for.
+        use hcl::eval::Evaluate;
+        let value = interface
+            .expr()
+            .evaluate(&hcl::eval::Context::new())
+            .unwrap();
+        assert_eq!(value, hcl::Value::from(hostile), "{text}");
+    }
 }
