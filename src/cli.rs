@@ -269,107 +269,157 @@ fn dispatch() -> Status {
         eprintln!("error: cannot change to {}: {err}", dir.display());
         return Status::Failed;
     }
-    let connector = &crate::backend::SystemConnector;
-    let color =
-        !cli.no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal();
-    let sub = matches.subcommand().map(|(_, m)| m);
-    let inputs =
-        |vars: &VarArgs| Inputs::from_env(sub.map(|m| ordered_vars(vars, m)).unwrap_or_default());
-    let view = |json, markdown| match (json, markdown) {
+    let context = Context {
+        connector: &crate::backend::SystemConnector,
+        color: !cli.no_color
+            && std::env::var_os("NO_COLOR").is_none()
+            && std::io::stderr().is_terminal(),
+        matches: matches.subcommand().map(|(_, m)| m),
+    };
+    context.run(cli.command)
+}
+
+/// What every command is run with.
+struct Context<'a> {
+    connector: &'a dyn crate::backend::Connector,
+    color: bool,
+    /// The subcommand's arguments, for the order of `--var` and `--var-file`.
+    matches: Option<&'a ArgMatches>,
+}
+
+impl Context<'_> {
+    fn run(&self, command: Command) -> Status {
+        let (connector, color) = (self.connector, self.color);
+        match command {
+            Command::Validate { dir, json, vars } => {
+                commands::validate(&dir, json, &self.inputs(&vars), color)
+            }
+            Command::Fmt { dir, check } => commands::fmt(&dir, check, color),
+            Command::Completions { shell } => completions(shell),
+            Command::Man { dir } => man_pages(&dir),
+            Command::Agent => agent(),
+            Command::Import { out, hosts } => match commands::live_table(connector) {
+                Ok(table) => commands::import(connector, &table, out.as_deref(), hosts, color),
+                Err(commands::Reported) => Status::Failed,
+            },
+            Command::Plan {
+                dir,
+                json,
+                markdown,
+                detailed_exitcode,
+                out,
+                target,
+                director,
+                vars,
+            } => {
+                let options = self.options(dir, &vars, view(json, markdown), target, director);
+                commands::plan(connector, &options, detailed_exitcode, out.as_deref())
+            }
+            Command::Apply {
+                dir,
+                auto_approve,
+                json,
+                no_drain,
+                lock_timeout,
+                target,
+                director,
+                vars,
+            } => {
+                let apply = commands::ApplyOptions {
+                    auto_approve,
+                    drain: !no_drain,
+                    lock_timeout,
+                };
+                if dir.is_file() {
+                    return self.apply_saved(&dir, json, &apply, &vars, &target, &director);
+                }
+                let options = self.options(dir, &vars, view(json, false), target, director);
+                commands::apply(connector, &options, &apply, crate::plan::Goal::Converge)
+            }
+            Command::Destroy {
+                dir,
+                auto_approve,
+                no_drain,
+                lock_timeout,
+                director,
+                vars,
+            } => {
+                let apply = commands::ApplyOptions {
+                    auto_approve,
+                    drain: !no_drain,
+                    lock_timeout,
+                };
+                let options = self.options(dir, &vars, commands::View::Human, vec![], director);
+                commands::apply(connector, &options, &apply, crate::plan::Goal::Destroy)
+            }
+            Command::Show {
+                planfile: Some(path),
+                json,
+                markdown,
+                ..
+            } => commands::show_saved(&path, view(json, markdown), color),
+            Command::Show {
+                planfile: None,
+                json,
+                stats,
+                ..
+            } => commands::show(connector, json, stats),
+        }
+    }
+
+    /// `apply PLANFILE`: the plan as it was made, so nothing that would make another.
+    fn apply_saved(
+        &self,
+        path: &std::path::Path,
+        json: bool,
+        apply: &commands::ApplyOptions,
+        vars: &VarArgs,
+        targets: &[String],
+        directors: &[String],
+    ) -> Status {
+        if !vars.var.is_empty()
+            || !vars.var_file.is_empty()
+            || !targets.is_empty()
+            || !directors.is_empty()
+        {
+            commands::fail(&commands::Refusal::SavedPlanOptions);
+            return Status::Failed;
+        }
+        commands::apply_saved(self.connector, path, json, self.color, apply)
+    }
+
+    fn inputs(&self, vars: &VarArgs) -> Inputs {
+        Inputs::from_env(
+            self.matches
+                .map(|m| ordered_vars(vars, m))
+                .unwrap_or_default(),
+        )
+    }
+
+    fn options(
+        &self,
+        dir: PathBuf,
+        vars: &VarArgs,
+        view: commands::View,
+        targets: Vec<String>,
+        directors: Vec<String>,
+    ) -> commands::Options {
+        commands::Options {
+            dir,
+            inputs: self.inputs(vars),
+            view,
+            color: self.color,
+            targets,
+            directors,
+        }
+    }
+}
+
+fn view(json: bool, markdown: bool) -> commands::View {
+    match (json, markdown) {
         (true, _) => commands::View::Json,
         (_, true) => commands::View::Markdown,
         _ => commands::View::Human,
-    };
-    let options = |dir, vars: &VarArgs, view, targets, directors| commands::Options {
-        dir,
-        inputs: inputs(vars),
-        view,
-        color,
-        targets,
-        directors,
-    };
-    match cli.command {
-        Command::Validate { dir, json, vars } => {
-            commands::validate(&dir, json, &inputs(&vars), color)
-        }
-        Command::Fmt { dir, check } => commands::fmt(&dir, check, color),
-        Command::Completions { shell } => completions(shell),
-        Command::Man { dir } => man_pages(&dir),
-        Command::Agent => agent(),
-        Command::Import { out, hosts } => match commands::live_table(connector) {
-            Ok(table) => commands::import(connector, &table, out.as_deref(), hosts, color),
-            Err(commands::Reported) => Status::Failed,
-        },
-        Command::Plan {
-            dir,
-            json,
-            markdown,
-            detailed_exitcode,
-            out,
-            target,
-            director,
-            vars,
-        } => {
-            let options = options(dir, &vars, view(json, markdown), target, director);
-            commands::plan(connector, &options, detailed_exitcode, out.as_deref())
-        }
-        Command::Apply {
-            dir,
-            auto_approve,
-            json,
-            no_drain,
-            lock_timeout,
-            target,
-            director,
-            vars,
-        } => {
-            let apply = commands::ApplyOptions {
-                auto_approve,
-                drain: !no_drain,
-                lock_timeout,
-            };
-            if dir.is_file() {
-                if !vars.var.is_empty()
-                    || !vars.var_file.is_empty()
-                    || !target.is_empty()
-                    || !director.is_empty()
-                {
-                    commands::fail(&commands::Refusal::SavedPlanOptions);
-                    return Status::Failed;
-                }
-                return commands::apply_saved(connector, &dir, json, color, &apply);
-            }
-            let options = options(dir, &vars, view(json, false), target, director);
-            commands::apply(connector, &options, &apply, crate::plan::Goal::Converge)
-        }
-        Command::Destroy {
-            dir,
-            auto_approve,
-            no_drain,
-            lock_timeout,
-            director,
-            vars,
-        } => {
-            let apply = commands::ApplyOptions {
-                auto_approve,
-                drain: !no_drain,
-                lock_timeout,
-            };
-            let options = options(dir, &vars, commands::View::Human, vec![], director);
-            commands::apply(connector, &options, &apply, crate::plan::Goal::Destroy)
-        }
-        Command::Show {
-            planfile: Some(path),
-            json,
-            markdown,
-            ..
-        } => commands::show_saved(&path, view(json, markdown), color),
-        Command::Show {
-            planfile: None,
-            json,
-            stats,
-            ..
-        } => commands::show(connector, json, stats),
     }
 }
 

@@ -93,38 +93,8 @@ impl<'m> Decoder<'m, '_> {
                 _ => {} // reported by check()
             }
         }
-        if let Some(name) = &director.name {
-            let mut reader = Reader::new(scope, self.diags);
-            let same_machine =
-                self.declared
-                    .directors
-                    .iter()
-                    .find(|d| match (&d.remote, &director.remote) {
-                        (None, None) => true,
-                        (Some(a), Some(b)) => a.ssh.host == b.ssh.host && a.ssh.port == b.ssh.port,
-                        _ => false,
-                    });
-            if let Some(other) = same_machine {
-                let other = other.name.as_deref().unwrap_or_default();
-                let (message, help) = match &director.remote {
-                    None => (
-                        format!(
-                            "directors \"{other}\" and \"{name}\" both have no ssh block: both would be this machine"
-                        ),
-                        "give every director but this machine an `ssh { host = … }` block"
-                            .to_string(),
-                    ),
-                    Some(remote) => (
-                        format!(
-                            "directors \"{other}\" and \"{name}\" are the same host ({})",
-                            remote.ssh.host
-                        ),
-                        "each director is one machine: remove one, or correct its host".to_string(),
-                    ),
-                };
-                reader.error(block_span(block), message).help = Some(help);
-                return;
-            }
+        if self.same_machine(scope, block, &director) {
+            return;
         }
         if let Some(remote) = &director.remote
             && !self.diags.has_errors()
@@ -132,6 +102,44 @@ impl<'m> Decoder<'m, '_> {
             (self.on_remote)(director.name.is_some(), remote);
         }
         self.declared.directors.push(director);
+    }
+
+    /// Whether `director` is the same machine as a director declared before it (reported).
+    fn same_machine(&mut self, scope: &Scope, block: &Block, director: &DeclaredDirector) -> bool {
+        let Some(name) = &director.name else {
+            return false;
+        };
+        let mut reader = Reader::new(scope, self.diags);
+        let same_machine =
+            self.declared
+                .directors
+                .iter()
+                .find(|d| match (&d.remote, &director.remote) {
+                    (None, None) => true,
+                    (Some(a), Some(b)) => a.ssh.host == b.ssh.host && a.ssh.port == b.ssh.port,
+                    _ => false,
+                });
+        if let Some(other) = same_machine {
+            let other = other.name.as_deref().unwrap_or_default();
+            let (message, help) = match &director.remote {
+                None => (
+                    format!(
+                        "directors \"{other}\" and \"{name}\" both have no ssh block: both would be this machine"
+                    ),
+                    "give every director but this machine an `ssh { host = … }` block".to_string(),
+                ),
+                Some(remote) => (
+                    format!(
+                        "directors \"{other}\" and \"{name}\" are the same host ({})",
+                        remote.ssh.host
+                    ),
+                    "each director is one machine: remove one, or correct its host".to_string(),
+                ),
+            };
+            reader.error(block_span(block), message).help = Some(help);
+            return true;
+        }
+        false
     }
 }
 

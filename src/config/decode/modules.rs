@@ -109,80 +109,88 @@ impl<'m> Decoder<'m, '_> {
             let key = instance.as_ref().map(|(k, _)| k.as_str());
             let address = Address::block(parent, "module", &name, key);
             let mut reader = Reader::new(scope, self.diags);
-            let mut values = Map::new();
-            let mut complete = true;
-            for attr in block.body.attributes() {
-                let input = attr.key.as_str();
-                if input == "source" || input == "for_each" {
-                    continue;
-                }
-                let Some(decl) = declarations.iter().find(|d| d.name == input) else {
-                    let help = match suggest(input, declarations.iter().map(|d| d.name.as_str())) {
-                        Some(near) => format!("did you mean `{near}`?"),
-                        None if declarations.is_empty() => {
-                            "this module declares no variables".to_string()
-                        }
-                        None => format!(
-                            "the module's variables: {}",
-                            declarations
-                                .iter()
-                                .map(|d| d.name.as_str())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
-                    };
-                    let span = attr.key.span().unwrap_or(0..0);
-                    reader
-                        .error(span, format!("unknown input `{input}` for module `{name}`"))
-                        .help = Some(help);
-                    complete = false;
-                    continue;
-                };
-                let Some(Spanned { value, span }) = reader.eval_attribute(attr) else {
-                    complete = false;
-                    continue;
-                };
-                match vars::convert(value, &decl.ty) {
-                    Ok(value) => {
-                        values.insert(input.to_string(), value);
-                    }
-                    Err(problem) => {
-                        reader
-                            .error(
-                                span,
-                                format!("wrong type for module input `{input}`: {problem}"),
-                            )
-                            .help = Some(format!("the module declares `{input}` as {}", decl.ty));
-                        complete = false;
-                    }
-                }
-            }
-            for decl in &declarations {
-                if values.contains_key(&decl.name) || block.body.get_attribute(&decl.name).is_some()
-                {
-                    continue;
-                }
-                match &decl.default {
-                    Some(default) => {
-                        values.insert(decl.name.clone(), default.clone());
-                    }
-                    None => {
-                        reader
-                            .error(
-                                block_span(block),
-                                format!("module `{name}` needs the input `{}`", decl.name),
-                            )
-                            .help = Some(format!(
-                            "add {} = … to the module block (declared as {})",
-                            decl.name, decl.ty
-                        ));
-                        complete = false;
-                    }
-                }
-            }
-            if complete {
+            if let Some(values) = module_inputs(&mut reader, block, &name, &declarations) {
                 self.instance(called, Some(&address), &values);
             }
         }
     }
+}
+
+/// The inputs a module block gives its module, checked against its variables (defaults
+/// filled in); none when any is wrong or missing (each reported).
+fn module_inputs(
+    reader: &mut Reader,
+    block: &Block,
+    name: &str,
+    declarations: &[Declaration],
+) -> Option<Map> {
+    let mut values = Map::new();
+    let mut complete = true;
+    for attr in block.body.attributes() {
+        let input = attr.key.as_str();
+        if input == "source" || input == "for_each" {
+            continue;
+        }
+        let Some(decl) = declarations.iter().find(|d| d.name == input) else {
+            let help = match suggest(input, declarations.iter().map(|d| d.name.as_str())) {
+                Some(near) => format!("did you mean `{near}`?"),
+                None if declarations.is_empty() => "this module declares no variables".to_string(),
+                None => format!(
+                    "the module's variables: {}",
+                    declarations
+                        .iter()
+                        .map(|d| d.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            };
+            let span = attr.key.span().unwrap_or(0..0);
+            reader
+                .error(span, format!("unknown input `{input}` for module `{name}`"))
+                .help = Some(help);
+            complete = false;
+            continue;
+        };
+        let Some(Spanned { value, span }) = reader.eval_attribute(attr) else {
+            complete = false;
+            continue;
+        };
+        match vars::convert(value, &decl.ty) {
+            Ok(value) => {
+                values.insert(input.to_string(), value);
+            }
+            Err(problem) => {
+                reader
+                    .error(
+                        span,
+                        format!("wrong type for module input `{input}`: {problem}"),
+                    )
+                    .help = Some(format!("the module declares `{input}` as {}", decl.ty));
+                complete = false;
+            }
+        }
+    }
+    for decl in declarations {
+        if values.contains_key(&decl.name) || block.body.get_attribute(&decl.name).is_some() {
+            continue;
+        }
+        match &decl.default {
+            Some(default) => {
+                values.insert(decl.name.clone(), default.clone());
+            }
+            None => {
+                reader
+                    .error(
+                        block_span(block),
+                        format!("module `{name}` needs the input `{}`", decl.name),
+                    )
+                    .help = Some(format!(
+                    "add {} = … to the module block (declared as {})",
+                    decl.name, decl.ty
+                ));
+                complete = false;
+            }
+        }
+    }
+    complete.then_some(values)
 }

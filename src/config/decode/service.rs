@@ -196,27 +196,14 @@ impl<'m> Decoder<'m, '_> {
         let header = block_span(block);
         let (key, key_span, service_port) =
             identity(&mut reader, block, fwmark_value, protocol, vip, port, &vips)?;
-        if let Some(op) = &one_packet
-            && op.value
-            && matches!(
-                key,
-                ServiceKey::Address {
-                    protocol: Protocol::Tcp | Protocol::Sctp,
-                    ..
-                }
-            )
-        {
-            reader
-                .error(
-                    op.span.clone(),
-                    "`one_packet` scheduling is for UDP services",
-                )
-                .help = Some("remove it, or set protocol = \"udp\"".into());
-        }
-        if persistence.is_some() && matches!(scheduler, Scheduler::Sh | Scheduler::Dh) {
-            reader.warning(header.clone(), format!("`{scheduler}` already sends a client to one server; persistence adds little"))
-                .help = Some("drop the persistence block, or use a non-hashing scheduler".into());
-        }
+        settings_apart(
+            &mut reader,
+            key,
+            &header,
+            one_packet.as_ref(),
+            &persistence,
+            scheduler,
+        );
         let persistence = persistence.map(|p| netmask_for_family(&mut reader, &header, key, p));
         let service_vips: Vec<IpAddr> = match key {
             ServiceKey::Address { vip, .. } => vec![vip],
@@ -266,6 +253,44 @@ impl<'m> Decoder<'m, '_> {
                 .help = Some("give at least one real server a weight above 0".into());
         }
         Some(service)
+    }
+}
+
+/// Settings that do not go together with the service's identity or scheduler.
+fn settings_apart<P>(
+    reader: &mut Reader,
+    key: ServiceKey,
+    header: &Range<usize>,
+    one_packet: Option<&Spanned<bool>>,
+    persistence: &Option<P>,
+    scheduler: Scheduler,
+) {
+    if let Some(op) = one_packet
+        && op.value
+        && matches!(
+            key,
+            ServiceKey::Address {
+                protocol: Protocol::Tcp | Protocol::Sctp,
+                ..
+            }
+        )
+    {
+        reader
+            .error(
+                op.span.clone(),
+                "`one_packet` scheduling is for UDP services",
+            )
+            .help = Some("remove it, or set protocol = \"udp\"".into());
+    }
+    if persistence.is_some() && matches!(scheduler, Scheduler::Sh | Scheduler::Dh) {
+        reader
+            .warning(
+                header.clone(),
+                format!(
+                    "`{scheduler}` already sends a client to one server; persistence adds little"
+                ),
+            )
+            .help = Some("drop the persistence block, or use a non-hashing scheduler".into());
     }
 }
 
