@@ -63,7 +63,7 @@ impl Session {
         let config = config.ok_or(Reported)?;
         let mut reached = reach_every_director(&config, access, connector, ahead, early)?;
         if let Access::Apply { lock_timeout } = access {
-            lock_in_name_order(&config, &mut reached, lock_timeout, connector)?;
+            reached = lock_in_name_order(&config, reached, lock_timeout, connector)?;
         }
         let tables = read_tables(&mut reached);
         let session = Session {
@@ -285,25 +285,31 @@ fn reach_every_director(
 /// in the order); otherwise it is given up and taken again in turn, its table read after.
 fn lock_in_name_order(
     config: &Config,
-    reached: &mut [Reached],
+    reached: Vec<Reached>,
     lock_timeout: Duration,
     connector: &dyn Connector,
-) -> Result<(), Reported> {
+) -> Result<Vec<Reached>, Reported> {
     let mut order: Vec<usize> = (0..reached.len()).collect();
     order.sort_by_key(|&i| config.directors[i].name());
+    let mut slots: Vec<Option<Reached>> = reached.into_iter().map(Some).collect();
     for (position, &i) in order.iter().enumerate() {
-        let director = &mut reached[i];
+        let Some(mut director) = slots[i].take() else {
+            continue;
+        };
         if position > 0 && director.ahead {
+            // Given up (with its lock) before it is reached again.
+            drop(director);
             let remote = config.directors[i].meta.remote.as_ref();
-            *director = reach(connector, remote, Access::Apply { lock_timeout }, false)
+            director = reach(connector, remote, Access::Apply { lock_timeout }, false)
                 .map_err(|e| fail(&e))?;
         }
         if !director.locked {
             director.backend.lock(lock_timeout).map_err(|e| fail(&e))?;
             director.locked = true;
         }
+        slots[i] = Some(director);
     }
-    Ok(())
+    Ok(slots.into_iter().flatten().collect())
 }
 
 /// Each director's table: as read already, or now (in parallel).
