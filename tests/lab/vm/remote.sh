@@ -79,12 +79,13 @@ check remote_traffic_reaches_every_server settled
 code=$(status_of lvsform_as_ci plan --detailed-exitcode)
 check remote_replan_is_empty [ "$code" -eq 0 ]
 
-# The director's lock is taken there: an apply waits for its holder, then says who.
+# The director's lock is taken there: an apply waits for its holder, then says who (here
+# util-linux flock, which is not lvsform, and says so).
 nsenter -t "$(cat /tmp/sshd-director.pid)" -m flock /run/lvsform.lock sleep 5 &
 sleep 0.5
 code=$(status_of lvsform_as_ci apply --auto-approve --lock-timeout 1s --var first_weight=4)
 cat /tmp/out.txt
-check remote_lock_is_the_directors grep -q 'director 10.1.0.1: another lvsform apply holds the lock' /tmp/out.txt
+check remote_lock_is_the_directors grep -q 'director 10.1.0.1: a process that is not lvsform holds the lock /run/lvsform.lock' /tmp/out.txt
 wait
 
 # A plan saved on the runner is applied from another machine (the client, as root).
