@@ -131,6 +131,8 @@ enum Command {
         /// Add per-service and per-server counters and rates.
         #[arg(long)]
         stats: bool,
+        #[command(flatten)]
+        director: DirectorChoice,
     },
     /// Write HCL that declares the live IPVS table (`plan` on it right after is empty).
     Import {
@@ -141,6 +143,8 @@ enum Command {
         /// declared with manage = false.
         #[arg(long)]
         hosts: bool,
+        #[command(flatten)]
+        director: DirectorChoice,
     },
     /// Rewrite configuration files in the canonical format.
     Fmt {
@@ -209,6 +213,35 @@ fn man_pages(dir: &std::path::Path) -> Status {
         }
     }
     Status::Done
+}
+
+/// Which director `show` and `import` read: this machine, or one a configuration names.
+#[derive(clap::Args)]
+struct DirectorChoice {
+    /// Read the director of this name in the configuration (over SSH when it has an ssh
+    /// block) instead of this machine.
+    #[arg(long, value_name = "NAME")]
+    director: Option<String>,
+    /// The configuration that names the director.
+    #[arg(
+        long = "config",
+        value_name = "DIR",
+        default_value = ".",
+        requires = "director"
+    )]
+    config: PathBuf,
+    #[command(flatten)]
+    vars: VarArgs,
+}
+
+impl DirectorChoice {
+    fn chosen(self, inputs: Inputs) -> Option<commands::NamedDirector> {
+        Some(commands::NamedDirector {
+            name: self.director?,
+            dir: self.config,
+            inputs,
+        })
+    }
 }
 
 #[derive(clap::Args)]
@@ -298,10 +331,26 @@ impl Context<'_> {
             Command::Completions { shell } => completions(shell),
             Command::Man { dir } => man_pages(&dir),
             Command::Agent => agent(),
-            Command::Import { out, hosts } => match commands::live_table(connector) {
-                Ok(table) => commands::import(connector, &table, out.as_deref(), hosts, color),
-                Err(commands::Reported) => Status::Failed,
-            },
+            Command::Import {
+                out,
+                hosts,
+                director,
+            } => {
+                let inputs = self.inputs(&director.vars);
+                let from = director.chosen(inputs);
+                match commands::live_table(connector, from.as_ref(), color) {
+                    Ok((table, remote)) => {
+                        let import = commands::ImportOptions {
+                            out: out.as_deref(),
+                            manage_hosts: hosts,
+                            director: remote.as_ref(),
+                            color,
+                        };
+                        commands::import(connector, &table, &import)
+                    }
+                    Err(commands::Reported) => Status::Failed,
+                }
+            }
             Command::Plan {
                 dir,
                 json,
@@ -362,8 +411,13 @@ impl Context<'_> {
                 planfile: None,
                 json,
                 stats,
+                director,
                 ..
-            } => commands::show(connector, json, stats),
+            } => {
+                let inputs = self.inputs(&director.vars);
+                let from = director.chosen(inputs);
+                commands::show(connector, from.as_ref(), json, stats, color)
+            }
         }
     }
 

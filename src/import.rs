@@ -1,6 +1,7 @@
 //! `lvsform import`: HCL that declares what the live IPVS table holds, so that `plan` on it
 //! right after is empty. Attributes at their defaults are left out.
 
+use crate::config::RemoteDirectorMeta;
 use crate::defaults::KERNEL_TIMEOUTS;
 use crate::ipvs::Table;
 use crate::model::{
@@ -10,10 +11,11 @@ use hcl::{Block, BlockBuilder, Body};
 
 /// The configuration text for `table`. `manage_hosts`: whether lvsform is to keep the DR
 /// and TUN real servers prepared over SSH (`import --hosts`); otherwise they are
-/// declared with `manage = false`.
-pub fn hcl(table: &Table, manage_hosts: bool) -> String {
+/// declared with `manage = false`. `remote`: the director the table is from, when it is
+/// reached over SSH.
+pub fn hcl(table: &Table, manage_hosts: bool, remote: Option<&RemoteDirectorMeta>) -> String {
     let mut body = Body::builder();
-    if let Some(director) = director(table) {
+    if let Some(director) = director(table, remote) {
         body = body.add_block(director);
     }
     for (key, service) in &table.services {
@@ -30,12 +32,15 @@ pub fn hcl(table: &Table, manage_hosts: bool) -> String {
     crate::fmt::format(&out).unwrap_or(out)
 }
 
-fn director(table: &Table) -> Option<Block> {
+fn director(table: &Table, remote: Option<&RemoteDirectorMeta>) -> Option<Block> {
     let t = table.timeouts;
-    if t == KERNEL_TIMEOUTS && table.sync_daemons.is_empty() {
+    if t == KERNEL_TIMEOUTS && table.sync_daemons.is_empty() && remote.is_none() {
         return None;
     }
     let mut director = Block::builder("director");
+    if let Some(remote) = remote {
+        director = director.add_block(ssh(remote));
+    }
     if t != KERNEL_TIMEOUTS {
         director = director.add_block(
             Block::builder("timeouts")
@@ -55,6 +60,34 @@ fn director(table: &Table) -> Option<Block> {
         );
     }
     Some(director.build())
+}
+
+/// How the director is reached, as its `ssh` block says it (paths as they were resolved).
+fn ssh(remote: &RemoteDirectorMeta) -> Block {
+    let target = &remote.ssh;
+    let mut ssh = Block::builder("ssh")
+        .add_attribute(("host", target.host.clone()))
+        .add_attribute(("user", target.user.clone()));
+    if target.port != crate::defaults::SSH_PORT {
+        ssh = ssh.add_attribute(("port", target.port));
+    }
+    if let Some(key) = &target.private_key {
+        ssh = ssh.add_attribute(("private_key", key.display().to_string()));
+    }
+    if target.agent {
+        ssh = ssh.add_attribute(("agent", true));
+    }
+    ssh = ssh.add_attribute(("known_hosts", target.known_hosts.display().to_string()));
+    if target.sudo {
+        ssh = ssh.add_attribute(("sudo", true));
+    }
+    if target.timeout != crate::defaults::SSH_TIMEOUT {
+        ssh = ssh.add_attribute(("timeout", format!("{}s", target.timeout.as_secs())));
+    }
+    if remote.lvsform != "lvsform" {
+        ssh = ssh.add_attribute(("lvsform", remote.lvsform.clone()));
+    }
+    ssh.build()
 }
 
 /// A block label from an address-like text: `tcp/203.0.113.10:80` → `tcp_203_0_113_10_80`.
@@ -210,7 +243,7 @@ mod tests {
             interface: hostile.into(),
             syncid: 1,
         });
-        let text = hcl(&table, false);
+        let text = hcl(&table, false, None);
         let body: hcl::Body = hcl::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
         let director = body
             .blocks()

@@ -135,6 +135,7 @@ impl Lock {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::process::CommandExt;
 
     #[test]
     fn a_second_holder_waits_then_fails_naming_the_first() {
@@ -161,8 +162,13 @@ mod tests {
         let path = path.to_str().unwrap();
         std::fs::write(path, "").unwrap();
         // Another program holds the file locked (and wrote no pid into it).
+        // In a process group of its own, so that its sleep goes with it; no output, so
+        // that nothing holds the test's output open.
         let mut holder = std::process::Command::new("flock")
             .args([path, "sleep", "30"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .process_group(0)
             .spawn()
             .expect("flock (util-linux)");
         // Wait until it holds the lock, without taking it (which writes a pid).
@@ -179,7 +185,8 @@ mod tests {
             std::thread::sleep(Duration::from_millis(20));
         }
         let error = Lock::acquire_at(path, Duration::ZERO).err().expect("held");
-        let _ = holder.kill();
+        // SAFETY: kill(2) on the process group this test started.
+        unsafe { libc::kill(-(holder.id() as i32), libc::SIGKILL) };
         let _ = holder.wait();
         let message = error.to_string();
         assert!(

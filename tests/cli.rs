@@ -657,3 +657,129 @@ virtual_server "web" {
         assert_eq!(services(&fakes, ""), 1);
     }
 }
+
+/// `show` and `import` of a director the configuration names, over SSH (fakes).
+mod a_named_director {
+    use lvsform::backend::{FakeConnector, FakeWorld};
+    use lvsform::commands::{self, ImportOptions, NamedDirector, Options, View};
+    use lvsform::config::Inputs;
+    use lvsform::director::FakeDirector;
+    use lvsform::ipvs::{Change, FakeIpvs, Ipvs};
+    use lvsform::model::*;
+
+    const CONFIG: &str = r#"
+director "lb1" {
+  ssh {
+    host = "10.1.0.1"
+  }
+}
+director "lb2" {
+  ssh {
+    host = "10.1.0.2"
+    port = 2222
+    user = "deploy"
+    sudo = true
+  }
+}
+"#;
+
+    /// lb2 holds a service with a real server; lb1 nothing.
+    fn world() -> FakeConnector {
+        let key = ServiceKey::Address {
+            protocol: Protocol::Udp,
+            vip: "203.0.113.53".parse().unwrap(),
+            port: 53,
+        };
+        let mut lb2 = FakeIpvs::default();
+        lb2.apply(&[
+            Change::AddService {
+                key,
+                settings: ServiceSettings {
+                    scheduler: Scheduler::Rr,
+                    flags: Default::default(),
+                    persistence: None,
+                    one_packet: false,
+                },
+            },
+            Change::AddDest {
+                service: key,
+                key: DestinationKey {
+                    address: "10.1.0.21".parse().unwrap(),
+                    port: 53,
+                },
+                dest: Destination {
+                    forwarding: Forwarding::Dr,
+                    weight: 2,
+                    upper_threshold: 0,
+                    lower_threshold: 0,
+                },
+            },
+        ])
+        .unwrap();
+        let mut world = FakeWorld::default();
+        for (host, ipvs) in [("10.1.0.1", FakeIpvs::default()), ("10.1.0.2", lb2)] {
+            world
+                .directors
+                .insert(host.into(), (ipvs, FakeDirector::default()));
+        }
+        FakeConnector::new(world)
+    }
+
+    fn named(dir: &std::path::Path, name: &str) -> NamedDirector {
+        NamedDirector {
+            name: name.into(),
+            dir: dir.to_path_buf(),
+            inputs: Inputs::default(),
+        }
+    }
+
+    #[test]
+    fn show_and_import_read_the_director_named_and_import_plans_empty_against_it() {
+        let config = tempfile::tempdir().unwrap();
+        std::fs::write(config.path().join("main.lvs.hcl"), CONFIG).unwrap();
+        let fakes = world();
+        let lb2 = named(config.path(), "lb2");
+        let show = |from: &NamedDirector| commands::show(&fakes, Some(from), true, false, false);
+        assert_eq!(show(&lb2).exit_code(), 0);
+        assert_eq!(show(&named(config.path(), "lb9")).exit_code(), 1);
+
+        let (table, remote) = commands::live_table(&fakes, Some(&lb2), false).unwrap();
+        assert_eq!(table.services.len(), 1, "lb2's table, not this machine's");
+        let remote = remote.expect("lb2 is reached over SSH");
+        assert_eq!(
+            (remote.ssh.port, remote.ssh.user.as_str()),
+            (2222, "deploy")
+        );
+        let out = tempfile::tempdir().unwrap();
+        let import = ImportOptions {
+            out: Some(out.path()),
+            manage_hosts: false,
+            director: Some(&remote),
+            color: false,
+        };
+        assert_eq!(commands::import(&fakes, &table, &import).exit_code(), 0);
+        let text = std::fs::read_to_string(out.path().join("imported.lvs.hcl")).unwrap();
+        let words = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        for attribute in [
+            "host = \"10.1.0.2\"",
+            "port = 2222",
+            "user = \"deploy\"",
+            "sudo = true",
+        ] {
+            assert!(words.contains(attribute), "{attribute} in\n{text}");
+        }
+        let options = Options {
+            dir: out.path().to_path_buf(),
+            inputs: Inputs::default(),
+            view: View::Human,
+            color: false,
+            targets: vec![],
+            directors: vec![],
+        };
+        let plan = commands::plan(&fakes, &options, true, None).exit_code();
+        assert_eq!(
+            plan, 0,
+            "the imported configuration describes lb2 as it is:\n{text}"
+        );
+    }
+}

@@ -199,7 +199,7 @@ fn table() -> impl Strategy<Value = lvsform::ipvs::Table> {
 proptest! {
     #[test]
     fn an_imported_table_loads_and_plans_empty(table in table(), manage_hosts: bool) {
-        let text = lvsform::import::hcl(&table, manage_hosts);
+        let text = lvsform::import::hcl(&table, manage_hosts, None);
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("imported.lvs.hcl"), &text).unwrap();
         let (config, diags) = config::load(dir.path(), &Inputs::default());

@@ -3,20 +3,35 @@
 use super::session::{Access, Session, show_plan};
 use super::{Options, Refusal, Reported, Status, View, fail, out};
 use crate::backend::Connector;
-use crate::config::Inputs;
+use crate::config::{Inputs, RemoteDirectorMeta};
 use crate::diag::Diagnostics;
 use crate::plan::Goal;
+
+/// What `import` writes, and where.
+pub struct ImportOptions<'a> {
+    /// Write `DIR/imported.lvs.hcl` and check it; none: print the HCL.
+    pub out: Option<&'a std::path::Path>,
+    /// Keep the DR/TUN real servers prepared over SSH.
+    pub manage_hosts: bool,
+    /// The director the table is from, when reached over SSH: declared in the HCL.
+    pub director: Option<&'a RemoteDirectorMeta>,
+    pub color: bool,
+}
 
 /// `import`: the HCL on stdout, or written to `DIR/imported.lvs.hcl` and checked with a
 /// plan (removed again when that plan fails, e.g. on an unreachable host).
 pub fn import(
     connector: &dyn Connector,
     table: &crate::ipvs::Table,
-    out_dir: Option<&std::path::Path>,
-    manage_hosts: bool,
-    color: bool,
+    options: &ImportOptions,
 ) -> Status {
-    let text = crate::import::hcl(table, manage_hosts);
+    let &ImportOptions {
+        out: out_dir,
+        manage_hosts,
+        director,
+        color,
+    } = options;
+    let text = crate::import::hcl(table, manage_hosts, director);
     let Some(dir) = out_dir else {
         out(&text);
         return Status::Done;

@@ -14,9 +14,9 @@ mod validate;
 
 pub use apply::{ApplyOptions, apply, apply_saved};
 pub use format::fmt;
-pub use import::import;
+pub use import::{ImportOptions, import};
 pub use plan::plan;
-pub use show::{live_table, show, show_saved};
+pub use show::{NamedDirector, live_table, show, show_saved};
 pub use validate::validate;
 
 use crate::config::Inputs;
@@ -85,6 +85,9 @@ pub enum Refusal {
     )]
     #[diagnostic(help("make the plan again with them: lvsform plan -o PLANFILE --target …"))]
     SavedPlanOptions,
+    #[error("no director is named \"{name}\"")]
+    #[diagnostic(help("the directors are: {known}"))]
+    UnknownDirector { name: String, known: String },
     #[error("apply needs confirmation, and standard input is not a terminal")]
     #[diagnostic(help("review the plan, then run again with --auto-approve"))]
     NoTerminal,

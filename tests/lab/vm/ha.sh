@@ -65,6 +65,12 @@ check ha_traffic_via_lb2 all_servers_answer "$VIP"
 code=$(status_of ha plan --detailed-exitcode)
 check ha_replan_is_empty [ "$code" -eq 0 ]
 
+# show and import read a director the configuration names, over SSH from the runner.
+code=$(status_of ha show --director lb2)
+check ha_show_reads_lb2 sh -c "[ $code -eq 0 ] && grep -q '$VIP' /tmp/out.txt"
+code=$(status_of ha import --director lb2)
+check ha_import_declares_lb2 sh -c "[ $code -eq 0 ] && grep -q 'host *= \"10.1.0.2\"' /tmp/out.txt && grep -q '$VIP' /tmp/out.txt"
+
 # mh on lb2 rebuilt by hand in another order: the plan shows it, apply repairs it, and
 # then 20 clients reach the same real server through either director.
 CACHE=203.0.113.11
