@@ -99,12 +99,26 @@ pub enum DirectorError {
     },
     #[error("ip {command}: {message}")]
     Ip { command: String, message: String },
-    /// A remote director's error, or the loss of its connection, as its agent put it.
-    #[error("{0}")]
-    Remote(String),
+    /// A remote director's error, or the loss of its connection.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Remote(Box<crate::agent::AgentError>),
     #[error("{0} is not a director sysctl lvsform may set")]
     #[diagnostic(help("lvsform sets network sysctls (net.*) only"))]
     ForbiddenSysctl(String),
+}
+
+impl DirectorError {
+    /// The errno behind it, when the system (here or on a remote director) gave one.
+    pub fn errno(&self) -> Option<i32> {
+        match self {
+            DirectorError::NoIpCommand(e) | DirectorError::Sysctl { source: e, .. } => {
+                e.raw_os_error()
+            }
+            DirectorError::Remote(e) => e.errno(),
+            _ => None,
+        }
+    }
 }
 
 impl DirectorChange {

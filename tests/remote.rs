@@ -161,12 +161,14 @@ fn an_unprivileged_login_is_told_to_use_sudo_and_sudo_works() {
         before: Some(before.clone()),
     };
     let director = agent::connect(&target, false).expect("agent");
-    let text = director.settings().apply(&change).unwrap_err().to_string();
+    let error = director.settings().apply(&change).unwrap_err();
+    let help = miette::Diagnostic::help(&error).map(|h| h.to_string());
+    assert!(error.to_string().contains("Permission denied"), "{error}");
     assert!(
-        text.contains("Permission denied")
-            && text.contains("set `sudo = true` in the director's ssh block"),
-        "{text}"
+        help.is_some_and(|h| h.contains("set `sudo = true` in the director's ssh block")),
+        "the help travels apart: {error}"
     );
+    assert_eq!(error.errno(), Some(libc::EACCES), "and the errno with it");
     assert_eq!(ns.sysctl(&name), before, "nothing changed");
     drop(director);
 

@@ -16,7 +16,7 @@ pub use crate::director::{Director, DirectorChange, DirectorFacts, LocalDirector
 use crate::ipvs::{Change, Ipvs, NetlinkIpvs};
 use crate::lock::Lock;
 use crate::model::ServiceKey;
-pub use remote::{AgentError, RemoteDirector, connect};
+pub use remote::{AgentChannel, AgentError, RemoteDirector, attach, connect};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -25,7 +25,7 @@ use std::time::Duration;
 pub use wire::{TableParts, WireTable};
 
 /// Raised when a message changes shape; both ends must speak the same.
-pub const PROTOCOL: u32 = 2;
+pub const PROTOCOL: u32 = 3;
 
 /// The largest message either end accepts: a table of a million real servers (about 35 MB
 /// on the wire) fits many times over.
@@ -80,17 +80,23 @@ pub enum Response {
     TablePart(Box<WireTable>),
     /// The IPVS changes that failed, by index, with why; every other one took effect.
     Applied {
-        failed: Vec<(usize, String)>,
+        failed: Vec<(usize, Refusal)>,
     },
     Director(DirectorFacts),
-    Refused {
-        message: String,
-        help: Option<String>,
-    },
+    Refused(Refusal),
 }
 
-impl Response {
-    fn refused(error: &dyn miette::Diagnostic) -> Response {
+/// An error on the director, as typed as the trip allows: what it says, its help apart,
+/// and the errno behind it (the kernel's, or the system's) when there is one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Refusal {
+    pub message: String,
+    pub help: Option<String>,
+    pub errno: Option<i32>,
+}
+
+impl Refusal {
+    fn new(error: &dyn miette::Diagnostic, errno: Option<i32>) -> Refusal {
         let message = error.to_string();
         // SAFETY: geteuid cannot fail.
         let root = unsafe { libc::geteuid() } == 0;
@@ -104,7 +110,17 @@ impl Response {
         } else {
             error.help().map(|h| h.to_string())
         };
-        Response::Refused { message, help }
+        Refusal {
+            message,
+            help,
+            errno,
+        }
+    }
+}
+
+impl Response {
+    fn refused(error: &dyn miette::Diagnostic, errno: Option<i32>) -> Response {
+        Response::Refused(Refusal::new(error, errno))
     }
 }
 
@@ -171,8 +187,10 @@ fn send_table(
             let reader = scope.spawn(move || {
                 ipvs.observe_in_parts(only, SERVICES_PER_PART, &|part| {
                     // The runner is gone when nobody takes a part: reading on is pointless.
-                    read.send(part)
-                        .map_err(|_| crate::ipvs::IpvsError::Remote("stopped".into()))
+                    read.send(part).map_err(|_| {
+                        let gone = io::Error::new(io::ErrorKind::BrokenPipe, "runner gone");
+                        crate::ipvs::IpvsError::Io(gone)
+                    })
                 })
             });
             let mut written = Ok(());
@@ -189,7 +207,7 @@ fn send_table(
             written?;
             Ok(match read {
                 Ok(()) => Response::Done,
-                Err(e) => Response::refused(&e),
+                Err(e) => Response::refused(&e, e.errno()),
             })
         })
     })
@@ -213,12 +231,12 @@ impl Agent {
                         self.lock = Some(lock);
                         Response::Done
                     }
-                    Err(e) => Response::refused(&e),
+                    Err(e) => Response::refused(&e, None),
                 }
             }
             Request::ReadTable { only, load_ipvs } => match self.ipvs(load_ipvs) {
                 Ok(ipvs) => send_table(ipvs, only.as_ref(), output)?,
-                Err(e) => Response::refused(&e),
+                Err(e) => Response::refused(&e, e.errno()),
             },
             Request::ApplyIpvs { changes } => match self.ipvs(false) {
                 Ok(ipvs) => Response::Applied {
@@ -227,21 +245,21 @@ impl Agent {
                         Err(e) => e
                             .failed
                             .into_iter()
-                            .map(|(i, e)| (i, e.to_string()))
+                            .map(|(i, e)| (i, Refusal::new(&e, e.errno())))
                             .collect(),
                     },
                 },
-                Err(e) => Response::refused(&e),
+                Err(e) => Response::refused(&e, e.errno()),
             },
             Request::ReadDirector { sysctls, interface } => {
                 match LocalDirector.observe(&sysctls, interface.as_deref()) {
                     Ok(facts) => Response::Director(facts),
-                    Err(e) => Response::refused(&e),
+                    Err(e) => Response::refused(&e, e.errno()),
                 }
             }
             Request::ApplyDirector { change } => match LocalDirector.apply(&change) {
                 Ok(()) => Response::Done,
-                Err(e) => Response::refused(&e),
+                Err(e) => Response::refused(&e, e.errno()),
             },
         })
     }
@@ -300,10 +318,106 @@ mod tests {
         };
         let response = agent.handle(request, &mut Vec::new()).unwrap();
         match response {
-            Response::Refused { message, .. } => {
-                assert!(message.contains("kernel.core_pattern"), "{message}")
+            Response::Refused(refusal) => {
+                assert!(
+                    refusal.message.contains("kernel.core_pattern"),
+                    "{refusal:?}"
+                )
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    /// An agent and its runner joined by a socket pair in this process: the protocol
+    /// without SSH.
+    fn joined() -> (RemoteDirector, std::thread::JoinHandle<io::Result<()>>) {
+        let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+        let agent = std::thread::spawn(move || serve(theirs.try_clone()?, theirs));
+        (attach("test", ours, false).unwrap(), agent)
+    }
+
+    #[test]
+    fn the_link_carries_requests_and_typed_refusals_without_ssh() {
+        let (director, agent) = joined();
+        let sysctl = "net.ipv4.ip_forward".to_string();
+        let facts = director
+            .settings()
+            .observe(std::slice::from_ref(&sysctl), None)
+            .unwrap();
+        let here = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap();
+        assert_eq!(facts.sysctls[&sysctl], here.trim(), "read there, as here");
+        // A change the director refuses comes back with the system's errno.
+        let missing = DirectorChange::SetSysctl {
+            name: "net.ipv4.no_such_sysctl".into(),
+            value: "1".into(),
+            before: None,
+        };
+        let error = director.settings().apply(&missing).unwrap_err();
+        assert_eq!(error.errno(), Some(libc::ENOENT), "{error}");
+        assert!(
+            error
+                .to_string()
+                .starts_with("director test: cannot set net.ipv4.no_such_sysctl"),
+            "{error}"
+        );
+        // The table: refused where the kernel has no IPVS, read where it has.
+        if let Err(error) = director.ipvs().observe() {
+            assert!(error.to_string().starts_with("director test: "), "{error}");
+        }
+        drop(director);
+        agent
+            .join()
+            .unwrap()
+            .expect("the agent ends at the end of its input");
+    }
+
+    #[test]
+    fn a_refusals_help_travels_apart_from_its_message() {
+        let (mut ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+        let agent = std::thread::spawn(move || serve(theirs.try_clone()?, theirs));
+        assert_eq!(read_frame::<Hello>(&mut ours).unwrap(), Some(Hello::ours()));
+        // Past the runner's own check: the agent refuses it again.
+        let forbidden = Request::ApplyDirector {
+            change: DirectorChange::SetSysctl {
+                name: "kernel.core_pattern".into(),
+                value: "|/bin/false".into(),
+                before: None,
+            },
+        };
+        write_frame(&mut ours, &forbidden).unwrap();
+        let Some(Response::Refused(refusal)) = read_frame(&mut ours).unwrap() else {
+            panic!("refused");
+        };
+        assert_eq!(
+            refusal.help.as_deref(),
+            Some("lvsform sets network sysctls (net.*) only")
+        );
+        assert!(!refusal.message.contains("help"), "{refusal:?}");
+        let error = crate::ipvs::IpvsError::Remote(Box::new(remote::refused("lb2", refusal)));
+        let help = miette::Diagnostic::help(&error).map(|h| h.to_string());
+        assert_eq!(
+            help.as_deref(),
+            Some("lvsform sets network sysctls (net.*) only")
+        );
+        drop(ours);
+        agent.join().unwrap().unwrap();
+    }
+
+    #[test]
+    fn an_agent_of_another_protocol_is_refused_by_name() {
+        let (ours, mut theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+        let old = Hello {
+            protocol: PROTOCOL - 1,
+            version: "0.0.1".into(),
+        };
+        write_frame(&mut theirs, &old).unwrap();
+        let error = attach("lb2", ours, false).err().expect("refused");
+        assert!(
+            matches!(&error, AgentError::Version { protocol, .. } if *protocol == PROTOCOL - 1)
+        );
+        assert!(
+            error.to_string().starts_with("director lb2: lvsform 0.0.1"),
+            "{error}"
+        );
     }
 }

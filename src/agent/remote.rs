@@ -1,19 +1,19 @@
 //! The runner's end: one SSH channel to `lvsform agent` on the director, shared by the
 //! director's two backends (its IPVS table and its settings).
 
-use super::{Hello, Request, Response, TableParts, read_frame, write_frame};
+use super::{Hello, Refusal, Request, Response, TableParts, read_frame, write_frame};
 use crate::config::RemoteDirectorMeta;
 use crate::director::{Director, DirectorChange, DirectorError, DirectorFacts};
 use crate::host::{HostError, open_session};
 use crate::ipvs::{ApplyError, Change, Ipvs, IpvsError, Table};
 use crate::model::ServiceKey;
 use std::collections::BTreeSet;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Why a remote director cannot be used.
-#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+#[derive(Debug, Clone, thiserror::Error, miette::Diagnostic)]
 pub enum AgentError {
     #[error("director {0}")]
     #[diagnostic(transparent)]
@@ -41,11 +41,13 @@ pub enum AgentError {
         ours: &'static str,
     },
     #[error("director {host}: {message}")]
-    #[diagnostic(help("{}", help.as_deref().unwrap_or("see the message above")))]
     Refused {
         host: String,
         message: String,
+        #[help]
         help: Option<String>,
+        /// The errno behind it (the kernel's, or the system's), when there is one.
+        errno: Option<i32>,
     },
     #[error("director {host}: lost the connection to lvsform there: {detail}")]
     #[diagnostic(help(
@@ -54,11 +56,64 @@ pub enum AgentError {
     Lost { host: String, detail: String },
 }
 
+impl AgentError {
+    /// The errno behind a refusal, when the director gave one.
+    pub fn errno(&self) -> Option<i32> {
+        match self {
+            AgentError::Refused { errno, .. } => *errno,
+            _ => None,
+        }
+    }
+}
+
+/// The runner's end of the channel to `lvsform agent`: an SSH channel, or in tests one end
+/// of a socket pair.
+pub trait AgentChannel: Read + Write + Send {
+    /// Ends the agent's input (the agent ends, and its lock with it), and waits a little
+    /// for it to close.
+    fn finish(&mut self);
+}
+
+/// `lvsform agent` run over SSH.
+struct SshChannel {
+    session: ssh2::Session,
+    channel: ssh2::Channel,
+}
+
+impl Read for SshChannel {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        self.channel.read(buffer)
+    }
+}
+
+impl Write for SshChannel {
+    fn write(&mut self, buffer: &[u8]) -> std::io::Result<usize> {
+        self.channel.write(buffer)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.channel.flush()
+    }
+}
+
+impl AgentChannel for SshChannel {
+    fn finish(&mut self) {
+        self.session.set_timeout(5_000);
+        let _ = self.channel.send_eof();
+        let _ = self.channel.wait_close();
+    }
+}
+
+impl AgentChannel for std::os::unix::net::UnixStream {
+    fn finish(&mut self) {
+        let _ = self.shutdown(std::net::Shutdown::Write);
+    }
+}
+
 /// The director's end, as the runner holds it.
 struct Link {
     host: String,
-    session: ssh2::Session,
-    channel: ssh2::Channel,
+    channel: Box<dyn AgentChannel>,
     /// Load the IPVS module when the kernel has none (apply).
     load_ipvs: bool,
 }
@@ -78,11 +133,7 @@ impl Link {
     /// The agent's next response; a refusal is an error.
     fn receive(&mut self) -> Result<Response, AgentError> {
         match read_frame(&mut self.channel) {
-            Ok(Some(Response::Refused { message, help })) => Err(AgentError::Refused {
-                host: self.host.clone(),
-                message,
-                help,
-            }),
+            Ok(Some(Response::Refused(refusal))) => Err(refused(&self.host, refusal)),
             Ok(Some(response)) => Ok(response),
             Ok(None) => Err(self.lost("it ended without answering".into())),
             Err(e) => Err(self.lost(e.to_string())),
@@ -120,7 +171,18 @@ impl Link {
             help: Some(
                 "the director's lvsform must be this lvsform's version, from the same source; nothing was changed".into(),
             ),
+            errno: None,
         }
+    }
+}
+
+/// The director's refusal, as the runner reports it.
+pub(super) fn refused(host: &str, refusal: Refusal) -> AgentError {
+    AgentError::Refused {
+        host: host.to_string(),
+        message: refusal.message,
+        help: refusal.help,
+        errno: refusal.errno,
     }
 }
 
@@ -131,9 +193,7 @@ fn unexpected(response: &Response) -> String {
 impl Drop for Link {
     fn drop(&mut self) {
         // The end of its input ends the agent, and with it the director's lock.
-        self.session.set_timeout(5_000);
-        let _ = self.channel.send_eof();
-        let _ = self.channel.wait_close();
+        self.channel.finish();
     }
 }
 
@@ -190,31 +250,63 @@ pub fn connect(remote: &RemoteDirectorMeta, load_ipvs: bool) -> Result<RemoteDir
             ours,
         });
     };
-    if hello != Hello::ours() {
-        return Err(AgentError::Version {
-            host,
-            theirs: hello.version,
-            protocol: hello.protocol,
-            ours,
-        });
-    }
+    check_version(&host, hello)?;
     // A large table takes the director long to read or change: wait as long as it works
     // (TCP keepalive notices a director that vanished).
     session.set_timeout(0);
-    let link = Arc::new(Mutex::new(Link {
-        host,
-        session,
-        channel,
+    let channel = Box::new(SshChannel { session, channel });
+    Ok(RemoteDirector::new(host, channel, load_ipvs))
+}
+
+/// A director whose `lvsform agent` answers on `channel` (its hello is read and checked
+/// here): the transport apart from SSH, as tests use it over a socket pair.
+pub fn attach(
+    host: &str,
+    mut channel: impl AgentChannel + 'static,
+    load_ipvs: bool,
+) -> Result<RemoteDirector, AgentError> {
+    let lost = |detail: String| AgentError::Lost {
+        host: host.to_string(),
+        detail,
+    };
+    let hello = read_frame(&mut channel)
+        .map_err(|e| lost(e.to_string()))?
+        .ok_or_else(|| lost("it ended before it said hello".into()))?;
+    check_version(host, hello)?;
+    Ok(RemoteDirector::new(
+        host.to_string(),
+        Box::new(channel),
         load_ipvs,
-    }));
-    Ok(RemoteDirector {
-        ipvs: RemoteIpvs(link.clone()),
-        settings: RemoteSettings(link.clone()),
-        link,
+    ))
+}
+
+/// Refuses an agent of another version.
+fn check_version(host: &str, hello: Hello) -> Result<(), AgentError> {
+    if hello == Hello::ours() {
+        return Ok(());
+    }
+    Err(AgentError::Version {
+        host: host.to_string(),
+        theirs: hello.version,
+        protocol: hello.protocol,
+        ours: env!("CARGO_PKG_VERSION"),
     })
 }
 
 impl RemoteDirector {
+    fn new(host: String, channel: Box<dyn AgentChannel>, load_ipvs: bool) -> RemoteDirector {
+        let link = Arc::new(Mutex::new(Link {
+            host,
+            channel,
+            load_ipvs,
+        }));
+        RemoteDirector {
+            ipvs: RemoteIpvs(link.clone()),
+            settings: RemoteSettings(link.clone()),
+            link,
+        }
+    }
+
     /// Takes the director's apply lock, held until this ends.
     pub fn lock(&self, timeout: Duration) -> Result<(), AgentError> {
         let timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
@@ -261,7 +353,7 @@ impl Ipvs for RemoteIpvs {
             load_ipvs: link.load_ipvs,
         };
         link.read_table(&request)
-            .map_err(|e| IpvsError::Remote(crate::diag::error_text(&e)))
+            .map_err(|e| IpvsError::Remote(Box::new(e)))
     }
 
     fn apply(&mut self, changes: &[Change]) -> Result<(), ApplyError> {
@@ -278,16 +370,13 @@ impl Ipvs for RemoteIpvs {
             Ok(failed) => failed
                 .into_iter()
                 .filter(|(i, _)| *i < changes.len())
-                .map(|(i, message)| (i, IpvsError::Remote(format!("director {host}: {message}"))))
+                .map(|(i, refusal)| (i, IpvsError::Remote(Box::new(refused(&host, refusal)))))
                 .collect(),
             // Whether any change took effect is unknown: every one is reported failed,
             // and the rollback puts each back where it can.
-            Err(e) => {
-                let text = crate::diag::error_text(&e);
-                (0..changes.len())
-                    .map(|i| (i, IpvsError::Remote(text.clone())))
-                    .collect()
-            }
+            Err(e) => (0..changes.len())
+                .map(|i| (i, IpvsError::Remote(Box::new(e.clone()))))
+                .collect(),
         };
         if failed.is_empty() {
             Ok(())
@@ -315,7 +404,7 @@ impl Director for RemoteSettings {
                 Response::Director(facts) => Ok(facts),
                 other => Err(other),
             })
-            .map_err(|e| DirectorError::Remote(crate::diag::error_text(&e)))
+            .map_err(|e| DirectorError::Remote(Box::new(e)))
     }
 
     fn apply(&mut self, change: &DirectorChange) -> Result<(), DirectorError> {
@@ -328,6 +417,6 @@ impl Director for RemoteSettings {
                 Response::Done => Ok(()),
                 other => Err(other),
             })
-            .map_err(|e| DirectorError::Remote(crate::diag::error_text(&e)))
+            .map_err(|e| DirectorError::Remote(Box::new(e)))
     }
 }

@@ -134,6 +134,8 @@ impl miette::Diagnostic for Error {
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
         match self {
             Error::Hosts(errors) if errors.len() == 1 => errors[0].help(),
+            Error::Director(error) => error.help(),
+            Error::Drain(error) => error.help(),
             _ => None,
         }
     }

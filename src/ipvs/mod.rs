@@ -171,8 +171,20 @@ pub enum IpvsError {
     },
     Decode(codec::DecodeError),
     Io(std::io::Error),
-    /// A remote director's error, or the loss of its connection, as its agent put it.
-    Remote(String),
+    /// A remote director's error, or the loss of its connection.
+    Remote(Box<crate::agent::AgentError>),
+}
+
+impl IpvsError {
+    /// The errno behind it, when the kernel (here or on a remote director) gave one.
+    pub fn errno(&self) -> Option<i32> {
+        match self {
+            IpvsError::Rejected { errno, .. } | IpvsError::Read { errno, .. } => Some(*errno),
+            IpvsError::Io(e) => e.raw_os_error(),
+            IpvsError::Remote(e) => e.errno(),
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Display for IpvsError {
@@ -191,14 +203,21 @@ impl fmt::Display for IpvsError {
             }
             IpvsError::Decode(e) => write!(f, "{e}"),
             IpvsError::Io(e) => write!(f, "netlink: {e}"),
-            IpvsError::Remote(message) => f.write_str(message),
+            IpvsError::Remote(e) => write!(f, "{e}"),
         }
     }
 }
 
 impl std::error::Error for IpvsError {}
 
-impl miette::Diagnostic for IpvsError {}
+impl miette::Diagnostic for IpvsError {
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        match self {
+            IpvsError::Remote(e) => e.help(),
+            _ => None,
+        }
+    }
+}
 
 /// What an IPVS errno means, in the words of the operation that failed.
 fn errno_text(errno: i32) -> String {
