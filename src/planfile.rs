@@ -230,12 +230,14 @@ impl PlanFile {
     /// Writes the plan readable by its owner only (it names hosts and the live table),
     /// atomically: a new file beside the target, renamed over it, so that a reader never
     /// sees half a plan and a symlink at the target is replaced, never followed.
-    pub fn write(&self, path: &Path) -> Result<(), String> {
+    pub fn write(&self, path: &Path) -> Result<(), PlanFileError> {
         use std::io::Write;
         use std::os::unix::fs::OpenOptionsExt;
-        let failed =
-            |e: std::io::Error| format!("cannot write the plan to {}: {e}", path.display());
-        let text = serde_json::to_string_pretty(self).map_err(|e| e.to_string())? + "\n";
+        let failed = |source: std::io::Error| PlanFileError::Write {
+            path: path.display().to_string(),
+            source,
+        };
+        let text = serde_json::to_string_pretty(self).map_err(|e| failed(e.into()))? + "\n";
         let name = path
             .file_name()
             .ok_or_else(|| failed(std::io::ErrorKind::InvalidInput.into()))?;
@@ -260,15 +262,20 @@ impl PlanFile {
         written.map_err(failed)
     }
 
-    pub fn read(path: &Path) -> Result<PlanFile, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        PlanFile::parse(&text).map_err(|e| format!("{}{e}", path.display()))
+    pub fn read(path: &Path) -> Result<PlanFile, PlanFileError> {
+        let text = std::fs::read_to_string(path).map_err(|source| PlanFileError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        PlanFile::parse(&text, path)
     }
 
-    /// A plan file's text, as untrusted input; errors start after the file's name.
-    pub fn parse(text: &str) -> Result<PlanFile, String> {
-        let not_a_plan = |e: serde_json::Error| format!(" is not an lvsform plan file: {e}");
+    /// A plan file's text, as untrusted input; `path` names it in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<PlanFile, PlanFileError> {
+        let not_a_plan = |e: serde_json::Error| PlanFileError::NotAPlan {
+            path: path.display().to_string(),
+            detail: e.to_string(),
+        };
         // The versions first: a plan of another version may not parse as this one's.
         #[derive(Deserialize)]
         struct Versions {
@@ -279,15 +286,43 @@ impl PlanFile {
         if versions.format_version != FORMAT_VERSION
             || versions.lvsform_version != env!("CARGO_PKG_VERSION")
         {
-            return Err(format!(
-                " was made by lvsform {} (plan format {}); this is lvsform {}: make the plan again",
-                versions.lvsform_version,
-                versions.format_version,
-                env!("CARGO_PKG_VERSION")
-            ));
+            return Err(PlanFileError::OtherVersion {
+                path: path.display().to_string(),
+                theirs: versions.lvsform_version,
+                format: versions.format_version,
+                ours: env!("CARGO_PKG_VERSION"),
+            });
         }
         serde_json::from_str(text).map_err(not_a_plan)
     }
+}
+
+/// Why a plan file cannot be written or used.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum PlanFileError {
+    #[error("cannot write the plan to {path}: {source}")]
+    #[diagnostic(help("write it where this user may create files"))]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot read {path}: {source}")]
+    #[diagnostic(help("name a file that `lvsform plan -o FILE` wrote"))]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path} is not an lvsform plan file: {detail}")]
+    #[diagnostic(help("a plan file is what `lvsform plan -o FILE` writes; make the plan again"))]
+    NotAPlan { path: String, detail: String },
+    #[error("{path} was made by lvsform {theirs} (plan format {format}); this is lvsform {ours}")]
+    #[diagnostic(help("make the plan again with this lvsform"))]
+    OtherVersion {
+        path: String,
+        theirs: String,
+        format: String,
+        ours: &'static str,
+    },
 }
 
 #[cfg(test)]
@@ -447,5 +482,31 @@ mod tests {
         assert!(moved(&before, &before).is_empty());
         assert_eq!(fingerprint(&before), fingerprint(&before.clone()));
         assert_ne!(fingerprint(&before), fingerprint(&after));
+    }
+
+    #[test]
+    fn a_plan_file_that_cannot_be_used_says_why_with_its_name_and_a_help() {
+        let path = Path::new("web.plan");
+        let help = |e: &PlanFileError| miette::Diagnostic::help(e).map(|h| h.to_string());
+        let garbage = PlanFile::parse("not json", path).expect_err("refused");
+        assert!(
+            garbage
+                .to_string()
+                .starts_with("web.plan is not an lvsform plan file")
+        );
+        assert!(help(&garbage).is_some_and(|h| h.contains("lvsform plan -o FILE")));
+        let old = r#"{"format_version": "1", "lvsform_version": "0.0.1"}"#;
+        let old = PlanFile::parse(old, path).expect_err("refused");
+        assert!(
+            old.to_string()
+                .starts_with("web.plan was made by lvsform 0.0.1 (plan format 1)"),
+            "{old}"
+        );
+        assert_eq!(
+            help(&old).as_deref(),
+            Some("make the plan again with this lvsform")
+        );
+        let missing = PlanFile::read(Path::new("/nonexistent/web.plan")).expect_err("refused");
+        assert!(matches!(missing, PlanFileError::Read { .. }), "{missing}");
     }
 }

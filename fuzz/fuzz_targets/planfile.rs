@@ -6,6 +6,6 @@ use lvsform::planfile::PlanFile;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(data) {
-        let _ = PlanFile::parse(text);
+        let _ = PlanFile::parse(text, std::path::Path::new("fuzzed.plan"));
     }
 });

@@ -72,7 +72,7 @@ pub fn apply_saved(
     let file = match PlanFile::read(path) {
         Ok(file) => file,
         Err(e) => {
-            eprintln!("error: {e}");
+            fail(&e);
             return Status::Failed;
         }
     };

@@ -1,7 +1,7 @@
 //! `lvsform plan`.
 
 use super::session::{Access, Session, show_plan};
-use super::{Options, Status};
+use super::{Options, Status, fail};
 use crate::backend::Connector;
 use crate::plan::Goal;
 use crate::planfile::PlanFile;
@@ -35,7 +35,7 @@ pub fn plan(
         )
         .write(path)
         {
-            eprintln!("error: {e}");
+            fail(&e);
             return Status::Failed;
         }
         eprintln!(

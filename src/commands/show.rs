@@ -84,7 +84,7 @@ pub fn show_saved(path: &std::path::Path, view: View, color: bool) -> Status {
             Status::Done
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            fail(&e);
             Status::Failed
         }
     }
