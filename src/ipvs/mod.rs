@@ -190,11 +190,8 @@ impl IpvsError {
 impl fmt::Display for IpvsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            IpvsError::NoIpvs => write!(f, "the kernel has no IPVS: load it with `modprobe ip_vs`"),
-            IpvsError::Permission => write!(
-                f,
-                "not permitted to use IPVS: run lvsform as root (it needs CAP_NET_ADMIN, even to read the table)"
-            ),
+            IpvsError::NoIpvs => write!(f, "the kernel has no IPVS"),
+            IpvsError::Permission => write!(f, "not permitted to use IPVS"),
             IpvsError::Rejected { change, errno } => {
                 write!(f, "the kernel refused to {change}: {}", errno_text(*errno))
             }
@@ -213,6 +210,10 @@ impl std::error::Error for IpvsError {}
 impl miette::Diagnostic for IpvsError {
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
         match self {
+            IpvsError::NoIpvs => Some(Box::new("load it with `modprobe ip_vs`")),
+            IpvsError::Permission => Some(Box::new(
+                "run lvsform as root (it needs CAP_NET_ADMIN, even to read the table)",
+            )),
             IpvsError::Remote(e) => e.help(),
             _ => None,
         }
