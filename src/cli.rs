@@ -374,11 +374,7 @@ impl Context<'_> {
                 director,
                 vars,
             } => {
-                let apply = commands::ApplyOptions {
-                    auto_approve,
-                    drain: !no_drain,
-                    lock_timeout,
-                };
+                let apply = apply_options(auto_approve, no_drain, lock_timeout);
                 if dir.is_file() {
                     return self.apply_saved(&dir, json, &apply, &vars, &target, &director);
                 }
@@ -393,11 +389,7 @@ impl Context<'_> {
                 director,
                 vars,
             } => {
-                let apply = commands::ApplyOptions {
-                    auto_approve,
-                    drain: !no_drain,
-                    lock_timeout,
-                };
+                let apply = apply_options(auto_approve, no_drain, lock_timeout);
                 let options = self.options(dir, &vars, commands::View::Human, vec![], director);
                 commands::apply(connector, &options, &apply, crate::plan::Goal::Destroy)
             }
@@ -466,6 +458,18 @@ impl Context<'_> {
             targets,
             directors,
         }
+    }
+}
+
+fn apply_options(
+    auto_approve: bool,
+    no_drain: bool,
+    lock_timeout: std::time::Duration,
+) -> commands::ApplyOptions {
+    commands::ApplyOptions {
+        auto_approve,
+        drain: !no_drain,
+        lock_timeout,
     }
 }
 

@@ -163,31 +163,30 @@ impl<'a> Differ<'a> {
         observed: &'a Observed,
     ) -> Self {
         let seen = &observed.directors[index];
-        Differ {
-            config,
-            director: &config.directors[index],
-            desired,
-            observed: ObservedView {
-                table: &seen.table,
-                director: &seen.settings,
-                hosts: &observed.hosts,
-            },
-            plan: Plan::default(),
-            errors: Vec::new(),
-            retired_vips: BTreeSet::new(),
-            director_before: BTreeMap::new(),
-            director_after: BTreeMap::new(),
-            director_steps: Vec::new(),
-        }
+        let view = ObservedView {
+            table: &seen.table,
+            director: &seen.settings,
+            hosts: &observed.hosts,
+        };
+        Differ::with(config, &config.directors[index], desired, view)
     }
 
     /// A part of the plan for the same director, planned apart (on another core).
     fn fork(&self) -> Differ<'a> {
+        Differ::with(self.config, self.director, self.desired, self.observed)
+    }
+
+    fn with(
+        config: &'a Config,
+        director: &'a DirectorConfig,
+        desired: &'a BTreeMap<ServiceKey, Service>,
+        observed: ObservedView<'a>,
+    ) -> Self {
         Differ {
-            config: self.config,
-            director: self.director,
-            desired: self.desired,
-            observed: self.observed,
+            config,
+            director,
+            desired,
+            observed,
             plan: Plan::default(),
             errors: Vec::new(),
             retired_vips: BTreeSet::new(),
