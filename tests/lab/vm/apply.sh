@@ -187,7 +187,8 @@ hold_connections
 (lvsform_in /lab/configs/dr-two apply --auto-approve >/tmp/int.txt 2>&1; echo "exit $?" >>/tmp/int.txt) &
 sleep 4
 kill -INT "$(pidof lvsform)"
-sleep 2
+# The rollback takes a moment, more on a busy host: wait for the exit, up to 30 s.
+for _ in $(seq 30); do grep -q '^exit' /tmp/int.txt && break; sleep 1; done
 cat /tmp/int.txt
 check interrupt_rolls_back grep -q '^exit 1$' /tmp/int.txt
 rs3_back() { in_ns director ipvsadm -Sn | grep -q -- '-r 10.1.0.13:80 -g -w 1'; }
