@@ -481,7 +481,10 @@ fn view(json: bool, markdown: bool) -> commands::View {
     }
 }
 
-fn parse_lock_timeout(text: &str) -> Result<std::time::Duration, String> {
-    crate::config::parse_duration(text)
-        .ok_or_else(|| format!("\"{text}\" is not a duration like 30s"))
+#[derive(Debug, thiserror::Error)]
+#[error("\"{0}\" is not a duration like 30s")]
+struct NotADuration(String);
+
+fn parse_lock_timeout(text: &str) -> Result<std::time::Duration, NotADuration> {
+    crate::config::parse_duration(text).ok_or_else(|| NotADuration(text.to_string()))
 }

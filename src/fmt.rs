@@ -126,8 +126,8 @@ fn attribute(line: &str) -> Option<(&str, &str)> {
 
 /// Formats one file's text; `Err` when the text does not parse (nothing to format) or when
 /// formatting would change its meaning.
-pub fn format(text: &str) -> Result<String, String> {
-    let before = hcl::parse(text).map_err(|e| e.to_string())?;
+pub fn format(text: &str) -> Result<String, FormatError> {
+    let before = hcl::parse(text).map_err(|e| FormatError::Syntax(e.to_string()))?;
     let lines = scan(text);
     let mut out: Vec<String> = Vec::with_capacity(lines.len());
     let mut group: Vec<(usize, usize)> = Vec::new(); // (index in out, key width)
@@ -185,13 +185,22 @@ pub fn format(text: &str) -> Result<String, String> {
     if formatted.trim().is_empty() {
         formatted.clear();
     }
-    let after = hcl::parse(&formatted).map_err(|e| format!("formatting broke the file: {e}"))?;
+    let after = hcl::parse(&formatted).map_err(|e| FormatError::Broke(e.to_string()))?;
     if before != after {
-        return Err(
-            "formatting would change the meaning of the file; it was left unchanged".into(),
-        );
+        return Err(FormatError::MeaningChanged);
     }
     Ok(formatted)
+}
+
+/// Why a file is left as it is.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum FormatError {
+    #[error("it does not parse: {0}")]
+    Syntax(String),
+    #[error("formatting broke the file: {0}")]
+    Broke(String),
+    #[error("formatting would change the meaning of the file; it was left unchanged")]
+    MeaningChanged,
 }
 
 #[cfg(test)]

@@ -164,7 +164,7 @@ impl Link {
         }
     }
 
-    fn unusable(&self, detail: String) -> AgentError {
+    fn unusable(&self, detail: super::wire::WireError) -> AgentError {
         AgentError::Refused {
             host: self.host.clone(),
             message: format!("its lvsform sent a table lvsform cannot use: {detail}"),

@@ -189,8 +189,22 @@ pub struct TableParts {
     order: Vec<(ServiceKey, Vec<DestinationKey>)>,
 }
 
+/// Why a table a director sent cannot be used.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum WireError {
+    #[error("real server {server} of {service} listed twice")]
+    RealServerTwice {
+        service: ServiceKey,
+        server: DestinationKey,
+    },
+    #[error("a service is listed twice")]
+    ServiceTwice,
+    #[error("it sent no table")]
+    NoTable,
+}
+
 impl TableParts {
-    pub fn add(&mut self, part: WireTable) -> Result<(), String> {
+    pub fn add(&mut self, part: WireTable) -> Result<(), WireError> {
         self.first.get_or_insert((part.timeouts, part.info));
         self.sync_daemons.extend(part.sync_daemons);
         self.unknown_schedulers.extend(part.unknown_schedulers);
@@ -207,7 +221,10 @@ impl TableParts {
             let mut rows: Vec<_> = listed.iter().copied().zip(service.rows).collect();
             rows.sort_unstable_by_key(|(d, _)| *d);
             if let Some(pair) = rows.windows(2).find(|pair| pair[0].0 == pair[1].0) {
-                return Err(format!("real server {} of {key} listed twice", pair[0].0));
+                return Err(WireError::RealServerTwice {
+                    service: key,
+                    server: pair[0].0,
+                });
             }
             let mut destinations = Vec::with_capacity(rows.len());
             for (dest_key, Row(_, _, forwarding, weight, upper, lower, counters)) in rows {
@@ -242,12 +259,12 @@ impl TableParts {
         Ok(())
     }
 
-    pub fn finish(self) -> Result<Table, String> {
-        let (timeouts, info) = self.first.ok_or("it sent no table")?;
+    pub fn finish(self) -> Result<Table, WireError> {
+        let (timeouts, info) = self.first.ok_or(WireError::NoTable)?;
         let listed = self.services.len();
         let services: BTreeMap<_, _> = self.services.into_iter().collect();
         if services.len() < listed {
-            return Err("a service is listed twice".into());
+            return Err(WireError::ServiceTwice);
         }
         Ok(Table {
             services,
@@ -336,7 +353,10 @@ mod tests {
         let row = twice.services[0].rows[0].clone();
         twice.services[0].rows.push(row);
         let error = whole(twice).unwrap_err();
-        assert!(error.contains("listed twice"), "{error}");
+        assert!(
+            matches!(error, WireError::RealServerTwice { .. }),
+            "{error}"
+        );
         let mut twice = WireTable::from(&table);
         twice.services.push(twice.services[0].clone());
         assert!(whole(twice).is_err());
@@ -357,11 +377,10 @@ mod tests {
         let mut parts = TableParts::default();
         parts.add(first.clone()).unwrap();
         parts.add(first).unwrap();
-        let error = parts.finish().unwrap_err();
-        assert!(error.contains("listed twice"), "{error}");
+        assert_eq!(parts.finish(), Err(WireError::ServiceTwice));
     }
 
-    fn whole(wire: WireTable) -> Result<Table, String> {
+    fn whole(wire: WireTable) -> Result<Table, WireError> {
         let mut parts = TableParts::default();
         parts.add(wire)?;
         parts.finish()

@@ -54,20 +54,33 @@ pub fn config_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 /// Larger than any configuration, small enough to read whole.
 const MAX_FILE_BYTES: u64 = 256 << 20;
 
+/// Why a configuration or variables file cannot be read.
+#[derive(Debug, thiserror::Error)]
+enum Unreadable {
+    #[error("its name is not UTF-8")]
+    NameNotUtf8,
+    #[error("it is not a regular file")]
+    NotAFile,
+    #[error("it is larger than {} MiB", MAX_FILE_BYTES >> 20)]
+    TooLarge,
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
 /// The text of a configuration or variables file. Only a regular file is read: a FIFO
 /// would block and `/dev/zero` never ends.
-fn read_config(path: &Path) -> Result<String, String> {
+fn read_config(path: &Path) -> Result<String, Unreadable> {
     if path.file_name().is_some_and(|n| n.to_str().is_none()) {
-        return Err("its name is not UTF-8".into());
+        return Err(Unreadable::NameNotUtf8);
     }
-    let metadata = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    let metadata = std::fs::metadata(path)?;
     if !metadata.is_file() {
-        return Err("it is not a regular file".into());
+        return Err(Unreadable::NotAFile);
     }
     if metadata.len() > MAX_FILE_BYTES {
-        return Err(format!("it is larger than {} MiB", MAX_FILE_BYTES >> 20));
+        return Err(Unreadable::TooLarge);
     }
-    std::fs::read_to_string(path).map_err(|e| e.to_string())
+    Ok(std::fs::read_to_string(path)?)
 }
 
 /// How a file is named in diagnostics: relative to the working directory when inside it.

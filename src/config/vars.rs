@@ -63,9 +63,31 @@ pub fn parse_type(expr: &Expression) -> Option<Type> {
     }
 }
 
+/// Why a value cannot be a variable's value.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TypeError {
+    #[error("\"{0}\" is not a number")]
+    NotANumber(String),
+    #[error("element {index}: {inner}")]
+    Element { index: usize, inner: Box<TypeError> },
+    #[error("key \"{key}\": {inner}")]
+    Key { key: String, inner: Box<TypeError> },
+    #[error("null is not a {0}")]
+    Null(Type),
+    #[error("expected {expected}, found a {found}")]
+    Mismatch { expected: Type, found: &'static str },
+    #[error("cannot parse \"{text}\": {message}")]
+    Unparsable { text: String, message: String },
+    /// The evaluator's message for a value given as text.
+    #[error("{0}")]
+    Evaluation(String),
+    #[error("cannot evaluate \"{0}\"")]
+    Unevaluable(String),
+}
+
 /// Converts a value to a type the way Terraform does for primitives (numbers and bools
 /// become strings and back); anything else is a type error.
-pub fn convert(value: Value, ty: &Type) -> Result<Value, String> {
+pub fn convert(value: Value, ty: &Type) -> Result<Value, TypeError> {
     match (ty, value) {
         (Type::Any, v) | (Type::String, v @ Value::String(_)) => Ok(v),
         (Type::String, Value::Number(n)) => Ok(Value::String(n.to_string())),
@@ -78,7 +100,7 @@ pub fn convert(value: Value, ty: &Type) -> Result<Value, String> {
             .and_then(super::value::number_from_f64)
         {
             Some(n) => Ok(Value::Number(n)),
-            None => Err(format!("\"{s}\" is not a number")),
+            None => Err(TypeError::NotANumber(s)),
         },
         (Type::Bool, v @ Value::Bool(_)) => Ok(v),
         (Type::Bool, Value::String(s)) if s == "true" || s == "false" => {
@@ -87,19 +109,30 @@ pub fn convert(value: Value, ty: &Type) -> Result<Value, String> {
         (Type::List(inner), Value::Array(items)) => items
             .into_iter()
             .enumerate()
-            .map(|(i, item)| convert(item, inner).map_err(|e| format!("element {i}: {e}")))
+            .map(|(index, item)| {
+                convert(item, inner).map_err(|e| TypeError::Element {
+                    index,
+                    inner: Box::new(e),
+                })
+            })
             .collect::<Result<_, _>>()
             .map(Value::Array),
         (Type::Map(inner), Value::Object(map)) => map
             .into_iter()
             .map(|(k, v)| match convert(v, inner) {
                 Ok(v) => Ok((k, v)),
-                Err(e) => Err(format!("key \"{k}\": {e}")),
+                Err(e) => Err(TypeError::Key {
+                    key: k,
+                    inner: Box::new(e),
+                }),
             })
             .collect::<Result<_, _>>()
             .map(Value::Object),
-        (ty, Value::Null) => Err(format!("null is not a {ty}")),
-        (ty, v) => Err(format!("expected {ty}, found a {}", type_name(&v))),
+        (ty, Value::Null) => Err(TypeError::Null(ty.clone())),
+        (ty, v) => Err(TypeError::Mismatch {
+            expected: ty.clone(),
+            found: type_name(&v),
+        }),
     }
 }
 
@@ -321,20 +354,22 @@ fn value_of(decl: &Declaration, assigned: Option<&Raw>, diags: &mut Diagnostics)
 }
 
 /// A value given as text: literal for strings, an HCL expression otherwise.
-fn text_value(text: &str, ty: &Type) -> Result<Value, String> {
+fn text_value(text: &str, ty: &Type) -> Result<Value, TypeError> {
     if *ty == Type::String {
         return Ok(Value::String(text.to_string()));
     }
-    let expr = hcl::edit::parser::parse_expr(text)
-        .map_err(|e| format!("cannot parse \"{text}\": {}", e.message()))?;
+    let expr = hcl::edit::parser::parse_expr(text).map_err(|e| TypeError::Unparsable {
+        text: text.to_string(),
+        message: e.message().to_string(),
+    })?;
     let file = SourceFile::new("value", text.to_string());
     let empty = Map::new();
     let limits = Limits::default();
     let locals = Locals::new(Default::default(), &limits);
     let value = match Scope::new(&file, &empty, &locals).eval(&expr) {
         Ok(value) => value,
-        Err(EvalError::At(diag)) => return Err(diag.message),
-        Err(EvalError::Reported) => return Err(format!("cannot evaluate \"{text}\"")),
+        Err(EvalError::At(diag)) => return Err(TypeError::Evaluation(diag.message)),
+        Err(EvalError::Reported) => return Err(TypeError::Unevaluable(text.to_string())),
     };
     convert(value, ty)
 }
@@ -426,7 +461,8 @@ mod tests {
                 &Type::List(Box::new(Type::Number))
             )
             .unwrap_err()
-            .contains("element 0")
+            .to_string()
+            .starts_with("element 0: \"x\" is not a number")
         );
         assert_eq!(
             text_value("[1, 2]", &Type::List(Box::new(Type::Number))),
