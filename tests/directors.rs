@@ -156,6 +156,12 @@ impl Fakes {
 #[test]
 fn one_plan_over_named_directors_applies_in_stages_and_converges() {
     let config = config();
+    let remote = config.directors[1]
+        .meta
+        .remote
+        .as_ref()
+        .expect("lb2 over SSH");
+    assert_eq!(remote.name.as_deref(), Some("lb2"), "messages name it so");
     let mut world = fakes();
     let observed = world.observe(&config);
     let plan = plan::make(&config, &observed, Goal::Converge, &[]).unwrap();

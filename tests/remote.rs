@@ -17,6 +17,7 @@ use std::time::Duration;
 
 fn remote(lab: &Lab, lvsform: &str) -> RemoteDirectorMeta {
     RemoteDirectorMeta {
+        name: None,
         ssh: lab.target(0),
         lvsform: lvsform.into(),
     }
@@ -101,15 +102,19 @@ fn a_director_without_lvsform_or_with_another_version_says_how_to_install_it() {
         return;
     };
     let host = lab.hosts[0].address.to_string();
-    let missing = agent::connect(&remote(&lab, "/nonexistent/lvsform"), false)
-        .err()
-        .expect("missing");
+    // A named director is named as the configuration names it, beside its host.
+    let named = RemoteDirectorMeta {
+        name: Some("lb2".into()),
+        ..remote(&lab, "/nonexistent/lvsform")
+    };
+    let missing = agent::connect(&named, false).err().expect("missing");
     assert!(matches!(missing, AgentError::Missing { .. }), "{missing:?}");
     let text = lvsform::diag::error_text(&missing);
     assert!(
-        text.contains(&host)
+        text.starts_with(&format!("director \"lb2\" ({host}): cannot run"))
             && text.contains("not installed")
-            && text.contains(&format!("install lvsform {}", env!("CARGO_PKG_VERSION"))),
+            && text.contains(&format!("install lvsform {}", env!("CARGO_PKG_VERSION")))
+            && text.contains(&format!("{host}:/usr/local/bin/")),
         "{text}"
     );
 

@@ -20,10 +20,12 @@ pub enum AgentError {
     Connect(HostError),
     #[error("director {host}: cannot run `{command}` there: {detail}")]
     #[diagnostic(help(
-        "install lvsform {ours} on the director (the same version as here), e.g. `scp \"$(command -v lvsform)\" {host}:/usr/local/bin/`, or name where it is with `lvsform = \"/path/to/lvsform\"` in the director's ssh block"
+        "install lvsform {ours} on the director (the same version as here), e.g. `scp \"$(command -v lvsform)\" {address}:/usr/local/bin/`, or name where it is with `lvsform = \"/path/to/lvsform\"` in the director's ssh block"
     ))]
     Missing {
+        /// How messages name the director: its label and host, or its host.
         host: String,
+        address: String,
         command: String,
         detail: String,
         ours: &'static str,
@@ -208,7 +210,11 @@ pub struct RemoteDirector {
 /// there and checks that it speaks this version's protocol.
 pub fn connect(remote: &RemoteDirectorMeta, load_ipvs: bool) -> Result<RemoteDirector, AgentError> {
     let target = &remote.ssh;
-    let host = target.host.clone();
+    // As the configuration names it.
+    let host = match &remote.name {
+        Some(name) => format!("\"{name}\" ({})", target.host),
+        None => target.host.clone(),
+    };
     let session = open_session(target).map_err(AgentError::Connect)?;
     let mut command = format!("{} agent", remote.lvsform);
     if target.sudo {
@@ -245,6 +251,7 @@ pub fn connect(remote: &RemoteDirectorMeta, load_ipvs: bool) -> Result<RemoteDir
         };
         return Err(AgentError::Missing {
             host,
+            address: target.host.clone(),
             command,
             detail,
             ours,

@@ -97,6 +97,8 @@ pub struct DirectorMeta {
 /// A director reached over SSH, where lvsform runs itself (`lvsform agent`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RemoteDirectorMeta {
+    /// The label of a named director, by which messages name it beside its host.
+    pub name: Option<String>,
     pub ssh: SshTarget,
     /// The command that runs lvsform there: a name found on its PATH, or a path.
     pub lvsform: String,

@@ -88,7 +88,13 @@ impl<'m> Decoder<'m, '_> {
                 "sync_daemon" => sync_daemon(&mut reader, inner, &mut director.sync_daemons),
                 "ssh" => {
                     let dir = &self.modules.modules[0].dir;
-                    director.remote = ssh::director_ssh(&mut reader, inner, dir, &self.ssh);
+                    director.remote =
+                        ssh::director_ssh(&mut reader, inner, dir, &self.ssh).map(|remote| {
+                            RemoteDirectorMeta {
+                                name: director.name.clone(),
+                                ..remote
+                            }
+                        });
                 }
                 _ => {} // reported by check()
             }

@@ -253,6 +253,7 @@ pub(super) fn director_ssh(
         })
         .map_or_else(|| "lvsform".to_string(), |s| s.value);
     Some(RemoteDirectorMeta {
+        name: None,
         ssh: SshTarget {
             host: host.value,
             port: layer.port,

@@ -43,7 +43,7 @@ start_lb2 "mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sy
 code=$(status_of ha apply --auto-approve)
 cat /tmp/out.txt
 check ha_failure_on_lb2_exits_1 [ "$code" -eq 1 ]
-check ha_failure_names_lb2 grep -q "director 10.1.0.2: cannot set net.ipv4.vs.expire_nodest_conn" /tmp/out.txt
+check ha_failure_names_lb2 grep -q 'director "lb2" (10.1.0.2): cannot set net.ipv4.vs.expire_nodest_conn' /tmp/out.txt
 check ha_failure_is_rolled_back grep -q 'Everything was rolled back' /tmp/out.txt
 check ha_rollback_empties_lb1 [ -z "$(table_of director)" ]
 check ha_rollback_empties_lb2 [ -z "$(table_of lb2)" ]
@@ -122,7 +122,7 @@ sed -i 's|host = "10.1.0.2"|host = "10.1.0.2"\n    lvsform = "/opt/none/lvsform"
 code=$(status_of ha apply --auto-approve --var 'servers={"10.1.0.11"=3}')
 cat /tmp/out.txt
 check ha_missing_lvsform_fails [ "$code" -eq 1 ]
-check ha_missing_lvsform_names_lb2 grep -q 'director 10.1.0.2: cannot run `/opt/none/lvsform agent`' /tmp/out.txt
+check ha_missing_lvsform_names_lb2 grep -q 'director "lb2" (10.1.0.2): cannot run `/opt/none/lvsform agent`' /tmp/out.txt
 check ha_missing_lvsform_changes_nothing sh -c "[ \"\$(ip netns exec director ipvsadm -Sn | sort)\" = \"$before_lb1\" ] && [ \"\$(ip netns exec lb2 ipvsadm -Sn | sort)\" = \"$before_lb2\" ]"
 cp /lab/examples/ha-pair/main.lvs.hcl /tmp/ha/
 
