@@ -7,7 +7,7 @@
 mod fakes;
 
 use fakes::{FakeDirector, Quiet};
-use lvsform::apply::{self, Backends, Cancel, DirectorBackends, Request};
+use lvsform::apply::{self, Backends, Cancel, DirectorBackends};
 use lvsform::config::{self, Config, Inputs};
 use lvsform::host::{FakeHost, HostFacts};
 use lvsform::ipvs::{Change, FakeIpvs, Ipvs};
@@ -232,13 +232,7 @@ fn one_plan_over_named_directors_applies_in_stages_and_converges() {
     json["changes"][0]["director"] = serde_json::json!(1);
     assert!(!validator.is_valid(&json), "a director is a name");
 
-    let request = Request {
-        config: &config,
-        plan: &plan,
-        observed,
-        goal: Goal::Converge,
-        targets: &[],
-    };
+    let request = fakes::converge(&config, &plan, &observed);
     world
         .run(|fleet| apply::run(request, fleet, &mut Quiet, &Cancel::default()))
         .expect("applies");
@@ -277,13 +271,7 @@ fn a_failure_at_any_change_of_the_second_director_rolls_back_everything() {
         let observed = world.observe(&config);
         let plan = plan::make(&config, &observed, Goal::Converge, &[]).unwrap();
         world.ipvs[1].fail_at = Some(fail_at);
-        let request = Request {
-            config: &config,
-            plan: &plan,
-            observed,
-            goal: Goal::Converge,
-            targets: &[],
-        };
+        let request = fakes::converge(&config, &plan, &observed);
         let outcome = world.run(|fleet| apply::run(request, fleet, &mut Quiet, &Cancel::default()));
         let Err(failure) = outcome else {
             break; // past lb2's last change
@@ -298,6 +286,26 @@ fn a_failure_at_any_change_of_the_second_director_rolls_back_everything() {
         );
     }
     assert!(failures >= 4, "lb2 makes several changes: {failures}");
+}
+
+#[test]
+fn what_a_failed_rollback_leaves_is_named_under_its_director() {
+    let config = config();
+    let mut world = fakes();
+    let observed = world.observe(&config);
+    let plan = plan::make(&config, &observed, Goal::Converge, &[]).unwrap();
+    // lb2 goes away after its first change: that change cannot be undone.
+    world.ipvs[1].fail_from = Some(1);
+    let request = fakes::converge(&config, &plan, &observed);
+    let failure = world
+        .run(|fleet| apply::run(request, fleet, &mut Quiet, &Cancel::default()))
+        .expect_err("fails");
+    assert!(!failure.left.is_empty());
+    assert!(
+        failure.left.iter().all(|l| l.contains("director[\"lb2\"]")),
+        "{:?}",
+        failure.left
+    );
 }
 
 #[test]
@@ -324,13 +332,7 @@ fn a_rollout_by_hand_changes_only_the_directors_asked_for() {
             .all(|(phase, _)| *phase != plan::Phase::HostCleanup),
         "the stale VIP stays while lb2 may still send its traffic"
     );
-    let request = Request {
-        config: &config,
-        plan: &plan,
-        observed,
-        goal: Goal::Converge,
-        targets: &[],
-    };
+    let request = fakes::converge(&config, &plan, &observed);
     world
         .run(|fleet| apply::run(request, fleet, &mut Quiet, &Cancel::default()))
         .expect("applies lb1");

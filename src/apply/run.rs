@@ -6,6 +6,7 @@ use super::touched::Touched;
 use super::{
     Backends, Cancel, Error, Event, Failure, Progress, Request, reread_director, reread_hosts,
 };
+use crate::address::Address;
 use crate::config::Config;
 use crate::plan::{Goal, Observed, Phase, Plan, Step};
 
@@ -114,8 +115,9 @@ pub fn run(
     let stages = stages(config, plan);
     let total = stages.iter().map(|s| s.steps.len()).sum();
     let mut done = 0;
-    // Each stage run so far: its director, its journal, what it touched as it was.
-    let mut journals: Vec<(usize, Journal, Touched)> = Vec::new();
+    // Each stage run so far: its director (none: the real servers'), its journal, what it
+    // touched as it was.
+    let mut journals: Vec<(Option<usize>, Journal, Touched)> = Vec::new();
     let mut failed = None;
     for stage in stages.iter().filter(|s| !s.steps.is_empty()) {
         let index = stage.director.unwrap_or(0);
@@ -138,7 +140,7 @@ pub fn run(
             Ok(journal) => (journal, None),
             Err((error, journal)) => (journal, Some(error)),
         };
-        journals.push((index, journal, before));
+        journals.push((stage.director, journal, before));
         failed = error.or_else(|| {
             let director = stage.director?;
             progress.event(Event::Verifying);
@@ -179,18 +181,35 @@ pub fn run(
         }
     };
     progress.event(Event::Failed(&error));
+    let left = roll_back(config, backends, journals, progress);
+    Err(Failure { error, left })
+}
+
+/// Undoes every stage run so far, the latest first; returns what is left. A rollback is
+/// claimed (nothing left) only when what the stages touched reads as before.
+fn roll_back(
+    config: &Config,
+    backends: &mut Backends,
+    mut journals: Vec<(Option<usize>, Journal, Touched)>,
+    progress: &mut dyn Progress,
+) -> Vec<String> {
     let mut left = Vec::new();
-    for (index, journal, _) in journals.iter_mut().rev() {
+    for (director, journal, _) in journals.iter_mut().rev() {
         let journal = std::mem::take(journal);
-        left.extend(journal.rollback(&mut backends.reach(*index), progress));
+        let undone = journal.rollback(&mut backends.reach(director.unwrap_or(0)), progress);
+        // What a named director's undo leaves is said under its name.
+        let name = director.and_then(|index| config.directors[index].name());
+        left.extend(undone.into_iter().map(|what| match name {
+            Some(name) => format!("{}: {what}", Address::director().in_director(name)),
+            None => what,
+        }));
     }
     if left.is_empty() {
-        // A rollback is claimed only when what the stages touched reads as before.
         for (_, _, before) in &journals {
             left.extend(before.differences(config, backends));
         }
     }
-    Err(Failure { error, left })
+    left
 }
 
 /// What a verification plans against.

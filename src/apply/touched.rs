@@ -77,6 +77,11 @@ impl Touched {
                 sync_daemons,
                 settings,
             } => {
+                // Addresses as the plan shows them: under director["NAME"] when named.
+                let named = |address: Address| match config.directors[*index].name() {
+                    Some(name) => address.in_director(name),
+                    None => address,
+                };
                 let director = &mut backends.directors[*index];
                 let keys = services.keys().copied().collect();
                 match director.ipvs.observe_some(Some(&keys)) {
@@ -85,23 +90,29 @@ impl Touched {
                             if table.services.get(key) != service.as_ref() {
                                 left.push(format!(
                                     "{}: not as it was before the apply",
-                                    Address::undeclared_service(key)
+                                    named(Address::undeclared_service(key))
                                 ));
                             }
                         }
                         if table.timeouts != *timeouts || table.sync_daemons != *sync_daemons {
-                            left.push(
-                                "director: IPVS timeouts or sync daemons not as they were before the apply"
-                                    .into(),
-                            );
+                            left.push(format!(
+                                "{}: IPVS timeouts or sync daemons not as they were before the apply",
+                                named(Address::director())
+                            ));
                         }
                     }
-                    Err(e) => left.push(unreadable("the IPVS table", &e)),
+                    Err(e) => left.push(unreadable(
+                        &format!("{}'s IPVS table", named(Address::director())),
+                        &e,
+                    )),
                 }
+                let director_address = named(Address::director()).to_string();
                 match read_settings(config, *index, &mut *director.settings) {
                     Ok(facts) if facts == *settings => {}
-                    Ok(_) => left.push("director: not as it was before the apply".into()),
-                    Err(e) => left.push(unreadable("director", &e)),
+                    Ok(_) => left.push(format!(
+                        "{director_address}: not as it was before the apply"
+                    )),
+                    Err(e) => left.push(unreadable(&director_address, &e)),
                 }
             }
             Touched::Hosts(hosts) => {
