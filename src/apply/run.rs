@@ -113,6 +113,11 @@ pub fn run(
         targets,
     } = request;
     let stages = stages(config, plan);
+    let verifying = Verifying {
+        config,
+        goal,
+        targets,
+    };
     let total = stages.iter().map(|s| s.steps.len()).sum();
     let mut done = 0;
     // Each stage run so far: its director (none: the real servers'), its journal, what it
@@ -144,11 +149,6 @@ pub fn run(
         failed = error.or_else(|| {
             let director = stage.director?;
             progress.event(Event::Verifying);
-            let verifying = Verifying {
-                config,
-                goal,
-                targets,
-            };
             verifying
                 .director(director, backends, &mut observed, &stage.steps)
                 .err()
@@ -169,11 +169,6 @@ pub fn run(
                 return Ok(());
             }
             progress.event(Event::Verifying);
-            let verifying = Verifying {
-                config,
-                goal,
-                targets,
-            };
             match verifying.hosts(backends, &mut observed, &host_steps) {
                 Ok(()) => return Ok(()),
                 Err(error) => error,

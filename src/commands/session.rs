@@ -169,7 +169,6 @@ fn load_reaching(
     access: Access,
     connector: &dyn Connector,
 ) -> (Loaded, Result<Reached, BackendError>, Vec<Early>) {
-    let apply = access != Access::Read;
     let (found_remote, remote_found) = std::sync::mpsc::channel::<(bool, RemoteDirectorMeta)>();
     std::thread::scope(|scope| {
         let ahead = scope.spawn(|| read_ahead(access, connector));
@@ -177,8 +176,8 @@ fn load_reaching(
             let reaching: Vec<_> = remote_found
                 .iter()
                 .map(|(named, remote)| {
-                    let whole = !(named && apply);
                     scope.spawn(move || {
+                        let whole = reached_whole(access, named);
                         let reached = reach(connector, Some(&remote), access, whole);
                         (remote, reached)
                     })
@@ -211,6 +210,13 @@ fn read_ahead(access: Access, connector: &dyn Connector) -> Result<Reached, Back
         locked,
         ahead: true,
     })
+}
+
+/// Whether a director is locked and read as soon as it is reached. Named directors are
+/// locked in name order once all are known, for an apply (two applies then never hold one
+/// each and wait for the other's), and read after.
+fn reached_whole(access: Access, named: bool) -> bool {
+    !(named && access != Access::Read)
 }
 
 /// A director reached (this machine, or `remote`); when `whole`, also locked for an apply
@@ -250,9 +256,7 @@ fn reach_every_director(
     ahead: Result<Reached, BackendError>,
     mut early: Vec<Early>,
 ) -> Result<Vec<Reached>, Reported> {
-    // Several named directors are locked in name order once all are known (two applies
-    // then never hold one each and wait for the other's), and read after.
-    let whole = !(access != Access::Read && config.named());
+    let whole = reached_whole(access, config.named());
     let mut ahead = Some(ahead);
     let mut reached = Vec::new();
     let mut failed = false;
