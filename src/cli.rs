@@ -183,8 +183,7 @@ fn completions(shell: clap_complete::Shell) -> Status {
 
 /// `lvsform agent`: the director's end of a remote director, until its input ends.
 fn agent() -> Status {
-    let output = std::io::BufWriter::new(std::io::stdout().lock());
-    match crate::agent::serve(std::io::stdin().lock(), output) {
+    match crate::agent::serve_stdio() {
         Ok(()) => Status::Done,
         Err(e) => {
             eprintln!("error: lvsform agent: {e}");

@@ -8,6 +8,11 @@
 //! requests below — reads, IPVS changes, director changes that pass the same checks as
 //! locally, the director's lock — never a command line. It ends at the end of its input;
 //! the lock it holds ends with it (and with the SSH connection: sshd ends the process).
+//!
+//! A runner that vanishes without a word (its machine or the network gone) closes
+//! nothing, and sshd may not notice for hours: so the runner sends a heartbeat whenever
+//! the link has been quiet for `HEARTBEAT`, and the agent ends — freeing the lock — when
+//! nothing at all has come for `SILENCE`.
 
 mod remote;
 mod wire;
@@ -25,7 +30,13 @@ use std::time::Duration;
 pub use wire::{TableParts, WireTable};
 
 /// Raised when a message changes shape; both ends must speak the same.
-pub const PROTOCOL: u32 = 3;
+pub const PROTOCOL: u32 = 4;
+
+/// The runner's longest quiet on a link it holds: it sends a heartbeat then.
+const HEARTBEAT: Duration = Duration::from_secs(5);
+
+/// The agent's longest wait for a byte from its runner: four heartbeats missed.
+const SILENCE: Duration = Duration::from_secs(20);
 
 /// The largest message either end accepts: a table of a million real servers (about 35 MB
 /// on the wire) fits many times over.
@@ -49,6 +60,8 @@ impl Hello {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Request {
+    /// The runner is still there (not answered).
+    Heartbeat,
     /// Take the director's apply lock, waiting up to this long; held until the agent ends.
     Lock {
         timeout_ms: u64,
@@ -163,10 +176,63 @@ pub fn serve(mut input: impl Read, mut output: impl Write) -> io::Result<()> {
     write_frame(&mut output, &Hello::ours())?;
     let mut agent = Agent::default();
     while let Some(request) = read_frame(&mut input)? {
+        if matches!(request, Request::Heartbeat) {
+            continue;
+        }
         let response = agent.handle(request, &mut output)?;
         write_frame(&mut output, &response)?;
     }
     Ok(())
+}
+
+/// `lvsform agent` on its standard input and output, ending after a `SILENCE`.
+pub fn serve_stdio() -> io::Result<()> {
+    use std::os::fd::AsFd;
+    // Unbuffered beneath the silence check: data a buffer held would not wake `poll`.
+    let input = std::fs::File::from(io::stdin().as_fd().try_clone_to_owned()?);
+    let input = io::BufReader::new(Quiet {
+        input,
+        bound: SILENCE,
+    });
+    serve(input, io::BufWriter::new(io::stdout().lock()))
+}
+
+/// A reader that fails (`TimedOut`) when nothing comes for `bound`.
+struct Quiet<R> {
+    input: R,
+    bound: Duration,
+}
+
+impl<R: Read + std::os::fd::AsRawFd> Read for Quiet<R> {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        let mut ready = libc::pollfd {
+            fd: self.input.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let bound = libc::c_int::try_from(self.bound.as_millis()).unwrap_or(libc::c_int::MAX);
+        loop {
+            // SAFETY: one pollfd, valid for the call.
+            match unsafe { libc::poll(&mut ready, 1, bound) } {
+                0 => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!(
+                            "no word from the runner for {}s: it is gone; ending, which frees the lock",
+                            self.bound.as_secs()
+                        ),
+                    ));
+                }
+                n if n > 0 => return self.input.read(buffer),
+                _ => {
+                    let error = io::Error::last_os_error();
+                    if error.kind() != io::ErrorKind::Interrupted {
+                        return Err(error);
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Services per part of a table sent: a few thousand real servers, about a hundred
@@ -225,6 +291,8 @@ impl Agent {
     /// written to `output` before it).
     fn handle(&mut self, request: Request, output: &mut impl Write) -> io::Result<Response> {
         Ok(match request {
+            // Never answered; `serve` passes it by.
+            Request::Heartbeat => Response::Done,
             Request::Lock { timeout_ms } => {
                 match Lock::acquire(Duration::from_millis(timeout_ms)) {
                     Ok(lock) => {
@@ -275,6 +343,7 @@ impl Agent {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Instant;
 
     #[test]
     fn frames_carry_messages_and_refuse_what_is_too_large_or_cut_short() {
@@ -419,5 +488,104 @@ mod tests {
             error.to_string().starts_with("director lb2: lvsform 0.0.1"),
             "{error}"
         );
+    }
+
+    /// A runner's end whose "agent" is the test: it said hello and reads what comes.
+    fn faked_agent() -> (RemoteDirector, std::os::unix::net::UnixStream) {
+        let (ours, mut theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+        write_frame(&mut theirs, &Hello::ours()).unwrap();
+        (attach("lb2", ours, false).unwrap(), theirs)
+    }
+
+    fn deletion() -> Change {
+        Change::DelService {
+            key: ServiceKey::Fwmark {
+                mark: 1,
+                family: crate::model::Family::Ipv4,
+            },
+        }
+    }
+
+    #[test]
+    fn an_answer_lost_leaves_the_batch_in_doubt_and_the_link_fails_fast_after() {
+        let (director, mut theirs) = faked_agent();
+        let agent = std::thread::spawn(move || {
+            let request: Option<Request> = read_frame(&mut theirs).unwrap();
+            assert!(
+                matches!(request, Some(Request::ApplyIpvs { ref changes }) if changes.len() == 3)
+            );
+            // Gone without answering: the changes may have been carried out.
+        });
+        let error = director
+            .ipvs()
+            .apply(&[deletion(), deletion(), deletion()])
+            .unwrap_err();
+        agent.join().unwrap();
+        assert!(error.failed.is_empty(), "{error}");
+        assert_eq!(error.in_doubt.len(), 3);
+        // Said once, with the count.
+        let text = error.to_string();
+        assert_eq!(text.matches("lost the connection").count(), 1, "{text}");
+        assert!(text.contains("(3 changes in doubt"), "{text}");
+        // Nothing more is sent on a lost link: a later batch plainly failed, at once.
+        let start = Instant::now();
+        let error = director.ipvs().apply(&[deletion()]).unwrap_err();
+        assert!(start.elapsed() < Duration::from_secs(1));
+        assert!(
+            error.in_doubt.is_empty() && error.failed.len() == 1,
+            "{error}"
+        );
+        assert!(error.to_string().contains("earlier"), "{error}");
+    }
+
+    #[test]
+    fn a_request_not_sent_whole_failed_without_doubt() {
+        let (director, theirs) = faked_agent();
+        drop(theirs);
+        let error = director
+            .ipvs()
+            .apply(&[deletion(), deletion()])
+            .unwrap_err();
+        assert_eq!(
+            (error.failed.len(), error.in_doubt.len()),
+            (2, 0),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_quiet_runner_sends_heartbeats() {
+        let (director, mut theirs) = faked_agent();
+        theirs.set_read_timeout(Some(HEARTBEAT * 2)).unwrap();
+        let start = Instant::now();
+        let beat: Option<Request> = read_frame(&mut theirs).expect("a heartbeat in time");
+        assert!(matches!(beat, Some(Request::Heartbeat)), "{beat:?}");
+        assert!(start.elapsed() >= HEARTBEAT / 2, "{:?}", start.elapsed());
+        drop(director);
+    }
+
+    #[test]
+    fn the_agent_ends_after_a_silence_and_not_before() {
+        let (mut ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+        let bound = Duration::from_millis(400);
+        let agent = std::thread::spawn(move || {
+            let input = io::BufReader::new(Quiet {
+                input: theirs.try_clone()?,
+                bound,
+            });
+            serve(input, theirs)
+        });
+        assert_eq!(read_frame::<Hello>(&mut ours).unwrap(), Some(Hello::ours()));
+        // Heartbeats within the bound keep it, for longer than the bound.
+        for _ in 0..4 {
+            std::thread::sleep(bound / 2);
+            write_frame(&mut ours, &Request::Heartbeat).unwrap();
+        }
+        assert!(!agent.is_finished(), "ended while its runner spoke");
+        let start = Instant::now();
+        let error = agent.join().unwrap().expect_err("ends after a silence");
+        assert_eq!(error.kind(), io::ErrorKind::TimedOut);
+        assert!(start.elapsed() < bound * 2, "{:?}", start.elapsed());
+        assert!(error.to_string().contains("frees the lock"), "{error}");
     }
 }

@@ -9,8 +9,8 @@ use crate::ipvs::{ApplyError, Change, Ipvs, IpvsError, Table};
 use crate::model::ServiceKey;
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
 
 /// Why a remote director cannot be used.
 #[derive(Debug, Clone, thiserror::Error, miette::Diagnostic)]
@@ -118,22 +118,44 @@ struct Link {
     channel: Box<dyn AgentChannel>,
     /// Load the IPVS module when the kernel has none (apply).
     load_ipvs: bool,
+    /// When the last message went out: the heartbeat keeps the agent from waiting longer
+    /// than its bound.
+    last_sent: Instant,
+    /// Why the link was lost: once it is, nothing more is sent or awaited (the stream may
+    /// stop inside a message, and a dead connection must not be waited on twice).
+    broken: Option<String>,
 }
 
 impl Link {
-    fn lost(&self, detail: String) -> AgentError {
+    /// The link is lost for good, for this reason.
+    fn lost(&mut self, detail: String) -> AgentError {
+        self.broken.get_or_insert_with(|| detail.clone());
         AgentError::Lost {
             host: self.host.clone(),
             detail,
         }
     }
 
+    /// Fails at once on a link lost before.
+    fn whole(&self) -> Result<(), AgentError> {
+        match &self.broken {
+            None => Ok(()),
+            Some(detail) => Err(AgentError::Lost {
+                host: self.host.clone(),
+                detail: format!("{detail} (earlier; nothing more was sent)"),
+            }),
+        }
+    }
+
     fn send(&mut self, request: &Request) -> Result<(), AgentError> {
+        self.whole()?;
+        self.last_sent = Instant::now();
         write_frame(&mut self.channel, request).map_err(|e| self.lost(e.to_string()))
     }
 
     /// The agent's next response; a refusal is an error.
     fn receive(&mut self) -> Result<Response, AgentError> {
+        self.whole()?;
         match read_frame(&mut self.channel) {
             Ok(Some(Response::Refused(refusal))) => Err(refused(&self.host, refusal)),
             Ok(Some(response)) => Ok(response),
@@ -150,7 +172,10 @@ impl Link {
     ) -> Result<T, AgentError> {
         self.send(request)?;
         let response = self.receive()?;
-        expected(response).map_err(|other| self.lost(unexpected(&other)))
+        expected(response).map_err(|other| {
+            let detail = unexpected(&other);
+            self.lost(detail)
+        })
     }
 
     /// The table, taken part by part as the director reads it.
@@ -161,7 +186,10 @@ impl Link {
             match self.receive()? {
                 Response::TablePart(part) => parts.add(*part).map_err(|e| self.unusable(e))?,
                 Response::Done => return parts.finish().map_err(|e| self.unusable(e)),
-                other => return Err(self.lost(unexpected(&other))),
+                other => {
+                    let detail = unexpected(&other);
+                    return Err(self.lost(detail));
+                }
             }
         }
     }
@@ -194,9 +222,35 @@ fn unexpected(response: &Response) -> String {
 
 impl Drop for Link {
     fn drop(&mut self) {
-        // The end of its input ends the agent, and with it the director's lock.
-        self.channel.finish();
+        // The end of its input ends the agent, and with it the director's lock (a lost
+        // link is not waited on: the agent ends within its bound on silence).
+        if self.broken.is_none() {
+            self.channel.finish();
+        }
     }
+}
+
+/// Sends a heartbeat on the link whenever it has been silent for a `HEARTBEAT`, until the
+/// link is dropped or lost: the agent ends (and frees the director's lock) after a longer
+/// silence, so a runner that vanished without a word never leaves the lock held.
+fn keep_beating(link: Weak<Mutex<Link>>) {
+    std::thread::spawn(move || {
+        loop {
+            std::thread::sleep(super::HEARTBEAT / 2);
+            let Some(link) = link.upgrade() else { return };
+            // A request in flight holds the link: the agent is busy with it, not waiting.
+            let Ok(mut link) = link.try_lock() else {
+                continue;
+            };
+            if link.broken.is_some() {
+                return;
+            }
+            if link.last_sent.elapsed() >= super::HEARTBEAT {
+                // A failure marks the link lost; the next request reports it.
+                let _ = link.send(&Request::Heartbeat);
+            }
+        }
+    });
 }
 
 /// A director reached over SSH: `ipvs()` and `settings()` are its two backends.
@@ -258,8 +312,9 @@ pub fn connect(remote: &RemoteDirectorMeta, load_ipvs: bool) -> Result<RemoteDir
         });
     };
     check_version(&host, hello)?;
-    // A large table takes the director long to read or change: wait as long as it works
-    // (TCP keepalive notices a director that vanished).
+    // A large table takes the director long to read or change: wait as long as it works.
+    // The connection's TCP keepalive and user timeout notice a director that vanished,
+    // whether lvsform waits for an answer or is sending (see `host::ssh`).
     session.set_timeout(0);
     let channel = Box::new(SshChannel { session, channel });
     Ok(RemoteDirector::new(host, channel, load_ipvs))
@@ -306,7 +361,10 @@ impl RemoteDirector {
             host,
             channel,
             load_ipvs,
+            last_sent: Instant::now(),
+            broken: None,
         }));
+        keep_beating(Arc::downgrade(&link));
         RemoteDirector {
             ipvs: RemoteIpvs(link.clone()),
             settings: RemoteSettings(link.clone()),
@@ -369,27 +427,26 @@ impl Ipvs for RemoteIpvs {
         let request = Request::ApplyIpvs {
             changes: changes.to_vec(),
         };
-        let answer = link.call(&request, |response| match response {
-            Response::Applied { failed } => Ok(failed),
-            other => Err(other),
-        });
-        let failed: Vec<(usize, IpvsError)> = match answer {
-            Ok(failed) => failed
-                .into_iter()
-                .filter(|(i, _)| *i < changes.len())
-                .map(|(i, refusal)| (i, IpvsError::Remote(Box::new(refused(&host, refusal)))))
-                .collect(),
-            // Whether any change took effect is unknown: every one is reported failed,
-            // and the rollback puts each back where it can.
-            Err(e) => (0..changes.len())
-                .map(|i| (i, IpvsError::Remote(Box::new(e.clone()))))
-                .collect(),
-        };
-        if failed.is_empty() {
-            Ok(())
-        } else {
-            Err(ApplyError { failed })
+        // A request not sent whole was not carried out: the agent acts on whole messages.
+        if let Err(e) = link.send(&request) {
+            return Err(ApplyError::lost(changes.len(), &e, false));
         }
+        let failed = match link.receive() {
+            Ok(Response::Applied { failed }) => failed,
+            Ok(other) => {
+                let detail = unexpected(&other);
+                let e = link.lost(detail);
+                return Err(ApplyError::lost(changes.len(), &e, true));
+            }
+            // The director may have carried out any of them before the answer was lost.
+            Err(e) => return Err(ApplyError::lost(changes.len(), &e, true)),
+        };
+        let failed: Vec<(usize, IpvsError)> = failed
+            .into_iter()
+            .filter(|(i, _)| *i < changes.len())
+            .map(|(i, refusal)| (i, IpvsError::Remote(Box::new(refused(&host, refusal)))))
+            .collect();
+        ApplyError::result(failed)
     }
 }
 

@@ -261,9 +261,12 @@ fn ssh_error(t: &SshTarget, err: impl std::fmt::Display) -> HostError {
     }
 }
 
-/// TCP keepalive on the connection: a host that vanishes mid-command (power, network) is
-/// noticed within about half a minute, even while lvsform waits without a timeout for a
-/// long request (a remote director's apply).
+/// TCP keepalive and a user timeout on the connection: a host that vanishes mid-command
+/// (power, network) is noticed within about 20 seconds, even while lvsform waits without
+/// a timeout for a long request (a remote director's apply). Keepalive alone acts only on
+/// an idle connection: data sent and never acknowledged is retried for some 15 minutes,
+/// unless the user timeout ends it. A peer that is alive acknowledges at once, however
+/// busy its program is (a full receive window is probed and answered).
 fn keep_alive(stream: &TcpStream) {
     use std::os::fd::AsRawFd;
     let set = |level, name, value: libc::c_int| {
@@ -279,9 +282,10 @@ fn keep_alive(stream: &TcpStream) {
         }
     };
     set(libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1);
-    set(libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, 10);
+    set(libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, 5);
     set(libc::IPPROTO_TCP, libc::TCP_KEEPINTVL, 5);
-    set(libc::IPPROTO_TCP, libc::TCP_KEEPCNT, 4);
+    set(libc::IPPROTO_TCP, libc::TCP_KEEPCNT, 3);
+    set(libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT, 20_000);
 }
 
 /// The host-key algorithms of the known_hosts lines for this host (plain, not hashed).

@@ -153,11 +153,7 @@ impl Ipvs for FakeIpvs {
                 ));
             }
         }
-        if failed.is_empty() {
-            Ok(())
-        } else {
-            Err(ApplyError { failed })
-        }
+        ApplyError::result(failed)
     }
 }
 

@@ -242,17 +242,80 @@ fn errno_text(errno: i32) -> String {
     }
 }
 
-/// The failures of a batch; every change not listed here took effect.
-#[derive(Debug)]
+/// How a batch fell short: the changes that failed and those in doubt, by index; every
+/// change listed in neither took effect.
+#[derive(Debug, Default)]
 pub struct ApplyError {
+    /// Changes that did not take effect, with why.
     pub failed: Vec<(usize, IpvsError)>,
+    /// Changes that may or may not have taken effect: their answer was lost.
+    pub in_doubt: Vec<(usize, IpvsError)>,
+}
+
+impl ApplyError {
+    /// `Ok` when nothing failed.
+    pub fn result(failed: Vec<(usize, IpvsError)>) -> Result<(), ApplyError> {
+        if failed.is_empty() {
+            Ok(())
+        } else {
+            Err(ApplyError {
+                failed,
+                in_doubt: vec![],
+            })
+        }
+    }
+
+    /// A remote batch of `count` changes, each failed (`in_doubt`: or in doubt) for the
+    /// same reason: a lost connection.
+    pub fn lost(count: usize, error: &crate::agent::AgentError, in_doubt: bool) -> ApplyError {
+        let each = (0..count)
+            .map(|i| (i, IpvsError::Remote(Box::new(error.clone()))))
+            .collect();
+        match in_doubt {
+            true => ApplyError {
+                failed: vec![],
+                in_doubt: each,
+            },
+            false => ApplyError {
+                failed: each,
+                in_doubt: vec![],
+            },
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.failed.is_empty() && self.in_doubt.is_empty()
+    }
 }
 
 impl fmt::Display for ApplyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let messages: Vec<String> = self.failed.iter().map(|(_, e)| e.to_string()).collect();
-        f.write_str(&messages.join("; "))
+        // A lost connection fails every change of its batch alike: said once, counted.
+        let mut parts: Vec<String> = counted(&self.failed)
+            .into_iter()
+            .map(|(message, n)| match n {
+                1 => message,
+                n => format!("{message} ({n} changes)"),
+            })
+            .collect();
+        parts.extend(counted(&self.in_doubt).into_iter().map(|(message, n)| {
+            format!("{message} ({n} changes in doubt: they may or may not have taken effect)")
+        }));
+        f.write_str(&parts.join("; "))
     }
+}
+
+/// Each distinct message once, in order of first appearance, with how often it appears.
+fn counted(errors: &[(usize, IpvsError)]) -> Vec<(String, usize)> {
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    for (_, error) in errors {
+        let message = error.to_string();
+        match counts.iter_mut().find(|(m, _)| *m == message) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((message, 1)),
+        }
+    }
+    counts
 }
 
 impl std::error::Error for ApplyError {}

@@ -450,17 +450,16 @@ impl<'c> Acks<'c> {
     }
 
     /// After the socket failed: the refused changes, and every change without an
-    /// acknowledgement as failed (its outcome is unknown, so nothing is undone for it).
-    fn abandon(mut self, cause: &IpvsError) -> Vec<(usize, IpvsError)> {
-        for (offset, acked) in self.acked.iter().enumerate() {
-            if !acked {
-                let error = format!("no acknowledgement ({cause}): the outcome is unknown");
-                self.failed
-                    .push((offset, IpvsError::Io(std::io::Error::other(error))));
-            }
-        }
-        self.failed.sort_by_key(|(offset, _)| *offset);
-        self.failed
+    /// acknowledgement, in doubt (the rollback undoes it, and says so if it cannot).
+    fn abandon(self, cause: &IpvsError) -> (Vec<(usize, IpvsError)>, Vec<(usize, IpvsError)>) {
+        let in_doubt = (self.acked.iter().enumerate())
+            .filter(|(_, acked)| !**acked)
+            .map(|(offset, _)| {
+                let error = format!("no acknowledgement ({cause})");
+                (offset, IpvsError::Io(std::io::Error::other(error)))
+            })
+            .collect();
+        (self.failed, in_doubt)
     }
 }
 
@@ -588,7 +587,10 @@ impl Ipvs for NetlinkIpvs {
                         IpvsError::Io(std::io::Error::other("not sent after an earlier failure")),
                     )
                 }));
-                return Err(ApplyError { failed });
+                return Err(ApplyError {
+                    failed,
+                    in_doubt: vec![],
+                });
             }
             self.requests_sent += chunk.len();
             let mut acks = Acks::new(first_seq, chunk);
@@ -598,22 +600,22 @@ impl Ipvs for NetlinkIpvs {
                     Err(e) => {
                         // The changes not acknowledged may or may not have taken effect;
                         // none after them was sent.
-                        failed.extend(acks.abandon(&io(e)).into_iter().map(|(i, e)| (base + i, e)));
+                        let (refused, in_doubt) = acks.abandon(&io(e));
+                        failed.extend(refused.into_iter().map(|(i, e)| (base + i, e)));
                         failed.extend((base + chunk.len()..changes.len()).map(|i| {
                             let error = "not sent after an earlier failure";
                             (i, IpvsError::Io(std::io::Error::other(error)))
                         }));
-                        return Err(ApplyError { failed });
+                        return Err(ApplyError {
+                            failed,
+                            in_doubt: in_doubt.into_iter().map(|(i, e)| (base + i, e)).collect(),
+                        });
                     }
                 }
             }
             failed.extend(acks.failed.into_iter().map(|(i, e)| (base + i, e)));
         }
-        if failed.is_empty() {
-            Ok(())
-        } else {
-            Err(ApplyError { failed })
-        }
+        ApplyError::result(failed)
     }
 }
 
@@ -654,22 +656,25 @@ mod tests {
         acks.take(&datagram);
         acks.take(&[1, 2, 3]);
         assert!(acks.pending(), "changes 1 and 3 are not acknowledged");
-        let failed = acks.abandon(&IpvsError::Io(std::io::Error::from(
+        let (failed, in_doubt) = acks.abandon(&IpvsError::Io(std::io::Error::from(
             std::io::ErrorKind::WouldBlock,
         )));
-        let indexes: Vec<usize> = failed.iter().map(|(i, _)| *i).collect();
-        assert_eq!(
-            indexes,
-            [1, 2, 3],
-            "only the acknowledged success counts as applied"
-        );
+        let indexes = |listed: &[(usize, IpvsError)]| -> Vec<usize> {
+            listed.iter().map(|(i, _)| *i).collect()
+        };
+        assert_eq!(indexes(&failed), [2], "the refused one failed");
         assert!(matches!(
-            failed[1].1,
+            failed[0].1,
             IpvsError::Rejected {
                 errno: libc::EEXIST,
                 ..
             }
         ));
-        assert!(failed[0].1.to_string().contains("the outcome is unknown"));
+        assert_eq!(
+            indexes(&in_doubt),
+            [1, 3],
+            "those without an acknowledgement are in doubt"
+        );
+        assert!(in_doubt[0].1.to_string().contains("no acknowledgement"));
     }
 }
