@@ -451,7 +451,7 @@ impl<'c> Acks<'c> {
 
     /// After the socket failed: the refused changes, and every change without an
     /// acknowledgement, in doubt (the rollback undoes it, and says so if it cannot).
-    fn abandon(self, cause: &IpvsError) -> (Vec<(usize, IpvsError)>, Vec<(usize, IpvsError)>) {
+    fn abandon(self, cause: &IpvsError) -> ApplyError {
         let in_doubt = (self.acked.iter().enumerate())
             .filter(|(_, acked)| !**acked)
             .map(|(offset, _)| {
@@ -459,7 +459,10 @@ impl<'c> Acks<'c> {
                 (offset, IpvsError::Io(std::io::Error::other(error)))
             })
             .collect();
-        (self.failed, in_doubt)
+        ApplyError {
+            failed: self.failed,
+            in_doubt,
+        }
     }
 }
 
@@ -600,15 +603,18 @@ impl Ipvs for NetlinkIpvs {
                     Err(e) => {
                         // The changes not acknowledged may or may not have taken effect;
                         // none after them was sent.
-                        let (refused, in_doubt) = acks.abandon(&io(e));
-                        failed.extend(refused.into_iter().map(|(i, e)| (base + i, e)));
+                        let abandoned = acks.abandon(&io(e));
+                        let shifted = |listed: Vec<(usize, IpvsError)>| {
+                            listed.into_iter().map(|(i, e)| (base + i, e))
+                        };
+                        failed.extend(shifted(abandoned.failed));
                         failed.extend((base + chunk.len()..changes.len()).map(|i| {
                             let error = "not sent after an earlier failure";
                             (i, IpvsError::Io(std::io::Error::other(error)))
                         }));
                         return Err(ApplyError {
                             failed,
-                            in_doubt: in_doubt.into_iter().map(|(i, e)| (base + i, e)).collect(),
+                            in_doubt: shifted(abandoned.in_doubt).collect(),
                         });
                     }
                 }
@@ -656,7 +662,7 @@ mod tests {
         acks.take(&datagram);
         acks.take(&[1, 2, 3]);
         assert!(acks.pending(), "changes 1 and 3 are not acknowledged");
-        let (failed, in_doubt) = acks.abandon(&IpvsError::Io(std::io::Error::from(
+        let ApplyError { failed, in_doubt } = acks.abandon(&IpvsError::Io(std::io::Error::from(
             std::io::ErrorKind::WouldBlock,
         )));
         let indexes = |listed: &[(usize, IpvsError)]| -> Vec<usize> {
