@@ -816,7 +816,11 @@ fn a_rollback_that_did_not_restore_everything_says_so() {
         .expect_err("the host fails");
     assert!(world.snapshot() != pristine.snapshot());
     assert!(
-        failure.left.iter().any(|l| l.contains("before the apply")),
+        failure
+            .left
+            .items
+            .iter()
+            .any(|l| l.contains("before the apply")),
         "{:?}",
         failure.left
     );

@@ -302,7 +302,11 @@ fn what_a_failed_rollback_leaves_is_named_under_its_director() {
         .expect_err("fails");
     assert!(!failure.left.is_empty());
     assert!(
-        failure.left.iter().all(|l| l.contains("director[\"lb2\"]")),
+        failure
+            .left
+            .items
+            .iter()
+            .all(|l| l.contains("director[\"lb2\"]")),
         "{:?}",
         failure.left
     );
@@ -361,4 +365,61 @@ fn a_rollout_by_hand_changes_only_the_directors_asked_for() {
         "{:?}",
         errors[0].compact()
     );
+}
+
+/// The link to lb2 is lost after any of its changes, while the answer to that change's
+/// batch is on the way: lb1 and the hosts are rolled back, and what the apply did on lb2
+/// is all listed — left (undone certainly not) or in doubt — with the reason said once.
+#[test]
+fn a_link_lost_on_the_second_director_lists_everything_it_may_have_left() {
+    let config = config();
+    let mut cuts = 0;
+    for cut_after in 0.. {
+        let mut world = fakes();
+        let before = world.clone();
+        let observed = world.observe(&config);
+        let plan = plan::make(&config, &observed, Goal::Converge, &[]).unwrap();
+        world.ipvs[1].cut_after = Some(cut_after);
+        let request = fakes::converge(&config, &plan, &observed);
+        let outcome = world.run(|fleet| apply::run(request, fleet, &mut Quiet, &Cancel::default()));
+        let Err(failure) = outcome else {
+            break; // past lb2's last change
+        };
+        cuts += 1;
+        let left = &failure.left;
+        assert!(!left.in_doubt.is_empty(), "the lost batch, at {cut_after}");
+        let listed: Vec<&String> = left.items.iter().chain(&left.in_doubt).collect();
+        assert!(
+            listed.iter().all(|l| l.starts_with("director[\"lb2\"]: ")),
+            "{listed:?}"
+        );
+        assert_eq!(
+            left.reasons.len(),
+            1,
+            "one reason, said once: {:?}",
+            left.reasons
+        );
+        assert_eq!(left.reasons[0].1, listed.len());
+        // Every service of lb2 that is not as before is named in the list.
+        let lb2 = (
+            &before.ipvs[1].table.services,
+            &world.ipvs[1].table.services,
+        );
+        let keys: std::collections::BTreeSet<&ServiceKey> =
+            lb2.0.keys().chain(lb2.1.keys()).collect();
+        for key in keys {
+            if lb2.0.get(key) != lb2.1.get(key) {
+                let named = format!(" {key}");
+                assert!(
+                    listed.iter().any(|l| l.contains(&named)),
+                    "cut after {cut_after}: {key} differs and is not listed: {listed:?}"
+                );
+            }
+        }
+        // lb1 and the real servers are as before.
+        world.ipvs[1] = before.ipvs[1].clone();
+        world.directors[1] = before.directors[1].clone();
+        assert_eq!(world.snapshot(), before.snapshot(), "cut after {cut_after}");
+    }
+    assert!(cuts >= 4, "lb2 makes several changes: {cuts}");
 }

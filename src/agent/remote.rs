@@ -53,7 +53,7 @@ pub enum AgentError {
     },
     #[error("director {host}: lost the connection to lvsform there: {detail}")]
     #[diagnostic(help(
-        "check the director's SSH server and its logs; nothing after this was done"
+        "check the network to the director and its SSH server; nothing more was sent to it after this, and `lvsform plan` shows what differs once it answers"
     ))]
     Lost { host: String, detail: String },
 }

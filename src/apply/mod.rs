@@ -12,7 +12,7 @@ mod touched;
 
 pub use observe::{ObserveError, observe, observe_with, reread_director, reread_hosts};
 pub use run::{run, run_order};
-pub use steps::Undo;
+pub use steps::{NotUndone, Undo};
 
 use crate::config::Config;
 use crate::diag::Diag;
@@ -157,9 +157,39 @@ impl miette::Diagnostic for Error {
 #[derive(Debug)]
 pub struct Failure {
     pub error: Error,
-    /// Undo steps that failed: what is left as the failed apply made it (empty: the
-    /// rollback restored everything).
-    pub left: Vec<String>,
+    /// What the rollback could not restore (empty: it restored everything).
+    pub left: Box<Left>,
+}
+
+/// What a rollback could not restore, each item under the director's name when it has
+/// one.
+#[derive(Debug, Default)]
+pub struct Left {
+    /// Undos that failed: left as the failed apply made it.
+    pub items: Vec<String>,
+    /// Undos of changes that may or may not have been carried out (their answer was
+    /// lost), that could not be undone or whose undo's outcome is unknown.
+    pub in_doubt: Vec<String>,
+    /// Why: each distinct error once, with how many undos it stopped.
+    pub reasons: Vec<(String, usize)>,
+}
+
+impl Left {
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty() && self.in_doubt.is_empty()
+    }
+
+    fn add(&mut self, what: String, error: &Error, in_doubt: bool) {
+        match in_doubt {
+            true => self.in_doubt.push(what),
+            false => self.items.push(what),
+        }
+        let reason = crate::diag::error_text(error);
+        match self.reasons.iter_mut().find(|(r, _)| *r == reason) {
+            Some((_, count)) => *count += 1,
+            None => self.reasons.push((reason, 1)),
+        }
+    }
 }
 
 /// Steps of one kind that run together.

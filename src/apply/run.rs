@@ -1,10 +1,10 @@
 //! The apply runner: a plan's steps split into stages, each run and verified in turn, and
 //! every stage so far rolled back on the first failure.
 
-use super::steps::{self, Journal};
+use super::steps::{self, Journal, NotUndone};
 use super::touched::Touched;
 use super::{
-    Backends, Cancel, Error, Event, Failure, Progress, Request, reread_director, reread_hosts,
+    Backends, Cancel, Error, Event, Failure, Left, Progress, Request, reread_director, reread_hosts,
 };
 use crate::address::Address;
 use crate::config::Config;
@@ -176,7 +176,7 @@ pub fn run(
         }
     };
     progress.event(Event::Failed(&error));
-    let left = roll_back(config, backends, journals, progress);
+    let left = Box::new(roll_back(config, backends, journals, progress));
     Err(Failure { error, left })
 }
 
@@ -187,21 +187,29 @@ fn roll_back(
     backends: &mut Backends,
     mut journals: Vec<(Option<usize>, Journal, Touched)>,
     progress: &mut dyn Progress,
-) -> Vec<String> {
-    let mut left = Vec::new();
+) -> Left {
+    let mut left = Left::default();
     for (director, journal, _) in journals.iter_mut().rev() {
         let journal = std::mem::take(journal);
-        let undone = journal.rollback(&mut backends.reach(director.unwrap_or(0)), progress);
+        let not_undone = journal.rollback(&mut backends.reach(director.unwrap_or(0)), progress);
         // What a named director's undo leaves is said under its name.
         let name = director.and_then(|index| config.directors[index].name());
-        left.extend(undone.into_iter().map(|what| match name {
-            Some(name) => format!("{}: {what}", Address::director().in_director(name)),
-            None => what,
-        }));
+        for NotUndone {
+            undo,
+            error,
+            in_doubt,
+        } in not_undone
+        {
+            let what = match name {
+                Some(name) => format!("{}: {undo}", Address::director().in_director(name)),
+                None => undo.to_string(),
+            };
+            left.add(what, &error, in_doubt);
+        }
     }
     if left.is_empty() {
         for (_, _, before) in &journals {
-            left.extend(before.differences(config, backends));
+            left.items.extend(before.differences(config, backends));
         }
     }
     left

@@ -5,7 +5,7 @@
 use super::{Batch, Cancel, Error, Event, Progress, Reach};
 use crate::director::DirectorChange;
 use crate::host::{Host, HostChange, for_each_parallel};
-use crate::ipvs::Change;
+use crate::ipvs::{ApplyError, Change};
 use crate::plan::{Phase, Step};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -13,15 +13,22 @@ use std::time::{Duration, Instant};
 /// What undoes one executed step.
 #[derive(Debug, Clone)]
 pub enum Undo {
-    Ipvs(Vec<Change>),
-    Host { host: String, change: HostChange },
+    Ipvs {
+        changes: Vec<Change>,
+        /// The step may not have been carried out: its answer was lost.
+        in_doubt: bool,
+    },
+    Host {
+        host: String,
+        change: HostChange,
+    },
     Director(DirectorChange),
 }
 
 impl std::fmt::Display for Undo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Undo::Ipvs(changes) => {
+            Undo::Ipvs { changes, .. } => {
                 let changes: Vec<String> = changes.iter().map(ToString::to_string).collect();
                 f.write_str(&changes.join(", "))
             }
@@ -37,9 +44,19 @@ pub struct Journal(Vec<Undo>);
 
 impl Journal {
     /// Undoes everything in reverse; returns what could not be undone.
-    pub fn rollback(self, backends: &mut Reach, progress: &mut dyn Progress) -> Vec<String> {
+    pub fn rollback(self, backends: &mut Reach, progress: &mut dyn Progress) -> Vec<NotUndone> {
         rollback(self.0, backends, progress)
     }
+}
+
+/// An undo that failed, or whose outcome is unknown.
+#[derive(Debug)]
+pub struct NotUndone {
+    pub undo: Undo,
+    pub error: Error,
+    /// Whether the state is as the apply made it, or as before, is unknown: the step or
+    /// its undo may or may not have been carried out.
+    pub in_doubt: bool,
 }
 
 /// The most steps run at once (IPVS changes still go 128 to a netlink message): progress
@@ -109,13 +126,20 @@ fn run_ipvs(batch: &[&Step], backends: &mut Reach, journal: &mut Vec<Undo>) -> R
         })
         .unzip();
     let outcome = backends.ipvs.apply(&changes);
-    let failed: BTreeSet<usize> = match &outcome {
+    let (failed, in_doubt): (BTreeSet<usize>, BTreeSet<usize>) = match &outcome {
         Ok(()) => Default::default(),
-        Err(e) => e.failed.iter().map(|(i, _)| *i).collect(),
+        Err(e) => (
+            e.failed.iter().map(|(i, _)| *i).collect(),
+            e.in_doubt.iter().map(|(i, _)| *i).collect(),
+        ),
     };
+    // A change in doubt is undone too, and the rollback says so if it cannot be.
     for (i, undo) in undos.into_iter().enumerate() {
         if !failed.contains(&i) {
-            journal.push(Undo::Ipvs(undo.clone()));
+            journal.push(Undo::Ipvs {
+                changes: undo.clone(),
+                in_doubt: in_doubt.contains(&i),
+            });
         }
     }
     Ok(outcome?)
@@ -229,8 +253,13 @@ fn run_drains(batch: &[&Step], backends: &mut Reach, cancel: &Cancel) -> Result<
 }
 
 /// Undoes the journal in reverse; returns what could not be undone. Consecutive undos on
-/// hosts go as one batch per host, the hosts in parallel.
-fn rollback(journal: Vec<Undo>, backends: &mut Reach, progress: &mut dyn Progress) -> Vec<String> {
+/// hosts go as one batch per host, the hosts in parallel; consecutive IPVS undos as
+/// batches of up to `MAX_BATCH` changes, as they were applied.
+fn rollback(
+    journal: Vec<Undo>,
+    backends: &mut Reach,
+    progress: &mut dyn Progress,
+) -> Vec<NotUndone> {
     let mut left = Vec::new();
     let mut undos = journal.into_iter().rev().peekable();
     while let Some(undo) = undos.next() {
@@ -243,9 +272,17 @@ fn rollback(journal: Vec<Undo>, backends: &mut Reach, progress: &mut dyn Progres
                 let results = undo_on_hosts(&run, backends);
                 run.into_iter().zip(results).collect()
             }
-            Undo::Ipvs(ref changes) => {
-                let result = backends.ipvs.apply(changes).map_err(Error::from);
-                vec![(undo, result)]
+            Undo::Ipvs { .. } => {
+                let mut run = vec![undo];
+                let mut size = ipvs_changes(&run[0]).len();
+                while let Some(next) = undos.next_if(|u| {
+                    matches!(u, Undo::Ipvs { .. }) && size + ipvs_changes(u).len() <= MAX_BATCH
+                }) {
+                    size += ipvs_changes(&next).len();
+                    run.push(next);
+                }
+                let results = undo_on_ipvs(&run, backends);
+                run.into_iter().zip(results).collect()
             }
             Undo::Director(ref change) => {
                 let result = backends.director.apply(change).map_err(Error::from);
@@ -257,12 +294,54 @@ fn rollback(journal: Vec<Undo>, backends: &mut Reach, progress: &mut dyn Progres
                 undo: &undo,
                 error: result.as_ref().err(),
             });
-            if let Err(e) = result {
-                left.push(format!("{undo}: {e}"));
+            if let Err(error) = result {
+                let in_doubt = matches!(undo, Undo::Ipvs { in_doubt: true, .. })
+                    || matches!(&error, Error::Ipvs(e) if !e.in_doubt.is_empty());
+                left.push(NotUndone {
+                    undo,
+                    error,
+                    in_doubt,
+                });
             }
         }
     }
     left
+}
+
+fn ipvs_changes(undo: &Undo) -> &[Change] {
+    match undo {
+        Undo::Ipvs { changes, .. } => changes,
+        _ => &[],
+    }
+}
+
+/// IPVS undos (all `Undo::Ipvs`) as one batch; one result each, with the errors of its
+/// own changes.
+fn undo_on_ipvs(run: &[Undo], backends: &mut Reach) -> Vec<Result<(), Error>> {
+    let mut changes = Vec::new();
+    let mut owner = Vec::new();
+    for (index, undo) in run.iter().enumerate() {
+        for change in ipvs_changes(undo) {
+            changes.push(change.clone());
+            owner.push(index);
+        }
+    }
+    let mut errors: Vec<ApplyError> = run.iter().map(|_| ApplyError::default()).collect();
+    if let Err(error) = backends.ipvs.apply(&changes) {
+        for (i, e) in error.failed {
+            errors[owner[i]].failed.push((i, e));
+        }
+        for (i, e) in error.in_doubt {
+            errors[owner[i]].in_doubt.push((i, e));
+        }
+    }
+    errors
+        .into_iter()
+        .map(|e| match e.is_empty() {
+            true => Ok(()),
+            false => Err(Error::Ipvs(e)),
+        })
+        .collect()
 }
 
 /// Host undos (all `Undo::Host`), in order per host; one result each. After a host's first

@@ -3,10 +3,10 @@
 use super::progress::{JsonProgress, StderrProgress, result_json};
 use super::session::{Access, Run, Session, plan_json, show_plan};
 use super::{Options, Refusal, Status, View, fail, out, report};
-use crate::apply::{Cancel, Progress};
+use crate::apply::{Cancel, Left, Progress};
 use crate::backend::Connector;
 use crate::config::Inputs;
-use crate::diag::Diagnostics;
+use crate::diag::{Diagnostics, separated};
 use crate::plan::Goal;
 use crate::planfile::{self, PlanFile};
 use std::io::{BufRead, IsTerminal, Write};
@@ -178,19 +178,33 @@ fn carry_out(session: &mut Session, run: Run, json: bool) -> Status {
     }
 }
 
-fn rollback_outcome(left: &[String]) -> Status {
+fn rollback_outcome(left: &Left) -> Status {
     if left.is_empty() {
         eprintln!("Everything was rolled back; the live state is as it was.");
-        Status::Failed
-    } else {
-        eprintln!(
-            "error: the rollback could not restore everything. Left as the failed apply made it:"
-        );
-        for item in left {
+        return Status::Failed;
+    }
+    eprintln!("error: the rollback could not restore everything, because:");
+    for (reason, count) in &left.reasons {
+        let reason = reason.replace('\n', "\n    ");
+        eprintln!("  - {reason} ({} undos)", separated(*count));
+    }
+    let lists = [
+        ("Left as the failed apply made it", &left.items),
+        (
+            "In doubt: sent, but whether they took effect is unknown (their answer was lost); each as what would undo it",
+            &left.in_doubt,
+        ),
+    ];
+    for (title, items) in lists.into_iter().filter(|(_, items)| !items.is_empty()) {
+        eprintln!("{title} ({}):", separated(items.len()));
+        for item in items {
             eprintln!("  - {item}");
         }
-        Status::RollbackIncomplete
     }
+    eprintln!(
+        "Run `lvsform plan` once every director and real server answers: it shows what differs from the configuration."
+    );
+    Status::RollbackIncomplete
 }
 
 /// Asks on a terminal; refuses when standard input is not one.

@@ -132,24 +132,27 @@ fn apply_events_match_their_schema() {
     .iter()
     .map(|e| event_json(e).expect("printed"))
     .collect();
-    let failure = |left: Vec<String>| {
+    let failure = |left: apply::Left| {
         Err(apply::Failure {
             error: apply::Error::Cancelled,
-            left,
+            left: Box::new(left),
         })
+    };
+    let left = apply::Left {
+        items: vec!["director: not as it was".into()],
+        in_doubt: vec!["delete service fwm/1".into()],
+        reasons: vec![("director lb2: lost the connection".into(), 2)],
     };
     let results = [
         result_json(&Ok(()), plan.summary()),
-        result_json(&failure(vec![]), plan.summary()),
-        result_json(
-            &failure(vec!["director: not as it was".into()]),
-            plan.summary(),
-        ),
+        result_json(&failure(apply::Left::default()), plan.summary()),
+        result_json(&failure(left), plan.summary()),
     ];
     for event in printed.iter().chain(&results) {
         assert_valid(&events, event);
     }
     assert_eq!(results[2]["status"], "rollback_failed");
+    assert_eq!(results[2]["reasons"][0]["count"], 2);
     let mut tampered = printed[0].clone();
     tampered["done"] = json!("three");
     assert!(!events.is_valid(&tampered), "the schema is not vacuous");

@@ -2,7 +2,7 @@
 
 use super::out;
 use crate::apply::{self, Event, Progress};
-use crate::diag::{Diagnostics, error_text, render_by_kind};
+use crate::diag::{Diagnostics, error_text, render_by_kind, separated};
 use serde_json::{Value, json};
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
@@ -11,6 +11,28 @@ use std::time::{Duration, Instant};
 pub struct StderrProgress {
     start: Instant,
     bar: Option<indicatif::ProgressBar>,
+    /// Undos in a row that ended alike, said in one line when the run ends.
+    undos: Option<UndoRun>,
+}
+
+/// Consecutive undos with the same outcome: the first, how many, the error if they failed.
+struct UndoRun {
+    first: String,
+    count: usize,
+    error: Option<String>,
+}
+
+impl std::fmt::Display for UndoRun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let more = match self.count {
+            1 => String::new(),
+            n => format!(" (and {} more)", separated(n - 1)),
+        };
+        match &self.error {
+            None => write!(f, "undone: {}{more}", self.first),
+            Some(error) => write!(f, "UNDO FAILED: {}{more}: {error}", self.first),
+        }
+    }
 }
 
 impl StderrProgress {
@@ -30,6 +52,14 @@ impl StderrProgress {
         StderrProgress {
             start: Instant::now(),
             bar,
+            undos: None,
+        }
+    }
+
+    /// Says the run of undos so far.
+    fn end_undos(&mut self) {
+        if let Some(run) = self.undos.take() {
+            self.say(&run.to_string());
         }
     }
 
@@ -43,6 +73,9 @@ impl StderrProgress {
 
 impl Progress for StderrProgress {
     fn event(&mut self, event: Event<'_>) {
+        if !matches!(event, Event::Undone { .. }) {
+            self.end_undos();
+        }
         match event {
             Event::Started(batch) => {
                 if let Some(bar) = &self.bar {
@@ -67,17 +100,27 @@ impl Progress for StderrProgress {
                 }
                 self.say(&format!("error: {}\nRolling back.", error_text(error)));
             }
-            Event::Undone { undo, error: None } => self.say(&format!("undone: {undo}")),
-            Event::Undone {
-                undo,
-                error: Some(e),
-            } => self.say(&format!("UNDO FAILED: {undo}: {}", error_text(e))),
+            Event::Undone { undo, error } => {
+                let error = error.map(|e| error_text(e));
+                match &mut self.undos {
+                    Some(run) if run.error == error => run.count += 1,
+                    _ => {
+                        self.end_undos();
+                        self.undos = Some(UndoRun {
+                            first: undo.to_string(),
+                            count: 1,
+                            error,
+                        });
+                    }
+                }
+            }
         }
     }
 }
 
 impl Drop for StderrProgress {
     fn drop(&mut self) {
+        self.end_undos();
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
@@ -134,11 +177,22 @@ pub fn result_json(
     outcome: &Result<(), apply::Failure>,
     (add, change, destroy): (usize, usize, usize),
 ) -> Value {
+    let empty = apply::Left::default();
     let (status, left) = match outcome {
-        Ok(()) => ("applied", vec![]),
-        Err(failure) if failure.left.is_empty() => ("rolled_back", vec![]),
-        Err(failure) => ("rollback_failed", failure.left.clone()),
+        Ok(()) => ("applied", &empty),
+        Err(failure) if failure.left.is_empty() => ("rolled_back", &empty),
+        Err(failure) => ("rollback_failed", &*failure.left),
     };
     let summary = json!({"add": add, "change": change, "destroy": destroy});
-    json!({"event": "result", "status": status, "summary": summary, "left": left})
+    let reasons: Vec<Value> = (left.reasons.iter())
+        .map(|(error, count)| json!({"error": error, "count": count}))
+        .collect();
+    json!({
+        "event": "result",
+        "status": status,
+        "summary": summary,
+        "left": left.items,
+        "in_doubt": left.in_doubt,
+        "reasons": reasons,
+    })
 }

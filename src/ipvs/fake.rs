@@ -18,6 +18,10 @@ pub struct FakeIpvs {
     /// The first change (counted like `applied`) of those that all fail with EIO, as on a
     /// director that went away: its undos fail too.
     pub fail_from: Option<usize>,
+    /// The change (counted like `applied`) after which the link to a remote director is
+    /// lost: the changes of its batch up to it take effect, the whole batch is reported in
+    /// doubt (its answer was lost), and everything after fails, reads too.
+    pub cut_after: Option<usize>,
 }
 
 impl Default for FakeIpvs {
@@ -41,11 +45,16 @@ impl Default for FakeIpvs {
             fail_at: None,
             lose_at: None,
             fail_from: None,
+            cut_after: None,
         }
     }
 }
 
 impl FakeIpvs {
+    fn is_cut(&self) -> bool {
+        self.cut_after.is_some_and(|last| self.applied > last)
+    }
+
     fn change(&mut self, change: &Change) -> Result<(), i32> {
         let t = &mut self.table;
         match change {
@@ -118,6 +127,9 @@ impl FakeIpvs {
 
 impl Ipvs for FakeIpvs {
     fn observe_some(&mut self, only: Option<&BTreeSet<ServiceKey>>) -> Result<Table, IpvsError> {
+        if self.is_cut() {
+            return Err(IpvsError::Io(std::io::Error::other("link lost")));
+        }
         let mut table = self.table.clone();
         if let Some(keys) = only {
             for (key, service) in table.services.iter_mut() {
@@ -132,6 +144,16 @@ impl Ipvs for FakeIpvs {
     }
 
     fn apply(&mut self, changes: &[Change]) -> Result<(), ApplyError> {
+        let lost = || IpvsError::Io(std::io::Error::other("link lost"));
+        if self.is_cut() {
+            return ApplyError::result(
+                changes
+                    .iter()
+                    .enumerate()
+                    .map(|(i, _)| (i, lost()))
+                    .collect(),
+            );
+        }
         let mut failed = Vec::new();
         for (index, change) in changes.iter().enumerate() {
             let gone = self.fail_from.is_some_and(|first| self.applied >= first);
@@ -151,6 +173,13 @@ impl Ipvs for FakeIpvs {
                         errno,
                     },
                 ));
+            }
+            if self.is_cut() {
+                // The rest of the batch is never carried out, and its answer never comes.
+                return Err(ApplyError {
+                    failed: vec![],
+                    in_doubt: (0..changes.len()).map(|i| (i, lost())).collect(),
+                });
             }
         }
         ApplyError::result(failed)
