@@ -46,10 +46,10 @@ fn main() {
     });
     let config = config.unwrap_or_else(|| panic!("{:?}", diags.0));
     let mut observed = Observed {
-        directors: vec![ObservedDirector {
+        directors: vec![Some(ObservedDirector {
             table: FakeIpvs::default().table,
             settings: Default::default(),
-        }],
+        })],
         hosts: Default::default(),
     };
     let plan = timed("plan from an empty table", || {
@@ -65,7 +65,7 @@ fn main() {
         text.len(),
         json.len()
     );
-    let director = &mut observed.directors[0];
+    let director = observed.directors[0].as_mut().expect("read");
     director.table.services = config.desired.services.clone();
     director.settings.sysctls = config.directors[0].settings.sysctls.clone();
     let noop = timed("plan against a matching table", || {

@@ -106,6 +106,8 @@ pub enum DirectorError {
     #[error("{0} is not a director sysctl lvsform may set")]
     #[diagnostic(help("lvsform sets network sysctls (net.*) only"))]
     ForbiddenSysctl(String),
+    #[error("director {0} is left out of this run (--director names others)")]
+    LeftOut(String),
 }
 
 impl DirectorError {

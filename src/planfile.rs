@@ -68,7 +68,7 @@ pub fn differences(saved: &Plan, now: &Plan) -> Vec<String> {
 /// director's in declared order, and every host's once.
 pub fn record(observed: &Observed) -> Value {
     json!({
-        "directors": observed.directors.iter().map(record_director).collect::<Vec<_>>(),
+        "directors": observed.directors.iter().map(|d| d.as_ref().map(record_director)).collect::<Vec<_>>(),
         "hosts": observed.hosts,
     })
 }

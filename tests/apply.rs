@@ -221,10 +221,13 @@ fn a_full_apply_converges_and_the_next_plan_is_empty() {
     let replan = plan::make(&config, &again, plan::Goal::Converge, &[]).unwrap();
     assert!(replan.is_empty(), "{}", plan::render::human(&replan, false));
     assert_eq!(
-        touched.directors[0].table.services,
-        again.directors[0].table.services
+        touched.directors[0].as_ref().unwrap().table.services,
+        again.directors[0].as_ref().unwrap().table.services
     );
-    assert_eq!(again.directors[0].table.services, config.desired.services);
+    assert_eq!(
+        again.directors[0].as_ref().unwrap().table.services,
+        config.desired.services
+    );
     // The retired VIP left the host that held it and the director.
     assert!(
         !again.hosts["10.1.0.11"]

@@ -608,6 +608,35 @@ virtual_server "web" {
     }
 
     #[test]
+    fn director_reaches_only_the_directors_named() {
+        let dir = configuration(TWO_DIRECTORS);
+        // lb2 is down: a run for lb1 alone never tries it.
+        let fakes = world(&["10.1.0.1"]);
+        assert_eq!(apply(&fakes, dir.path(), &["lb1"]), 0);
+        assert_eq!(services(&fakes, "10.1.0.1"), 1);
+        assert!(
+            !fakes.world().reached.contains("10.1.0.2"),
+            "{:?}",
+            fakes.world().reached
+        );
+        // A saved plan for lb1 applies without lb2 too.
+        let saved = dir.path().join("lb1.plan");
+        let fakes = world(&["10.1.0.1"]);
+        let lb1 = options(dir.path(), &["lb1"]);
+        assert_eq!(
+            commands::plan(&fakes, &lb1, true, Some(&saved)).exit_code(),
+            2
+        );
+        let applied = commands::apply_saved(&fakes, &saved, false, false, &AUTO);
+        assert_eq!(applied.exit_code(), 0);
+        assert_eq!(services(&fakes, "10.1.0.1"), 1);
+        assert!(!fakes.world().reached.contains("10.1.0.2"));
+        // Every director: lb2 is tried, and the run fails.
+        assert_eq!(apply(&fakes, dir.path(), &[]), 1, "lb2 is down");
+        assert!(fakes.world().reached.contains("10.1.0.2"));
+    }
+
+    #[test]
     fn a_saved_plan_is_refused_when_stale_or_forged_and_applied_when_neither() {
         let dir = configuration(ONE_DIRECTOR);
         let saved = dir.path().join("web.plan");

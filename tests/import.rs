@@ -210,13 +210,13 @@ proptest! {
         prop_assert_eq!(&config.desired.services, &table.services, "{}", text);
         // The director as NAT wants it; hosts, when managed, as their services want them.
         let observed = Observed {
-            directors: vec![ObservedDirector {
+            directors: vec![Some(ObservedDirector {
                 table: table.clone(),
                 settings: DirectorFacts {
                     sysctls: config.directors[0].settings.sysctls.clone(),
                     ..Default::default()
                 },
-            }],
+            })],
             hosts: BTreeMap::new(),
         };
         let plan = plan::make(&config, &observed, plan::Goal::Converge, &[]).unwrap();

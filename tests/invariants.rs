@@ -176,7 +176,7 @@ proptest! {
             if service.settings.scheduler.hashes() {
                 let canonical: Vec<DestinationKey> = service.canonical_order().copied().collect();
                 prop_assert_eq!(&world.ipvs.table.order[key], &canonical);
-                let live = observed.directors[0].table.order.get(key).cloned().unwrap_or_default();
+                let live = observed.directors[0].as_ref().unwrap().table.order.get(key).cloned().unwrap_or_default();
                 let fewest = fewest_moves(&live, &canonical);
                 prop_assert_eq!(moved, fewest, "{}", plan::render::human(&plan, false));
             } else {
@@ -235,13 +235,13 @@ proptest! {
                 s.settings.refuses_at_weight_zero() && s.destinations.values().any(|d| d.weight == 0)
             })
         };
-        let mut table = observed.directors[0].table.clone();
+        let mut table = observed.directors[0].as_ref().unwrap().table.clone();
         for (_, step) in plan.steps() {
             let plan::Step::Ipvs { change, .. } = step else { continue };
             table_apply(&mut table, change);
             for key in config.desired.services.keys() {
                 prop_assert!(
-                    !refusing(&table, key) || refusing(&observed.directors[0].table, key),
+                    !refusing(&table, key) || refusing(&observed.directors[0].as_ref().unwrap().table, key),
                     "{key} refuses clients after {change}"
                 );
             }

@@ -29,17 +29,18 @@ pub fn observe(config: &Config, backends: &mut Backends) -> Result<Observed, Vec
     let tables = backends
         .directors
         .iter_mut()
-        .map(|d| d.ipvs.observe())
+        .map(|d| Some(d.ipvs.observe()))
         .collect();
     observe_with(config, backends, tables)
 }
 
 /// `observe` with each director's IPVS table already read, in declared order (`lvsform`
-/// reads them while the configuration is evaluated).
+/// reads them while the configuration is evaluated); none for a director the run leaves
+/// out, which is not read at all.
 pub fn observe_with(
     config: &Config,
     backends: &mut Backends,
-    tables: Vec<Result<Table, IpvsError>>,
+    tables: Vec<Option<Result<Table, IpvsError>>>,
 ) -> Result<Observed, Vec<ObserveError>> {
     let mut errors = Vec::new();
     let facts = for_each_parallel(backends.hosts, backends.parallelism, |h| {
@@ -48,11 +49,15 @@ pub fn observe_with(
     let mut observed = Observed::default();
     gather(facts, &mut observed.hosts, &mut errors);
     for (index, (director, table)) in backends.directors.iter_mut().zip(tables).enumerate() {
+        let Some(table) = table else {
+            observed.directors.push(None);
+            continue;
+        };
         let settings = read_settings(config, index, &mut *director.settings);
         match (table, settings) {
             (Ok(table), Ok(settings)) => observed
                 .directors
-                .push(ObservedDirector { table, settings }),
+                .push(Some(ObservedDirector { table, settings })),
             (table, settings) => {
                 errors.extend(table.err().map(ObserveError::from));
                 errors.extend(settings.err().map(ObserveError::from));
@@ -87,6 +92,9 @@ pub fn reread_director(
     observed: &mut Observed,
     steps: &[&(Phase, Step)],
 ) -> Result<(), Vec<ObserveError>> {
+    let Some(before) = &mut observed.directors[index] else {
+        return Ok(()); // left out of the run: it has no steps to verify
+    };
     let touched: BTreeSet<_> = steps
         .iter()
         .filter_map(|(_, s)| match s {
@@ -102,7 +110,6 @@ pub fn reread_director(
         .map_err(|e| vec![e.into()])?;
     let settings =
         read_settings(config, index, &mut *director.settings).map_err(|e| vec![e.into()])?;
-    let before = &mut observed.directors[index];
     for (key, service) in table.services.iter_mut() {
         if !touched.contains(key)
             && let Some(old) = before.table.services.get_mut(key)

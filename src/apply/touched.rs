@@ -44,7 +44,10 @@ impl Touched {
                 .collect();
             return Touched::Hosts(hosts);
         };
-        let seen = &observed.directors[index];
+        let Some(seen) = &observed.directors[index] else {
+            // Left out of the run: no stage of it runs.
+            return Touched::Hosts(BTreeMap::new());
+        };
         let services = steps
             .iter()
             .filter_map(|(_, step)| match step {

@@ -23,6 +23,8 @@ pub struct FakeWorld {
     pub hosts: BTreeMap<String, FakeHost>,
     /// Directors whose apply lock someone else holds.
     pub locked: BTreeSet<String>,
+    /// Every director a command tried to reach, by its SSH host.
+    pub reached: BTreeSet<String>,
 }
 
 /// Lends the fakes of a shared world to commands.
@@ -53,14 +55,16 @@ impl Connector for FakeConnector {
         _load_ipvs: bool,
     ) -> Result<Box<dyn DirectorBackend>, BackendError> {
         let key = remote.map_or(String::new(), |r| r.ssh.host.clone());
-        let (ipvs, settings) =
-            self.world()
-                .directors
-                .remove(&key)
-                .ok_or_else(|| AgentError::Lost {
-                    host: key.clone(),
-                    detail: "no such fake director".into(),
-                })?;
+        let mut world = self.world();
+        world.reached.insert(key.clone());
+        let (ipvs, settings) = world
+            .directors
+            .remove(&key)
+            .ok_or_else(|| AgentError::Lost {
+                host: key.clone(),
+                detail: "no such fake director".into(),
+            })?;
+        drop(world);
         Ok(Box::new(LentDirector {
             key,
             ipvs,

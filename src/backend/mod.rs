@@ -12,10 +12,12 @@ pub use fake::{FakeConnector, FakeWorld};
 use crate::agent::{self, AgentError};
 use crate::apply::DirectorBackends;
 use crate::config::{HostMeta, RemoteDirectorMeta};
-use crate::director::LocalDirector;
+use crate::director::{Director, DirectorChange, DirectorError, DirectorFacts, LocalDirector};
 use crate::host::{Host, SshHost};
-use crate::ipvs::{Ipvs, IpvsError, NetlinkIpvs, Table};
+use crate::ipvs::{ApplyError, Change, Ipvs, IpvsError, NetlinkIpvs, Table};
 use crate::lock::{Lock, LockError};
+use crate::model::ServiceKey;
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 /// A director as a command holds it, whatever reaches it.
@@ -59,6 +61,67 @@ pub enum BackendError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Lock(#[from] LockError),
+}
+
+/// A director a run leaves out (`--director` names others): never reached, read or
+/// planned. Should anything use it, it fails, naming the director.
+pub struct LeftOut {
+    ipvs: LeftOutPart,
+    settings: LeftOutPart,
+}
+
+impl LeftOut {
+    pub fn new(name: &str) -> LeftOut {
+        LeftOut {
+            ipvs: LeftOutPart(name.to_string()),
+            settings: LeftOutPart(name.to_string()),
+        }
+    }
+}
+
+/// Either part of a director left out, by its name.
+struct LeftOutPart(String);
+
+impl LeftOutPart {
+    fn error(&self) -> DirectorError {
+        DirectorError::LeftOut(self.0.clone())
+    }
+}
+
+impl DirectorBackend for LeftOut {
+    fn lock(&mut self, _: Duration) -> Result<(), BackendError> {
+        Ok(()) // nothing of it is changed: its lock is not needed
+    }
+
+    fn parts(&mut self) -> DirectorBackends<'_> {
+        DirectorBackends {
+            ipvs: &mut self.ipvs,
+            settings: &mut self.settings,
+        }
+    }
+}
+
+impl Ipvs for LeftOutPart {
+    fn observe_some(&mut self, _: Option<&BTreeSet<ServiceKey>>) -> Result<Table, IpvsError> {
+        Err(IpvsError::Io(std::io::Error::other(self.error())))
+    }
+
+    fn apply(&mut self, changes: &[Change]) -> Result<(), ApplyError> {
+        let failed = (0..changes.len())
+            .map(|i| (i, IpvsError::Io(std::io::Error::other(self.error()))))
+            .collect();
+        ApplyError::result(failed)
+    }
+}
+
+impl Director for LeftOutPart {
+    fn observe(&mut self, _: &[String], _: Option<&str>) -> Result<DirectorFacts, DirectorError> {
+        Err(self.error())
+    }
+
+    fn apply(&mut self, _: &DirectorChange) -> Result<(), DirectorError> {
+        Err(self.error())
+    }
 }
 
 /// The real backends: netlink and this machine's files for itself, SSH for the others.

@@ -82,7 +82,8 @@ pub fn apply_saved(
         view: View::Human,
         color,
         targets: vec![],
-        directors: vec![],
+        // The run reaches the directors the plan was made for.
+        directors: file.directors.clone(),
     };
     let Ok((mut session, tables, _)) = Session::open(&options, access(apply_options), connector)
     else {

@@ -3,7 +3,7 @@
 
 use super::{Options, Reported, View, fail, out, report};
 use crate::apply::{self, Backends};
-use crate::backend::{BackendError, Connector, DirectorBackend};
+use crate::backend::{BackendError, Connector, DirectorBackend, LeftOut};
 use crate::config::{self, Config, RemoteDirectorMeta};
 use crate::diag::Diagnostics;
 use crate::host::Host;
@@ -49,26 +49,35 @@ struct Reached {
 }
 
 impl Session {
-    /// Loads the configuration and reaches every director: each locked for an apply (in
-    /// name order), and its IPVS table read (in parallel); returned beside the session
-    /// with the configuration's warnings (a configuration with errors opens no session).
+    /// Loads the configuration and reaches every director the run is for (`--director`:
+    /// those named, else all): each locked for an apply (in name order), and its IPVS
+    /// table read (in parallel); returned beside the session with the configuration's
+    /// warnings (a configuration with errors opens no session). A director left out is
+    /// not reached at all, and has no table.
     pub fn open(
         options: &Options,
         access: Access,
         connector: &dyn Connector,
-    ) -> Result<(Session, Vec<LiveTable>, Diagnostics), Reported> {
+    ) -> Result<(Session, Vec<Option<LiveTable>>, Diagnostics), Reported> {
+        let only = &options.directors;
         let (loaded, ahead, early) = load_reaching(options, access, connector);
         let (config, diags) = loaded;
         report(&diags, options.color);
         let config = config.ok_or(Reported)?;
-        let mut reached = reach_every_director(&config, access, connector, ahead, early)?;
+        let mut reached = reach_every_director(&config, only, access, connector, ahead, early)?;
         if let Access::Apply { lock_timeout } = access {
             reached = lock_in_name_order(&config, reached, lock_timeout, connector)?;
         }
         let tables = read_tables(&mut reached);
+        let directors = (config.directors.iter().zip(reached))
+            .map(|(director, reached)| match reached {
+                Some(reached) => reached.backend,
+                None => Box::new(LeftOut::new(director.name().unwrap_or_default())),
+            })
+            .collect();
         let session = Session {
             hosts: config.hosts.values().map(|h| connector.host(h)).collect(),
-            directors: reached.into_iter().map(|r| r.backend).collect(),
+            directors,
             config,
         };
         Ok((session, tables, diags))
@@ -79,7 +88,7 @@ impl Session {
     /// `only`: `--director`.
     pub fn plan(
         &mut self,
-        tables: Vec<LiveTable>,
+        tables: Vec<Option<LiveTable>>,
         goal: Goal,
         only: &[String],
     ) -> Result<(Observed, Plan), Reported> {
@@ -103,7 +112,7 @@ impl Session {
     }
 
     /// Reads the rest of the live state: each director's settings and every host.
-    pub fn observe(&mut self, tables: Vec<LiveTable>) -> Result<Observed, Reported> {
+    pub fn observe(&mut self, tables: Vec<Option<LiveTable>>) -> Result<Observed, Reported> {
         let (config, mut backends) = self.parts(true);
         apply::observe_with(config, &mut backends, tables).map_err(|errors| {
             for e in &errors {
@@ -169,6 +178,7 @@ fn load_reaching(
     access: Access,
     connector: &dyn Connector,
 ) -> (Loaded, Result<Reached, BackendError>, Vec<Early>) {
+    let only = &options.directors;
     let (found_remote, remote_found) = std::sync::mpsc::channel::<(bool, RemoteDirectorMeta)>();
     std::thread::scope(|scope| {
         let ahead = scope.spawn(|| read_ahead(access, connector));
@@ -187,7 +197,9 @@ fn load_reaching(
         });
         let loaded = crate::log::timed("configuration loaded", || {
             config::load_reaching(&options.dir, &options.inputs, &|named, remote| {
-                let _ = found_remote.send((named, remote.clone()));
+                if chosen(only, remote.name.as_deref()) {
+                    let _ = found_remote.send((named, remote.clone()));
+                }
             })
         });
         drop(found_remote);
@@ -247,20 +259,32 @@ fn reach(
     })
 }
 
+/// Whether a run for the directors `only` names (none: every director) is for the
+/// director of this name.
+fn chosen(only: &[String], name: Option<&str>) -> bool {
+    only.is_empty() || name.is_some_and(|name| only.iter().any(|o| o == name))
+}
+
 /// Every director of the configuration, in declared order: reached early, read ahead, or
-/// reached now. Every director that cannot be reached is reported.
+/// reached now; none for a director the run leaves out. Every director that cannot be
+/// reached is reported.
 fn reach_every_director(
     config: &Config,
+    only: &[String],
     access: Access,
     connector: &dyn Connector,
     ahead: Result<Reached, BackendError>,
     mut early: Vec<Early>,
-) -> Result<Vec<Reached>, Reported> {
+) -> Result<Vec<Option<Reached>>, Reported> {
     let whole = reached_whole(access, config.named());
     let mut ahead = Some(ahead);
     let mut reached = Vec::new();
     let mut failed = false;
     for director in &config.directors {
+        if !chosen(only, director.name()) {
+            reached.push(None);
+            continue;
+        }
         let remote = director.meta.remote.as_ref();
         let found = match remote {
             Some(remote) => match early.iter().position(|(r, _)| r == remote) {
@@ -274,7 +298,7 @@ fn reach_every_director(
             },
         };
         match found {
-            Ok(found) => reached.push(found),
+            Ok(found) => reached.push(Some(found)),
             Err(e) => {
                 fail(&e);
                 failed = true;
@@ -289,13 +313,12 @@ fn reach_every_director(
 /// in the order); otherwise it is given up and taken again in turn, its table read after.
 fn lock_in_name_order(
     config: &Config,
-    reached: Vec<Reached>,
+    mut slots: Vec<Option<Reached>>,
     lock_timeout: Duration,
     connector: &dyn Connector,
-) -> Result<Vec<Reached>, Reported> {
-    let mut order: Vec<usize> = (0..reached.len()).collect();
+) -> Result<Vec<Option<Reached>>, Reported> {
+    let mut order: Vec<usize> = (0..slots.len()).filter(|&i| slots[i].is_some()).collect();
     order.sort_by_key(|&i| config.directors[i].name());
-    let mut slots: Vec<Option<Reached>> = reached.into_iter().map(Some).collect();
     for (position, &i) in order.iter().enumerate() {
         let Some(mut director) = slots[i].take() else {
             continue;
@@ -313,26 +336,30 @@ fn lock_in_name_order(
         }
         slots[i] = Some(director);
     }
-    Ok(slots.into_iter().flatten().collect())
+    Ok(slots)
 }
 
-/// Each director's table: as read already, or now (in parallel).
-fn read_tables(reached: &mut [Reached]) -> Vec<LiveTable> {
+/// Each director's table: as read already, or now (in parallel); none for a director
+/// left out.
+fn read_tables(reached: &mut [Option<Reached>]) -> Vec<Option<LiveTable>> {
     std::thread::scope(|scope| {
         let reading: Vec<_> = reached
             .iter_mut()
-            .map(|director| match director.table.take() {
-                Some(table) => Err(Box::new(table)),
-                None => Ok(scope.spawn(move || {
-                    crate::log::timed("live IPVS table read", || {
-                        director.backend.parts().ipvs.observe()
-                    })
-                })),
+            .map(|director| {
+                let director = director.as_mut()?;
+                Some(match director.table.take() {
+                    Some(table) => Err(Box::new(table)),
+                    None => Ok(scope.spawn(move || {
+                        crate::log::timed("live IPVS table read", || {
+                            director.backend.parts().ipvs.observe()
+                        })
+                    })),
+                })
             })
             .collect();
         reading
             .into_iter()
-            .map(|read| read.map_or_else(|table| *table, join))
+            .map(|read| Some(read?.map_or_else(|table| *table, join)))
             .collect()
     })
 }

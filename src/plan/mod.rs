@@ -33,6 +33,9 @@ pub fn make(
     only: &[String],
 ) -> Result<Plan, Vec<crate::diag::Diag>> {
     let mut errors = unknown_directors(config, only);
+    if !errors.is_empty() {
+        return Err(errors); // and none of them was reached
+    }
     let mut plan = Plan::default();
     let mut retired = std::collections::BTreeSet::new();
     for (index, director) in config.directors.iter().enumerate() {
@@ -95,8 +98,9 @@ use std::time::Duration;
 /// managed host's facts, read once.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Observed {
-    /// One per director, in declared order.
-    pub directors: Vec<ObservedDirector>,
+    /// One per director, in declared order; none for a director the run leaves out
+    /// (`--director` names others), which is never reached, read or planned.
+    pub directors: Vec<Option<ObservedDirector>>,
     /// Facts of every managed host, by SSH address.
     pub hosts: BTreeMap<String, HostFacts>,
 }

@@ -35,7 +35,10 @@ pub fn director_part(
     goal: Goal,
 ) -> Result<(Plan, BTreeSet<IpAddr>), Vec<Diag>> {
     let desired = config.served_by(index);
-    let mut d = Differ::new(config, index, &desired, observed);
+    let Some(seen) = observed.directors.get(index).and_then(Option::as_ref) else {
+        return Err(vec![not_read(config, index)]);
+    };
+    let mut d = Differ::new(config, index, &desired, seen, observed);
     match goal {
         Goal::Converge => {
             d.director();
@@ -60,7 +63,13 @@ pub fn hosts_part(
     retired: BTreeSet<IpAddr>,
     goal: Goal,
 ) -> Result<Plan, Vec<Diag>> {
-    let mut d = Differ::new(config, 0, &config.desired.services, observed);
+    // The real servers' part reads no director's state: any director read will do.
+    let Some((index, seen)) = (observed.directors.iter().enumerate())
+        .find_map(|(index, seen)| Some((index, seen.as_ref()?)))
+    else {
+        return Err(vec![not_read(config, 0)]);
+    };
+    let mut d = Differ::new(config, index, &config.desired.services, seen, observed);
     match goal {
         Goal::Converge => {
             d.retired_vips = retired;
@@ -69,6 +78,15 @@ pub fn hosts_part(
         Goal::Destroy => d.destroy_hosts(),
     }
     d.finish()
+}
+
+/// A director planned that was left out of the run: a bug, said as such.
+fn not_read(config: &Config, index: usize) -> Diag {
+    let name = config.directors[index].name().unwrap_or("(this machine)");
+    Diag::error(format!(
+        "director {name} was not read, and cannot be planned (a bug in lvsform)"
+    ))
+    .help("plan without --director, and report this")
 }
 
 /// What one director has, and every managed host.
@@ -160,9 +178,9 @@ impl<'a> Differ<'a> {
         config: &'a Config,
         index: usize,
         desired: &'a BTreeMap<ServiceKey, Service>,
+        seen: &'a crate::plan::ObservedDirector,
         observed: &'a Observed,
     ) -> Self {
-        let seen = &observed.directors[index];
         let view = ObservedView {
             table: &seen.table,
             director: &seen.settings,
