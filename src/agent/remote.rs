@@ -269,7 +269,7 @@ pub fn connect(remote: &RemoteDirectorMeta, load_ipvs: bool) -> Result<RemoteDir
         Some(name) => format!("\"{name}\" ({})", target.host),
         None => target.host.clone(),
     };
-    let session = open_session(target).map_err(AgentError::Connect)?;
+    let session = open_session(target).map_err(|e| AgentError::Connect(e.labelled(&host)))?;
     let mut command = format!("{} agent", remote.lvsform);
     if target.sudo {
         command = format!("sudo -n {command}");

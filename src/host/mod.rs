@@ -233,6 +233,22 @@ pub enum HostError {
     Output { host: String, detail: String },
 }
 
+impl HostError {
+    /// The same error with its host named as `label` says (a director as its
+    /// configuration names it: `"lb2" (10.1.0.2)`); host-key errors keep the bare address,
+    /// which their fix names.
+    pub fn labelled(mut self, label: &str) -> HostError {
+        match &mut self {
+            HostError::Connect { host, .. }
+            | HostError::Auth { host, .. }
+            | HostError::Ssh { host, .. }
+            | HostError::Permission { host, .. } => *host = label.to_string(),
+            _ => {}
+        }
+        self
+    }
+}
+
 fn keyscan(host: &str, port: u16) -> String {
     if port == 22 {
         format!("ssh-keyscan {host}")

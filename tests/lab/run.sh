@@ -50,7 +50,7 @@ install_binary /bin/busybox /bin/busybox
 for applet in $(/bin/busybox --list); do
   [ -e "$root/bin/$applet" ] || ln -s busybox "$root/bin/$applet"
 done
-for tool in /usr/bin/setpriv /usr/bin/flock /usr/bin/script /usr/bin/tcpdump /usr/sbin/iptables /usr/sbin/ip /usr/sbin/ipvsadm /usr/sbin/sshd /usr/bin/ssh /usr/bin/ssh-keygen /usr/bin/ssh-keyscan /usr/sbin/modprobe /usr/sbin/depmod; do
+for tool in /usr/bin/setpriv /usr/bin/flock /usr/bin/script /usr/bin/tcpdump /usr/sbin/iptables /usr/sbin/ip /usr/sbin/tc /usr/sbin/ipvsadm /usr/sbin/sshd /usr/bin/ssh /usr/bin/ssh-keygen /usr/bin/ssh-keyscan /usr/sbin/modprobe /usr/sbin/depmod; do
   install_binary "$(readlink -f "$tool")" "$tool"
 done
 # iptables (nft backend) loads its match and target extensions at run time.
@@ -65,7 +65,7 @@ printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
 
 modules=(ip_vs ip_vs_rr ip_vs_wrr ip_vs_lc ip_vs_wlc ip_vs_lblc ip_vs_lblcr ip_vs_dh ip_vs_sh
   ip_vs_sed ip_vs_nq ip_vs_fo ip_vs_ovf ip_vs_mh ip_vs_pe_sip ipip ip6_tunnel ip_gre fou
-  dummy veth bridge nlmon nf_tables nft_compat xt_comment xt_tcpudp)
+  dummy veth bridge nlmon nf_tables nft_compat xt_comment xt_tcpudp sch_tbf)
 for m in "${modules[@]}"; do
   modprobe -d "$kernel" -S "$version" --show-depends "$m" | awk '/^insmod/ {print $2}'
 done | sort -u | while read -r ko; do
