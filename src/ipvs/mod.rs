@@ -295,10 +295,11 @@ impl fmt::Display for ApplyError {
             .into_iter()
             .map(|(message, n)| match n {
                 1 => message,
-                n => format!("{message} ({n} changes)"),
+                n => format!("{message} ({} changes)", crate::diag::separated(n)),
             })
             .collect();
         parts.extend(counted(&self.in_doubt).into_iter().map(|(message, n)| {
+            let n = crate::diag::separated(n);
             format!("{message} ({n} changes in doubt: they may or may not have taken effect)")
         }));
         f.write_str(&parts.join("; "))

@@ -30,8 +30,8 @@ listed() {
   awk -v want="$1" '/^Left as/ { s = "left" } /^In doubt/ { s = "doubt" } /^Run / { s = "" }
     s == want && /^  - director\["lb2"\]: edit real server 10\.2\.0\./ { print $6, $8 }' /tmp/fault.txt | sort
 }
-# The runner's bytes to lb2's sshd not yet acknowledged (its TCP send queue).
-unacked() { in_ns runner awk '$3 == "0200010A:0016" { split($5, q, ":"); print q[1] }' /proc/net/tcp | head -1; }
+# The runner's bytes to lb2's sshd not yet acknowledged (the send queue of its open connection).
+unacked() { in_ns runner awk '$3 == "0200010A:0016" && $4 == "01" { split($5, q, ":"); print q[1] }' /proc/net/tcp | head -1; }
 unacked_bytes() { queued=$(unacked); echo $((0x${queued:-0})); }
 runner_waits() { [ "$(unacked)" = 00000000 ]; }
 runner_sends() { [ -n "$(unacked)" ] && [ "$(unacked)" != 00000000 ]; }
@@ -46,17 +46,22 @@ fault() {
   shift 2
   lb1_before=$(table_of director)
   lb2_before=$(at_weight lb2 "$weight")
-  big apply --auto-approve --var "big_weight=$weight" >/tmp/fault.txt 2>&1 &
+  # The apply records how and when it ended.
+  (
+    big apply --auto-approve --var "big_weight=$weight" >/tmp/fault.txt 2>&1
+    echo $? >/tmp/fault.code
+    now >/tmp/fault.end
+  ) &
   apply=$!
   wait_until 300 lb2_midway || echo "fault $fault: lb2's stage was not seen"
   injected=$(now)
   "$@"
-  echo "fault $fault: injected with $(at_weight director "$weight" | wc -l) real servers of lb1 and $(at_weight lb2 "$weight" | wc -l) of lb2 at the new weight, $(unacked_bytes) bytes to lb2 unacknowledged"
+  echo "fault $fault: injected; $(unacked_bytes) bytes to lb2 unacknowledged then"
   # A hang is what this looks for: it must not hang the lab.
   wait_until 120 sh -c "! kill -0 $apply 2>/dev/null" || kill -KILL $(lvsform_pids runner)
   wait "$apply"
-  code=$?
-  exited=$(since "$injected")
+  code=$(cat /tmp/fault.code)
+  exited=$(awk -v a="$injected" -v b="$(cat /tmp/fault.end)" 'BEGIN { printf "%.1f", b - a }')
   heal_link
   wait_until 120 locks_free
   freed=$(since "$injected")
