@@ -197,3 +197,42 @@ fn an_unprivileged_login_is_told_to_use_sudo_and_sudo_works() {
     settings.apply(&change.inverse()).expect("undo");
     assert_eq!(ns.sysctl(&name), before);
 }
+
+/// The link to the director cut before a large batch is sent: the send gives up within
+/// the connection's user timeout (not TCP's quarter of an hour), the batch failed (it was
+/// never whole there), the link fails at once after, and letting go of it does not wait.
+#[test]
+fn a_link_cut_while_sending_gives_up_in_bounded_time_and_lets_go_at_once() {
+    let Some(lab) = Lab::new_or_skip(1) else {
+        return;
+    };
+    let director = agent::connect(&remote(&lab, &this_lvsform()), false).expect("agent");
+    lab.hosts[0].exec(&["ip", "link", "set", "eth0", "down"]);
+    // Megabytes: more than the socket's buffers hold.
+    let deletion = lvsform::ipvs::Change::DelService {
+        key: lvsform::model::ServiceKey::Fwmark {
+            mark: 1,
+            family: lvsform::model::Family::Ipv4,
+        },
+    };
+    let changes = vec![deletion; 100_000];
+    let start = std::time::Instant::now();
+    let error = director.ipvs().apply(&changes).expect_err("cut");
+    let gave_up = start.elapsed();
+    assert!(gave_up < Duration::from_secs(40), "{gave_up:?}");
+    assert!(
+        gave_up > Duration::from_secs(5),
+        "it waited for the link: {gave_up:?}"
+    );
+    assert_eq!(error.failed.len(), changes.len(), "{error}");
+    assert!(error.in_doubt.is_empty());
+    assert!(error.to_string().contains("lost the connection"), "{error}");
+    let start = std::time::Instant::now();
+    assert!(director.ipvs().observe().is_err());
+    drop(director);
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        start.elapsed()
+    );
+}

@@ -74,6 +74,10 @@ pub trait AgentChannel: Read + Write + Send {
     /// Ends the agent's input (the agent ends, and its lock with it), and waits a little
     /// for it to close.
     fn finish(&mut self);
+
+    /// After the link was lost: makes whatever is still done on it (its teardown) fail at
+    /// once instead of waiting on a dead connection.
+    fn abandon(&mut self);
 }
 
 /// `lvsform agent` run over SSH.
@@ -104,11 +108,25 @@ impl AgentChannel for SshChannel {
         let _ = self.channel.send_eof();
         let _ = self.channel.wait_close();
     }
+
+    fn abandon(&mut self) {
+        // libssh2 closes the channel as it frees it, waiting (with no timeout: the link
+        // had none) on a socket that may never move again; it may still try for as long
+        // as the timeout allows.
+        use std::os::fd::AsRawFd;
+        // SAFETY: shutdown on the session's own socket, which stays open until it is freed.
+        unsafe { libc::shutdown(self.session.as_raw_fd(), libc::SHUT_RDWR) };
+        self.session.set_timeout(100);
+    }
 }
 
 impl AgentChannel for std::os::unix::net::UnixStream {
     fn finish(&mut self) {
         let _ = self.shutdown(std::net::Shutdown::Write);
+    }
+
+    fn abandon(&mut self) {
+        let _ = self.shutdown(std::net::Shutdown::Both);
     }
 }
 
@@ -224,8 +242,9 @@ impl Drop for Link {
     fn drop(&mut self) {
         // The end of its input ends the agent, and with it the director's lock (a lost
         // link is not waited on: the agent ends within its bound on silence).
-        if self.broken.is_none() {
-            self.channel.finish();
+        match self.broken {
+            None => self.channel.finish(),
+            Some(_) => self.channel.abandon(),
         }
     }
 }
