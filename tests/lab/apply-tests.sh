@@ -2,7 +2,8 @@
 # Runs plan/apply scenarios in the lab VM (vm/apply.sh): failure midway and rollback, DR
 # from scratch with traffic, drift, unmanaged and ignored services, drain and the lock,
 # TUN, NAT with its route check, sh/mh drains and order with 60 clients, the CI recipes of
-# examples/ci job by job.
+# examples/ci job by job, a remote director and two, and two under faults (an agent or the
+# runner killed, the link cut while waiting or sending, a director unreachable).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$repo"

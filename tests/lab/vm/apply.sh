@@ -308,5 +308,7 @@ check destroy_again_changes_nothing grep -q 'No changes' /tmp/out.txt
 . /lab/remote.sh
 # Two directors from the runner, staged, with identical hashing tables (ha.sh).
 . /lab/ha.sh
+# The two directors under faults midway through the second one's stage (faults.sh).
+. /lab/faults.sh
 
 summary
