@@ -243,7 +243,9 @@ impl Lab {
             .stderr(Stdio::null())
             .spawn()
             .expect("sshd");
-        let deadline = Instant::now() + Duration::from_secs(10);
+        // Generous: on a busy machine (tests in parallel, a VM beside) sshd once took
+        // over 10 s to listen.
+        let deadline = Instant::now() + Duration::from_secs(30);
         let target = SocketAddr::from((address, 22));
         while TcpStream::connect_timeout(&target, Duration::from_millis(200)).is_err() {
             assert!(Instant::now() < deadline, "sshd in {netns} did not start");
