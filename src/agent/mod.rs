@@ -176,11 +176,9 @@ pub fn serve(mut input: impl Read, mut output: impl Write) -> io::Result<()> {
     write_frame(&mut output, &Hello::ours())?;
     let mut agent = Agent::default();
     while let Some(request) = read_frame(&mut input)? {
-        if matches!(request, Request::Heartbeat) {
-            continue;
+        if let Some(response) = agent.handle(request, &mut output)? {
+            write_frame(&mut output, &response)?;
         }
-        let response = agent.handle(request, &mut output)?;
-        write_frame(&mut output, &response)?;
     }
     Ok(())
 }
@@ -288,11 +286,14 @@ struct Agent {
 
 impl Agent {
     /// Carries out a request; returns the response that ends it (a table's parts are
-    /// written to `output` before it).
-    fn handle(&mut self, request: Request, output: &mut impl Write) -> io::Result<Response> {
-        Ok(match request {
-            // Never answered; `serve` passes it by.
-            Request::Heartbeat => Response::Done,
+    /// written to `output` before it), none for a heartbeat.
+    fn handle(
+        &mut self,
+        request: Request,
+        output: &mut impl Write,
+    ) -> io::Result<Option<Response>> {
+        Ok(Some(match request {
+            Request::Heartbeat => return Ok(None),
             Request::Lock { timeout_ms } => {
                 match Lock::acquire(Duration::from_millis(timeout_ms)) {
                     Ok(lock) => {
@@ -329,7 +330,7 @@ impl Agent {
                 Ok(()) => Response::Done,
                 Err(e) => Response::refused(&e, e.errno()),
             },
-        })
+        }))
     }
 
     fn ipvs(&mut self, load: bool) -> Result<&mut NetlinkIpvs, crate::ipvs::IpvsError> {
@@ -387,7 +388,7 @@ mod tests {
         };
         let response = agent.handle(request, &mut Vec::new()).unwrap();
         match response {
-            Response::Refused(refusal) => {
+            Some(Response::Refused(refusal)) => {
                 assert!(
                     refusal.message.contains("kernel.core_pattern"),
                     "{refusal:?}"

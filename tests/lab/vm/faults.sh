@@ -45,7 +45,6 @@ fault() {
   weight=$2
   shift 2
   lb1_before=$(table_of director)
-  lb2_before=$(at_weight lb2 "$weight")
   # The apply records how and when it ended.
   (
     big apply --auto-approve --var "big_weight=$weight" >/tmp/fault.txt 2>&1
@@ -70,7 +69,6 @@ fault() {
   awk '/^  - / { if (++n > 3) next } !/^  - / { n = 0 } !/^\[/' /tmp/fault.txt | tail -25
   check "faults_${fault}_exits_within_60s" within "$exited" 60
   check "faults_${fault}_frees_both_locks_within_60s" within "$freed" 60
-  [ -z "$lb2_before" ] || echo "fault $fault: lb2 had weight $weight before"
 }
 # After a fault that exits 4: lb1 as before; every changed real server on lb2 is listed,
 # and every one listed as left (certainly done) is changed.
