@@ -1,7 +1,8 @@
 //! The director's own settings besides IPVS: its sysctls and the VIPs on its interface.
 //! Read from /proc and iproute2 locally; changed without a shell (arguments only).
 
-use crate::model::InterfaceAddress;
+use crate::keepalived;
+use crate::model::{InterfaceAddress, Service, ServiceKey};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -13,6 +14,42 @@ pub struct DirectorFacts {
     pub sysctls: BTreeMap<String, String>,
     /// Addresses on the interface asked for.
     pub addresses: BTreeSet<InterfaceAddress>,
+    /// keepalived, when asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keepalived: Option<keepalived::Facts>,
+}
+
+impl DirectorFacts {
+    /// These facts without what keepalived's checks say now, which changes on its own.
+    pub fn as_configured(&self) -> DirectorFacts {
+        let mut facts = self.clone();
+        if let Some(Some(Ok(daemon))) = facts.keepalived.as_mut().map(|k| k.daemon.as_mut()) {
+            daemon.down.clear();
+        }
+        facts
+    }
+}
+
+/// What to read of keepalived: lvsform's file, and keepalived itself when `daemon` (the
+/// director serves services with checks) or when the file exists.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeepalivedQuery {
+    pub files: keepalived::Files,
+    pub daemon: bool,
+}
+
+/// lvsform's keepalived file replaced by `content` (none: removed), and keepalived
+/// reloaded. `services` are what keepalived must make of it, to wait for; `before` and
+/// `services_before` the same of the file it replaces, for the inverse.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeepalivedWrite {
+    pub files: keepalived::Files,
+    pub content: Option<String>,
+    pub before: Option<String>,
+    #[serde(with = "crate::model::entries")]
+    pub services: BTreeMap<ServiceKey, Service>,
+    #[serde(with = "crate::model::entries")]
+    pub services_before: BTreeMap<ServiceKey, Service>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -24,6 +61,7 @@ pub enum DirectorChange {
     },
     AddAddress(InterfaceAddress),
     DelAddress(InterfaceAddress),
+    Keepalived(Box<KeepalivedWrite>),
 }
 
 impl DirectorChange {
@@ -41,6 +79,15 @@ impl DirectorChange {
             DirectorChange::SetSysctl { .. } => self.clone(),
             DirectorChange::AddAddress(a) => DirectorChange::DelAddress(a.clone()),
             DirectorChange::DelAddress(a) => DirectorChange::AddAddress(a.clone()),
+            DirectorChange::Keepalived(write) => {
+                DirectorChange::Keepalived(Box::new(KeepalivedWrite {
+                    files: write.files.clone(),
+                    content: write.before.clone(),
+                    before: write.content.clone(),
+                    services: write.services_before.clone(),
+                    services_before: write.services.clone(),
+                }))
+            }
         }
     }
 }
@@ -59,6 +106,10 @@ impl fmt::Display for DirectorChange {
                 "remove {} from the director's {}",
                 a.address, a.interface
             ),
+            DirectorChange::Keepalived(w) => match &w.content {
+                Some(_) => write!(f, "write {} and reload keepalived", w.files.file),
+                None => write!(f, "remove {} and reload keepalived", w.files.file),
+            },
         }
     }
 }
@@ -108,6 +159,9 @@ pub enum DirectorError {
     ForbiddenSysctl(String),
     #[error("director {0} is left out of this run (--director names others)")]
     LeftOut(String),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Keepalived(#[from] keepalived::KeepalivedError),
 }
 
 impl DirectorError {
@@ -141,6 +195,7 @@ pub trait Director {
         &mut self,
         sysctls: &[String],
         interface: Option<&str>,
+        keepalived: Option<&KeepalivedQuery>,
     ) -> Result<DirectorFacts, DirectorError>;
     fn apply(&mut self, change: &DirectorChange) -> Result<(), DirectorError>;
 }
@@ -153,8 +208,13 @@ impl Director for LocalDirector {
         &mut self,
         sysctls: &[String],
         interface: Option<&str>,
+        keepalived: Option<&KeepalivedQuery>,
     ) -> Result<DirectorFacts, DirectorError> {
-        observe(sysctls, interface)
+        let mut facts = observe(sysctls, interface)?;
+        if let Some(query) = keepalived {
+            facts.keepalived = Some(keepalived::read(&query.files, query.daemon)?);
+        }
+        Ok(facts)
     }
 
     fn apply(&mut self, change: &DirectorChange) -> Result<(), DirectorError> {
@@ -176,7 +236,12 @@ pub struct FakeDirector {
 
 #[cfg(any(test, feature = "fakes"))]
 impl Director for FakeDirector {
-    fn observe(&mut self, _: &[String], _: Option<&str>) -> Result<DirectorFacts, DirectorError> {
+    fn observe(
+        &mut self,
+        _: &[String],
+        _: Option<&str>,
+        _: Option<&KeepalivedQuery>,
+    ) -> Result<DirectorFacts, DirectorError> {
         Ok(self.facts.clone())
     }
 
@@ -198,6 +263,9 @@ impl Director for FakeDirector {
             }
             DirectorChange::DelAddress(a) => {
                 self.facts.addresses.remove(a);
+            }
+            DirectorChange::Keepalived(write) => {
+                self.facts.keepalived.get_or_insert_default().file = write.content.clone();
             }
         }
         Ok(())
@@ -258,6 +326,9 @@ fn apply(change: &DirectorChange) -> Result<(), DirectorError> {
         ]),
         DirectorChange::DelAddress(a) => {
             ip(&["addr", "del", &a.address.to_string(), "dev", &a.interface])
+        }
+        DirectorChange::Keepalived(write) => {
+            Ok(keepalived::write(&write.files, write.content.as_deref())?)
         }
     }
 }

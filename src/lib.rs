@@ -17,6 +17,7 @@ pub mod fmt;
 pub mod host;
 pub mod import;
 pub mod ipvs;
+pub mod keepalived;
 pub mod lock;
 pub mod log;
 pub mod model;

@@ -38,7 +38,7 @@ fn the_director_is_read_and_changed_through_lvsform_there() {
     let name = "net.ipv4.ip_forward".to_string();
     let before = ns.sysctl(&name);
     let facts = settings
-        .observe(std::slice::from_ref(&name), Some("eth0"))
+        .observe(std::slice::from_ref(&name), Some("eth0"), None)
         .expect("facts");
     assert_eq!(facts.sysctls[&name], before);
     let address = format!("{}/29", ns.address);

@@ -17,6 +17,7 @@
 mod remote;
 mod wire;
 
+use crate::director::KeepalivedQuery;
 pub use crate::director::{Director, DirectorChange, DirectorFacts, LocalDirector};
 use crate::ipvs::{Change, Ipvs, NetlinkIpvs};
 use crate::lock::Lock;
@@ -30,7 +31,7 @@ use std::time::Duration;
 pub use wire::{TableParts, WireTable};
 
 /// Raised when a message changes shape; both ends must speak the same.
-pub const PROTOCOL: u32 = 4;
+pub const PROTOCOL: u32 = 5;
 
 /// The runner's longest quiet on a link it holds: it sends a heartbeat then.
 const HEARTBEAT: Duration = Duration::from_secs(5);
@@ -79,6 +80,7 @@ pub enum Request {
     ReadDirector {
         sysctls: Vec<String>,
         interface: Option<String>,
+        keepalived: Option<KeepalivedQuery>,
     },
     ApplyDirector {
         change: DirectorChange,
@@ -320,12 +322,14 @@ impl Agent {
                 },
                 Err(e) => Response::refused(&e, e.errno()),
             },
-            Request::ReadDirector { sysctls, interface } => {
-                match LocalDirector.observe(&sysctls, interface.as_deref()) {
-                    Ok(facts) => Response::Director(facts),
-                    Err(e) => Response::refused(&e, e.errno()),
-                }
-            }
+            Request::ReadDirector {
+                sysctls,
+                interface,
+                keepalived,
+            } => match LocalDirector.observe(&sysctls, interface.as_deref(), keepalived.as_ref()) {
+                Ok(facts) => Response::Director(facts),
+                Err(e) => Response::refused(&e, e.errno()),
+            },
             Request::ApplyDirector { change } => match LocalDirector.apply(&change) {
                 Ok(()) => Response::Done,
                 Err(e) => Response::refused(&e, e.errno()),
@@ -412,7 +416,7 @@ mod tests {
         let sysctl = "net.ipv4.ip_forward".to_string();
         let facts = director
             .settings()
-            .observe(std::slice::from_ref(&sysctl), None)
+            .observe(std::slice::from_ref(&sysctl), None, None)
             .unwrap();
         let here = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap();
         assert_eq!(facts.sysctls[&sysctl], here.trim(), "read there, as here");

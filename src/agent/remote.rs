@@ -3,7 +3,7 @@
 
 use super::{Hello, Refusal, Request, Response, TableParts, read_frame, write_frame};
 use crate::config::RemoteDirectorMeta;
-use crate::director::{Director, DirectorChange, DirectorError, DirectorFacts};
+use crate::director::{Director, DirectorChange, DirectorError, DirectorFacts, KeepalivedQuery};
 use crate::host::{HostError, open_session};
 use crate::ipvs::{ApplyError, Change, Ipvs, IpvsError, Table};
 use crate::model::ServiceKey;
@@ -477,10 +477,12 @@ impl Director for RemoteSettings {
         &mut self,
         sysctls: &[String],
         interface: Option<&str>,
+        keepalived: Option<&KeepalivedQuery>,
     ) -> Result<DirectorFacts, DirectorError> {
         let request = Request::ReadDirector {
             sysctls: sysctls.to_vec(),
             interface: interface.map(str::to_string),
+            keepalived: keepalived.cloned(),
         };
         held(&self.0)
             .call(&request, |response| match response {

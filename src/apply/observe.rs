@@ -3,7 +3,7 @@
 
 use super::Backends;
 use crate::config::Config;
-use crate::director::{Director, DirectorError, DirectorFacts};
+use crate::director::{Director, DirectorError, DirectorFacts, KeepalivedQuery};
 use crate::host::{Host, HostError, HostFacts, for_each_parallel};
 use crate::ipvs::{IpvsError, Table};
 use crate::plan::{Observed, ObservedDirector, Phase, Step};
@@ -79,7 +79,18 @@ pub(super) fn read_settings(
 ) -> Result<DirectorFacts, DirectorError> {
     let director = &config.directors[index];
     let sysctls: Vec<String> = director.settings.sysctls.keys().cloned().collect();
-    settings.observe(&sysctls, director.meta.interface.as_deref())
+    let keepalived = KeepalivedQuery {
+        files: director.meta.keepalived.clone(),
+        daemon: director
+            .services
+            .iter()
+            .any(|key| config.services[key].health_check.is_some()),
+    };
+    settings.observe(
+        &sysctls,
+        director.meta.interface.as_deref(),
+        Some(&keepalived),
+    )
 }
 
 /// Reads again what a director's steps changed, for verification: the real servers of

@@ -111,7 +111,7 @@ impl Touched {
                 }
                 let director_address = named(Address::director()).to_string();
                 match read_settings(config, *index, &mut *director.settings) {
-                    Ok(facts) if facts == *settings => {}
+                    Ok(facts) if facts.as_configured() == settings.as_configured() => {}
                     Ok(_) => left.push(format!(
                         "{director_address}: not as it was before the apply"
                     )),

@@ -115,7 +115,12 @@ impl Ipvs for LeftOutPart {
 }
 
 impl Director for LeftOutPart {
-    fn observe(&mut self, _: &[String], _: Option<&str>) -> Result<DirectorFacts, DirectorError> {
+    fn observe(
+        &mut self,
+        _: &[String],
+        _: Option<&str>,
+        _: Option<&crate::director::KeepalivedQuery>,
+    ) -> Result<DirectorFacts, DirectorError> {
         Err(self.error())
     }
 

@@ -25,6 +25,7 @@ pub fn build(declared: Declared, diags: &mut Diagnostics) -> Config {
                 ignore_vips: director.ignore_vips,
                 ignore_fwmarks: director.ignore_fwmarks,
                 remote: director.remote,
+                keepalived: director.keepalived,
             },
             settings: crate::model::Director {
                 sysctls: director.sysctls,
@@ -94,11 +95,21 @@ pub fn build(declared: Declared, diags: &mut Diagnostics) -> Config {
                 prevent_destroy: decl.prevent_destroy,
                 max_depool: decl.max_depool,
                 destinations,
+                health_check: decl.health_check.clone(),
             },
         );
-        desired
-            .services
-            .insert(decl.key, decl.service.answering_every_client());
+        let mut service = decl.service.answering_every_client();
+        if decl.health_check.is_some()
+            && crate::keepalived::render::holds_place(service.settings.scheduler)
+        {
+            // keepalived holds a failing server in place at weight 0: its clients go to
+            // the others (SPEC §8).
+            service
+                .settings
+                .flags
+                .insert(crate::model::SchedulerFlag::Fallback);
+        }
+        desired.services.insert(decl.key, service);
     }
 
     Config {

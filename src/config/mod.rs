@@ -49,6 +49,8 @@ pub struct ServiceMeta {
     pub prevent_destroy: bool,
     pub max_depool: Depool,
     pub destinations: BTreeMap<DestinationKey, DestinationMeta>,
+    /// Its `health_check`: the service is keepalived's on every director serving it.
+    pub health_check: Option<crate::keepalived::HealthCheck>,
 }
 
 #[derive(Debug, Clone)]
@@ -92,6 +94,8 @@ pub struct DirectorMeta {
     pub ignore_fwmarks: Vec<u32>,
     /// How to reach the director when it is not this machine (its `ssh` block).
     pub remote: Option<RemoteDirectorMeta>,
+    /// Where its keepalived keeps lvsform's file and its pid.
+    pub keepalived: crate::keepalived::Files,
 }
 
 /// A director reached over SSH, where lvsform runs itself (`lvsform agent`).

@@ -4,7 +4,12 @@ use super::*;
 
 pub(super) const DIRECTOR: Schema = Schema {
     attributes: &["interface", "dip", "sysctl"],
-    blocks: &["timeouts", "ignore", "sync_daemon", "ssh"],
+    blocks: &["timeouts", "ignore", "sync_daemon", "ssh", "keepalived"],
+};
+
+pub(super) const KEEPALIVED: Schema = Schema {
+    attributes: &["file", "pid_file"],
+    blocks: &[],
 };
 
 pub(super) const TIMEOUTS: Schema = Schema {
@@ -68,6 +73,7 @@ impl<'m> Decoder<'m, '_> {
             ignore_fwmarks: Vec::new(),
             sync_daemons: BTreeSet::new(),
             remote: None,
+            keepalived: Default::default(),
         };
         for inner in body.blocks() {
             if inner.ident.as_str() != "ssh" {
@@ -86,6 +92,7 @@ impl<'m> Decoder<'m, '_> {
                     }
                 }
                 "sync_daemon" => sync_daemon(&mut reader, inner, &mut director.sync_daemons),
+                "keepalived" => director.keepalived = keepalived(&mut reader, b),
                 "ssh" => {
                     let dir = &self.modules.modules[0].dir;
                     director.remote =
@@ -181,6 +188,33 @@ fn sysctls(reader: &mut Reader, body: &Body) -> BTreeMap<String, String> {
         }
     }
     sysctls
+}
+
+/// The `keepalived` block: where lvsform's file and keepalived's pid file are.
+fn keepalived(reader: &mut Reader, body: &Body) -> crate::keepalived::Files {
+    reader.check(body, "the keepalived block", &KEEPALIVED);
+    let mut files = crate::keepalived::Files::default();
+    let mut path = |name: &str, into: &mut String| {
+        if let Some(path) = reader.get(body, name, absolute_path) {
+            *into = path.value;
+        }
+    };
+    path("file", &mut files.file);
+    path("pid_file", &mut files.pid_file);
+    files
+}
+
+/// A path on the director: absolute, plain.
+fn absolute_path(value: &Value) -> Result<String, Problem> {
+    let path = body::string(value)?;
+    if !path.starts_with('/') || path.contains(['\n', '\0']) || path.split('/').any(|p| p == "..") {
+        return Err(
+            Problem::new(format!("{path:?} is not an absolute path")).help(
+                "write the director's path from its root, e.g. \"/etc/keepalived/lvsform.conf\"",
+            ),
+        );
+    }
+    Ok(path)
 }
 
 /// The `timeouts` block; an unset timeout takes the kernel's default (ipvsadm -L --timeout).

@@ -59,6 +59,7 @@ pub struct DeclaredService {
     /// `directors = [...]`: the named directors that serve it (default: every one).
     pub directors: Option<(Vec<String>, Location)>,
     pub servers: Vec<DeclaredServer>,
+    pub health_check: Option<crate::keepalived::HealthCheck>,
 }
 
 pub struct DeclaredServer {
@@ -82,6 +83,7 @@ pub struct DeclaredDirector {
     pub ignore_fwmarks: Vec<u32>,
     pub sync_daemons: BTreeSet<SyncDaemon>,
     pub remote: Option<RemoteDirectorMeta>,
+    pub keepalived: crate::keepalived::Files,
 }
 
 const ROOT_BLOCKS: &[&str] = &[

@@ -1,7 +1,9 @@
 //! `virtual_server` blocks: identity, scheduler, persistence, guardrails.
 
 use super::*;
+use crate::keepalived::{Check, HealthCheck};
 use std::ops::Range;
+use std::time::Duration;
 
 pub(super) const VIRTUAL_SERVER: Schema = Schema {
     attributes: &[
@@ -20,7 +22,17 @@ pub(super) const VIRTUAL_SERVER: Schema = Schema {
         "directors",
         "for_each",
     ],
-    blocks: &["persistence", "real_server"],
+    blocks: &["persistence", "real_server", "health_check"],
+};
+
+pub(super) const HEALTH_CHECK: Schema = Schema {
+    attributes: &["port", "interval", "timeout", "retries"],
+    blocks: &["http", "tcp"],
+};
+
+pub(super) const HTTP_CHECK: Schema = Schema {
+    attributes: &["path", "status"],
+    blocks: &[],
 };
 
 pub(super) const PERSISTENCE: Schema = Schema {
@@ -95,6 +107,114 @@ pub(super) fn scheduler_flags(
     flags
 }
 
+/// The `health_check` block: the service is then keepalived's (SPEC §8).
+pub(super) fn health_check(reader: &mut Reader, body: &Body) -> Option<HealthCheck> {
+    let mut blocks = body.blocks().filter(|b| b.ident.as_str() == "health_check");
+    let block = blocks.next()?;
+    if let Some(extra) = blocks.next() {
+        reader
+            .error(
+                block_span(extra),
+                "only one `health_check` block is allowed",
+            )
+            .help = Some("a service has one check per real server: keep one block".into());
+    }
+    reader.check(&block.body, "the health_check block", &HEALTH_CHECK);
+    let _ = reader.labels(block, &[]);
+    let b = &block.body;
+    let mut kinds = b
+        .blocks()
+        .filter(|k| matches!(k.ident.as_str(), "http" | "tcp"));
+    let kind = match (kinds.next(), kinds.next()) {
+        (Some(_), Some(second)) => {
+            reader
+                .error(block_span(second), "a health_check has one kind of check")
+                .help = Some("keep either `http { … }` or `tcp {}`".into());
+            None
+        }
+        (Some(kind), None) => {
+            let _ = reader.labels(kind, &[]);
+            Some(match kind.ident.as_str() {
+                "http" => http_check(reader, &kind.body),
+                _ => {
+                    reader.check(
+                        &kind.body,
+                        "the tcp block",
+                        &Schema {
+                            attributes: &[],
+                            blocks: &[],
+                        },
+                    );
+                    Check::Tcp
+                }
+            })
+        }
+        (None, _) => {
+            reader
+                .error(block_span(block), "a health_check needs a kind of check")
+                .help = Some("add `http { path = \"/\" }` or `tcp {}` inside it".into());
+            None
+        }
+    };
+    let port = reader
+        .get(b, "port", body::integer(1, 65535))
+        .map(|p| p.value as u16);
+    let mut span_of = |name: &str, default: Duration| {
+        reader
+            .get(b, name, |v| {
+                let duration = body::duration(v)?;
+                if duration < Duration::from_millis(100) {
+                    return Err(Problem::new(format!("{name} {duration:?} is too short"))
+                        .help("health checks run at most every 100ms: write \"100ms\" or more"));
+                }
+                Ok(duration)
+            })
+            .map_or(default, |d| d.value)
+    };
+    let interval = span_of("interval", defaults::CHECK_INTERVAL);
+    let timeout = span_of("timeout", defaults::CHECK_TIMEOUT);
+    let retries = reader
+        .get(b, "retries", |v| {
+            body::integer(1, 100)(v).map_err(|p| {
+                p.help("retries counts failures in a row before a server is taken out: 1 to 100")
+            })
+        })
+        .map_or(defaults::CHECK_RETRIES, |r| r.value as u32);
+    Some(HealthCheck {
+        kind: kind?,
+        port,
+        interval,
+        timeout,
+        retries,
+    })
+}
+
+fn http_check(reader: &mut Reader, body: &Body) -> Check {
+    reader.check(body, "the http block", &HTTP_CHECK);
+    let path = reader
+        .get(body, "path", |v| {
+            let path = body::string(v)?;
+            let plain = path.starts_with('/')
+                && !path
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control() || "\"'#!{}\\".contains(c));
+            if !plain {
+                return Err(
+                    Problem::new(format!("{path:?} is not a path keepalived can check"))
+                        .help("a path starts with / and has no spaces, quotes, braces, # or !"),
+                );
+            }
+            Ok(path)
+        })
+        .map_or_else(|| "/".to_string(), |p| p.value);
+    let status = reader
+        .get(body, "status", |v| {
+            body::integer(100, 599)(v).map_err(|p| p.help("an HTTP status is 100 to 599"))
+        })
+        .map_or(200, |s| s.value as u16);
+    Check::Http { path, status }
+}
+
 pub(super) fn persistence(reader: &mut Reader, body: &Body) -> Option<Persistence> {
     let mut blocks = body.blocks().filter(|b| b.ident.as_str() == "persistence");
     let block = blocks.next()?;
@@ -166,6 +286,7 @@ impl<'m> Decoder<'m, '_> {
         let protocol = reader.get(body, "protocol", keyword(Protocol::ALL, "protocol"));
         let vip = reader.get(body, "vip", body::host_address);
         let persistence = persistence(&mut reader, body);
+        let health_check = health_check(&mut reader, body);
         let min_port = if persistence.is_some() { 0 } else { 1 };
         let port = reader.get(body, "port", |v| {
             body::integer(min_port, 65535)(v).map_err(|p| {
@@ -237,6 +358,7 @@ impl<'m> Decoder<'m, '_> {
                 (d.value, location)
             }),
             servers: Vec::new(),
+            health_check,
         };
 
         let context = ServiceContext {
