@@ -97,7 +97,7 @@ pub enum Response {
     Applied {
         failed: Vec<(usize, Refusal)>,
     },
-    Director(DirectorFacts),
+    Director(Box<DirectorFacts>),
     Refused(Refusal),
 }
 

@@ -486,7 +486,7 @@ impl Director for RemoteSettings {
         };
         held(&self.0)
             .call(&request, |response| match response {
-                Response::Director(facts) => Ok(facts),
+                Response::Director(facts) => Ok(*facts),
                 other => Err(other),
             })
             .map_err(|e| DirectorError::Remote(Box::new(e)))
