@@ -327,7 +327,7 @@ impl Agent {
                 interface,
                 keepalived,
             } => match LocalDirector.observe(&sysctls, interface.as_deref(), keepalived.as_ref()) {
-                Ok(facts) => Response::Director(facts),
+                Ok(facts) => Response::Director(Box::new(facts)),
                 Err(e) => Response::refused(&e, e.errno()),
             },
             Request::ApplyDirector { change } => match LocalDirector.apply(&change) {
