@@ -16,6 +16,11 @@ impl Address {
         Address("director".into())
     }
 
+    /// lvsform's keepalived file on a director.
+    pub fn keepalived() -> Address {
+        Address("keepalived".into())
+    }
+
     pub fn host(name: &str) -> Address {
         Address(format!("host[\"{name}\"]"))
     }

@@ -114,6 +114,13 @@ pub enum Error {
     CancelledInDrain,
     #[error("verification failed: {0} changes remain after applying")]
     ChangesRemain(usize),
+    /// keepalived did not make the table its file says in time.
+    #[error("keepalived did not make the table {file} says within {waited} s: {difference}")]
+    Unsettled {
+        file: String,
+        waited: u64,
+        difference: String,
+    },
     /// The state after the steps could not be read, or not planned against.
     #[error("verification failed: the live state cannot be read back")]
     ReadBack {
@@ -136,6 +143,9 @@ impl miette::Diagnostic for Error {
             Error::Hosts(errors) if errors.len() == 1 => errors[0].help(),
             Error::Director(error) => error.help(),
             Error::Drain(error) => error.help(),
+            Error::Unsettled { .. } => Some(Box::new(
+                "keepalived's log on the director says why (journalctl -u keepalived)",
+            )),
             _ => None,
         }
     }

@@ -106,14 +106,7 @@ pub fn reread_director(
     let Some(before) = &mut observed.directors[index] else {
         return Ok(()); // left out of the run: it has no steps to verify
     };
-    let touched: BTreeSet<_> = steps
-        .iter()
-        .filter_map(|(_, s)| match s {
-            Step::Ipvs { change, .. } => change.service(),
-            Step::Drain { service, .. } => Some(*service),
-            _ => None,
-        })
-        .collect();
+    let touched: BTreeSet<_> = steps.iter().flat_map(|(_, s)| s.services()).collect();
     let director = &mut backends.directors[index];
     let mut table = director
         .ipvs

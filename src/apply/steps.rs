@@ -3,9 +3,12 @@
 //! reverse.
 
 use super::{Batch, Cancel, Error, Event, Progress, Reach};
-use crate::director::DirectorChange;
+use crate::defaults::KEEPALIVED_SETTLE;
+use crate::director::{DirectorChange, DirectorError, KeepalivedQuery};
 use crate::host::{Host, HostChange, for_each_parallel};
 use crate::ipvs::{ApplyError, Change};
+use crate::keepalived::{self, KeepalivedError};
+use crate::model::{Service, ServiceKey};
 use crate::plan::{Phase, Step};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -200,11 +203,117 @@ fn run_director(
 ) -> Result<(), Error> {
     for step in batch {
         if let Step::Director(change) = step {
-            backends.director.apply(change)?;
-            journal.push(Undo::Director(change.inverse()));
+            match backends.director.apply(change) {
+                Ok(()) => journal.push(Undo::Director(change.inverse())),
+                // A file keepalived rejected, or no keepalived to reload: nothing changed.
+                Err(
+                    error @ DirectorError::Keepalived(
+                        KeepalivedError::Rejected { .. } | KeepalivedError::NotRunning(_),
+                    ),
+                ) => return Err(error.into()),
+                // Anything else may have left a file in place: its undo puts the old back.
+                Err(error) => {
+                    if matches!(change, DirectorChange::Keepalived(_)) {
+                        journal.push(Undo::Director(change.inverse()));
+                    }
+                    return Err(error.into());
+                }
+            }
+            settle(change, backends)?;
         }
     }
     Ok(())
+}
+
+/// How often the table is read while keepalived makes it.
+const SETTLE_POLL: Duration = Duration::from_millis(250);
+
+/// After keepalived is given a file: waits (up to `KEEPALIVED_SETTLE`) until the table
+/// is what keepalived must make of it — every server of it there at its weight, or held
+/// down by its check, and nothing else. Any other change is done when made.
+fn settle(change: &DirectorChange, backends: &mut Reach) -> Result<(), Error> {
+    let DirectorChange::Keepalived(write) = change else {
+        return Ok(());
+    };
+    let keys: BTreeSet<ServiceKey> = write
+        .services
+        .keys()
+        .chain(write.services_before.keys())
+        .copied()
+        .collect();
+    let query = KeepalivedQuery {
+        files: write.files.clone(),
+        daemon: true,
+    };
+    let start = Instant::now();
+    loop {
+        let table = backends
+            .ipvs
+            .observe_some(Some(&keys))
+            .map_err(|e| Error::ReadBack {
+                errors: vec![e.into()],
+                diagnostics: vec![],
+            })?;
+        let facts = backends.director.observe(&[], None, Some(&query))?;
+        let down = match facts.keepalived.and_then(|k| k.daemon) {
+            Some(Ok(daemon)) => daemon.down,
+            _ => Default::default(),
+        };
+        let expected = keepalived::held(&write.services, &down);
+        let live: BTreeMap<ServiceKey, Service> = table
+            .services
+            .into_iter()
+            .filter(|(key, _)| keys.contains(key))
+            .collect();
+        let Some(difference) = first_difference(&expected, &live) else {
+            return Ok(());
+        };
+        if start.elapsed() >= KEEPALIVED_SETTLE {
+            return Err(Error::Unsettled {
+                file: write.files.file.clone(),
+                waited: KEEPALIVED_SETTLE.as_secs(),
+                difference,
+            });
+        }
+        std::thread::sleep(SETTLE_POLL);
+    }
+}
+
+/// The first service whose table differs from what is expected, said plainly.
+fn first_difference(
+    expected: &BTreeMap<ServiceKey, Service>,
+    live: &BTreeMap<ServiceKey, Service>,
+) -> Option<String> {
+    let keys: BTreeSet<&ServiceKey> = expected.keys().chain(live.keys()).collect();
+    keys.into_iter()
+        .find_map(|key| match (expected.get(key), live.get(key)) {
+            (Some(_), None) => Some(format!("{key} is missing")),
+            (None, Some(_)) => Some(format!("{key} is still there")),
+            (Some(want), Some(have)) if want.settings != have.settings => {
+                Some(format!("{key} has other settings"))
+            }
+            (Some(want), Some(have)) => {
+                let servers: BTreeSet<_> = want
+                    .destinations
+                    .keys()
+                    .chain(have.destinations.keys())
+                    .collect();
+                servers.into_iter().find_map(|dest| {
+                    match (want.destinations.get(dest), have.destinations.get(dest)) {
+                        (Some(_), None) => Some(format!("{key}: real server {dest} is missing")),
+                        (None, Some(_)) => {
+                            Some(format!("{key}: real server {dest} is still there"))
+                        }
+                        (Some(w), Some(h)) if w != h => Some(format!(
+                            "{key}: real server {dest} has weight {} (the file says {})",
+                            h.weight, w.weight
+                        )),
+                        _ => None,
+                    }
+                })
+            }
+            _ => None,
+        })
 }
 
 /// Waits until every drained destination has no active connections, or its timeout.
@@ -285,7 +394,11 @@ fn rollback(
                 run.into_iter().zip(results).collect()
             }
             Undo::Director(ref change) => {
-                let result = backends.director.apply(change).map_err(Error::from);
+                let result = backends
+                    .director
+                    .apply(change)
+                    .map_err(Error::from)
+                    .and_then(|()| settle(change, backends));
                 vec![(undo, result)]
             }
         };

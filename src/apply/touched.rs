@@ -50,11 +50,7 @@ impl Touched {
         };
         let services = steps
             .iter()
-            .filter_map(|(_, step)| match step {
-                Step::Ipvs { change, .. } => change.service(),
-                Step::Drain { service, .. } => Some(*service),
-                _ => None,
-            })
+            .flat_map(|(_, step)| step.services())
             .map(|key| (key, seen.table.services.get(&key).cloned()))
             .collect();
         Touched::Director {

@@ -10,7 +10,9 @@ pub mod render;
 pub mod state;
 
 use crate::defaults;
+use crate::model::{Service, ServiceKey};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -93,6 +95,28 @@ impl Daemon {
         let version = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
         version < MIN_VERSION
     }
+}
+
+/// What keepalived makes of `services` while its checks hold `down` down: a server held
+/// down is out of the table, or under sh/mh (`inhibit_on_failure`) in its place at
+/// weight 0.
+pub fn held(
+    services: &BTreeMap<ServiceKey, Service>,
+    down: &Down,
+) -> BTreeMap<ServiceKey, Service> {
+    let mut held = services.clone();
+    for (key, service) in held.iter_mut() {
+        let in_place = render::holds_place(service.settings.scheduler);
+        service
+            .destinations
+            .retain(|dest, _| in_place || !down.contains_key(&(*key, *dest)));
+        for (dest, server) in service.destinations.iter_mut() {
+            if down.contains_key(&(*key, *dest)) {
+                server.weight = 0;
+            }
+        }
+    }
+    held
 }
 
 /// Why keepalived could not be read or given a file.

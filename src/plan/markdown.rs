@@ -17,6 +17,7 @@ pub fn markdown(plan: &Plan) -> String {
     let mut out = String::from("## lvsform plan\n\n");
     if plan.is_empty() {
         out.push_str("No changes. Live state matches the configuration.\n");
+        held_down(&mut out, plan);
         return out;
     }
     let (add, change, destroy) = plan.summary();
@@ -39,6 +40,7 @@ pub fn markdown(plan: &Plan) -> String {
     for warning in &plan.warnings {
         let _ = write!(out, "\n> **Warning:** {}\n", escape(warning));
     }
+    held_down(&mut out, plan);
     // Deletions and replacements first, then updates, then creations; each in plan order.
     let mut changes: Vec<&ResourceChange> = plan.changes.iter().collect();
     changes.sort_by_key(|c| match c.action {
@@ -166,6 +168,16 @@ fn html(text: &str) -> String {
 }
 
 /// Text for a table cell or a paragraph: no table breaks, no HTML.
+/// The real servers keepalived holds down, as a list.
+fn held_down(out: &mut String, plan: &Plan) {
+    if !plan.held_down.is_empty() {
+        out.push_str("\nHeld down by keepalived's health checks (not drift):\n\n");
+        for line in &plan.held_down {
+            let _ = writeln!(out, "- {}", escape(line));
+        }
+    }
+}
+
 fn escape(text: &str) -> String {
     html(text).replace('|', "\\|").replace('\n', " ")
 }

@@ -154,6 +154,24 @@ pub enum Step {
     },
 }
 
+impl Step {
+    /// The IPVS services this step changes (a keepalived file: those it holds, before
+    /// and after), to read back.
+    pub fn services(&self) -> Vec<crate::model::ServiceKey> {
+        match self {
+            Step::Ipvs { change, .. } => change.service().into_iter().collect(),
+            Step::Drain { service, .. } => vec![*service],
+            Step::Director(DirectorChange::Keepalived(write)) => write
+                .services
+                .keys()
+                .chain(write.services_before.keys())
+                .copied()
+                .collect(),
+            _ => vec![],
+        }
+    }
+}
+
 /// A change of one resource address, as reviewed, and the steps that carry it out.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResourceChange {
@@ -193,6 +211,10 @@ pub struct Plan {
     /// replaces it (so that `--target` of the one takes the other along).
     #[serde(default)]
     pub replaced: BTreeMap<Address, Address>,
+    /// Real servers keepalived's checks hold down, each with what keepalived reports: not
+    /// drift, and nothing to apply.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub held_down: Vec<String>,
 }
 
 impl Plan {
@@ -247,6 +269,11 @@ impl Plan {
         for (old, new) in part.replaced {
             self.replaced.insert(under(old), under(new));
         }
+        self.held_down
+            .extend(part.held_down.into_iter().map(|line| match director {
+                Some(name) => format!("{}.{line}", Address::director().in_director(name)),
+                None => line,
+            }));
     }
 
     /// Only what `--target` addresses ask for, with what they need: the service of a
@@ -286,6 +313,7 @@ impl Plan {
                 .collect(),
             warnings: self.warnings,
             replaced: self.replaced,
+            held_down: self.held_down,
         }
     }
 }

@@ -8,7 +8,7 @@ use std::fmt::Write;
 
 pub fn json(plan: &Plan) -> Value {
     let (add, change, destroy) = plan.summary();
-    json!({
+    let mut document = json!({
         "format_version": "1",
         "changes": plan.changes.iter().map(|c| {
             let mut change = json!({
@@ -25,7 +25,23 @@ pub fn json(plan: &Plan) -> Value {
         }).collect::<Vec<_>>(),
         "summary": {"add": add, "change": change, "destroy": destroy},
         "warnings": plan.warnings,
-    })
+    });
+    if !plan.held_down.is_empty() {
+        document["held_down"] = json!(plan.held_down);
+    }
+    document
+}
+
+/// The real servers keepalived holds down, said after the plan (or its "No changes").
+pub fn held_down(plan: &Plan) -> String {
+    let mut out = String::new();
+    if !plan.held_down.is_empty() {
+        out.push_str("\nHeld down by keepalived's health checks (not drift, nothing to apply):\n");
+        for line in &plan.held_down {
+            let _ = writeln!(out, "  - {line}");
+        }
+    }
+    out
 }
 
 struct Style {
@@ -80,7 +96,10 @@ pub fn human(plan: &Plan, color: bool) -> String {
 pub fn human_parts(plan: &Plan, color: bool) -> Vec<String> {
     let style = Style { color };
     if plan.is_empty() {
-        return vec!["No changes. Live state matches the configuration.\n".into()];
+        return vec![
+            "No changes. Live state matches the configuration.\n".into(),
+            held_down(plan),
+        ];
     }
     let mut parts = Vec::new();
     if !plan.changes.is_empty() {
@@ -116,6 +135,7 @@ pub fn human_parts(plan: &Plan, color: bool) -> Vec<String> {
     for warning in &plan.warnings {
         let _ = writeln!(out, "\nWarning: {warning}");
     }
+    out.push_str(&held_down(plan));
     let (add, change, destroy) = plan.summary();
     let _ = writeln!(
         out,

@@ -3,6 +3,7 @@
 mod destroy;
 mod director;
 mod hosts;
+mod keepalived;
 mod replace;
 mod services;
 mod warnings;
@@ -34,19 +35,53 @@ pub fn director_part(
     observed: &Observed,
     goal: Goal,
 ) -> Result<(Plan, BTreeSet<IpAddr>), Vec<Diag>> {
-    let desired = config.served_by(index);
+    let served = config.served_by(index);
     let Some(seen) = observed.directors.get(index).and_then(Option::as_ref) else {
         return Err(vec![not_read(config, index)]);
     };
-    let mut d = Differ::new(config, index, &desired, seen, observed);
+    // keepalived's services are planned apart: the rest of the differ never sees them.
+    let owned = keepalived::owned(config, index, seen);
+    let (desired, checked, table, live) = if owned.is_empty() {
+        (
+            served,
+            BTreeMap::new(),
+            std::borrow::Cow::Borrowed(&seen.table),
+            BTreeMap::new(),
+        )
+    } else {
+        let (checked, desired) = served
+            .iter()
+            .map(|(k, s)| (*k, s.clone()))
+            .partition(|(k, _)| owned.contains(k));
+        let mut table = seen.table.clone();
+        let live = owned
+            .iter()
+            .filter_map(|key| Some((*key, table.services.remove(key)?)))
+            .collect();
+        table.order.retain(|key, _| !owned.contains(key));
+        (
+            std::borrow::Cow::Owned(desired),
+            checked,
+            std::borrow::Cow::Owned(table),
+            live,
+        )
+    };
+    let view = ObservedView {
+        table: &table,
+        director: &seen.settings,
+        hosts: &observed.hosts,
+    };
+    let mut d = Differ::with(config, &config.directors[index], &desired, view);
     match goal {
         Goal::Converge => {
             d.director();
+            d.keepalived(&checked, &live);
             d.services();
             d.director_cleanup();
             d.warnings();
         }
         Goal::Destroy => {
+            d.keepalived(&BTreeMap::new(), &live);
             d.destroy_services();
             d.destroy_director();
         }
