@@ -11,8 +11,10 @@ use std::time::Duration;
 pub const HEADER: &str = "# Written by lvsform: every change is planned and applied by `lvsform apply`; edits here are lost.\n";
 
 /// The file for `services` (none: no file). Real servers are written in ascending order:
-/// keepalived adds each at the head of the kernel's list, which leaves lvsform's
-/// canonical (descending) order, so that directors under keepalived hash clients alike.
+/// keepalived adds each at the head of the kernel's list (2.2.7, seen in the lab), which
+/// leaves lvsform's canonical (descending) order, so that directors under keepalived, or
+/// under lvsform alone, hash clients alike. A server added later by a reload goes to the
+/// head, as lvsform's own additions do.
 pub fn render(services: &BTreeMap<ServiceKey, (Service, HealthCheck)>) -> Option<String> {
     if services.is_empty() {
         return None;
@@ -292,7 +294,7 @@ mod tests {
             .iter()
             .map(|l| l.split_whitespace().nth(1).unwrap().to_string())
             .collect();
-        kernel.reverse(); // each added at the head
+        kernel.reverse(); // keepalived adds each at the head of the kernel's list
         let canonical: Vec<String> = service
             .canonical_order()
             .map(|d| d.address.to_string())

@@ -17,10 +17,11 @@ pub type Down = BTreeMap<(ServiceKey, DestinationKey), String>;
 /// `Health checkers` (each check's kind and `Up`).
 pub fn parse(text: &str) -> Down {
     let mut down = Down::new();
-    let mut methods: BTreeMap<(IpAddr, u16), (String, bool)> = BTreeMap::new();
+    // Each check by its line's service and real server: `[VIP]:tcp:80 -> [RIP]:tcp:80`.
+    let mut methods: BTreeMap<String, (String, bool)> = BTreeMap::new();
     let mut service = PendingService::default();
     let mut server: Option<DestinationKey> = None;
-    let mut checker: Option<(IpAddr, u16)> = None;
+    let mut checker: Option<String> = None;
     let mut dead: Vec<(PendingService, DestinationKey)> = Vec::new();
     for line in text.lines().map(str::trim) {
         if line.starts_with("------< Health checkers") {
@@ -55,16 +56,14 @@ pub fn parse(text: &str) -> Down {
             dead.push((service.clone(), dest));
         } else if line == "alive = 1" {
             server = None;
-        } else if line.starts_with('[') && line.contains(" -> [") {
-            checker = line
-                .split_once(" -> ")
-                .and_then(|(_, real)| checked_address(real));
+        } else if line.contains(" -> [") {
+            checker = Some(line.to_string());
         } else if let Some(up) = line.strip_prefix("Up = ")
-            && let Some(at) = checker
+            && let Some(at) = checker.clone()
         {
             methods.entry(at).or_default().1 = up == "no";
         } else if let Some(method) = line.strip_prefix("Keepalive method = ")
-            && let Some(at) = checker
+            && let Some(at) = checker.clone()
         {
             let name = method.split(',').next().unwrap_or(method).to_string();
             methods.entry(at).or_default().0 = name;
@@ -72,7 +71,7 @@ pub fn parse(text: &str) -> Down {
     }
     for (service, dest) in dead {
         let Some(key) = service.key() else { continue };
-        let reason = match methods.get(&(dest.address, dest.port)) {
+        let reason = match methods.get(&checker_line(&key, &dest)) {
             Some((method, true)) if !method.is_empty() => {
                 format!("keepalived's {method} check fails")
             }
@@ -83,11 +82,22 @@ pub fn parse(text: &str) -> Down {
     down
 }
 
-/// `[10.1.0.12]:tcp:80` → the address and port.
-fn checked_address(text: &str) -> Option<(IpAddr, u16)> {
-    let (address, rest) = text.strip_prefix('[')?.split_once(']')?;
-    let port = rest.rsplit(':').next()?.trim().parse().ok()?;
-    Some((address.parse().ok()?, port))
+/// How the dump heads the check of `dest` in `service`: `[VIP]:tcp:80 -> [RIP]:tcp:80`
+/// (for a fwmark service, `FWM 7 -> [RIP]:…` is matched by its real server alone).
+fn checker_line(service: &ServiceKey, dest: &DestinationKey) -> String {
+    match service {
+        ServiceKey::Address {
+            protocol,
+            vip,
+            port,
+        } => format!(
+            "[{vip}]:{protocol}:{port} -> [{}]:{protocol}:{}",
+            dest.address, dest.port
+        ),
+        ServiceKey::Fwmark { mark, .. } => {
+            format!("FWM {mark} -> [{}]:{}", dest.address, dest.port)
+        }
+    }
 }
 
 /// A service as the dump describes it, line by line.
@@ -147,6 +157,9 @@ mod tests {
  [203.0.113.10]:tcp:80 -> [10.1.0.12]:tcp:80
    Up = no
    Keepalive method = HTTP_GET, http protocol 1.0
+ [203.0.113.11]:tcp:80 -> [10.1.0.12]:tcp:80
+   Up = no
+   Keepalive method = TCP_CHECK
 ";
 
     #[test]

@@ -230,10 +230,22 @@ impl Plan {
         steps
     }
 
-    /// `(add, change, destroy)` as in Terraform's summary; a replace counts as both.
+    /// `(add, change, destroy)` as in Terraform's summary; a replace counts as both. A
+    /// director's keepalived file counts only when nothing else of that director
+    /// changes: it is how its services' changes are made, shown beside them.
     pub fn summary(&self) -> (usize, usize, usize) {
+        let file = |c: &ResourceChange| c.address.outside_director() == Address::keepalived();
+        let others: std::collections::BTreeSet<&Option<String>> = self
+            .changes
+            .iter()
+            .filter(|c| !file(c))
+            .map(|c| &c.director)
+            .collect();
         let mut counts = (0, 0, 0);
         for change in &self.changes {
+            if file(change) && others.contains(&change.director) {
+                continue;
+            }
             match change.action {
                 Action::Create => counts.0 += 1,
                 Action::Update => counts.1 += 1,

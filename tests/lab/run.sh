@@ -4,7 +4,7 @@
 #
 #   tests/lab/run.sh [--file HOST_PATH[:VM_PATH]]... [--dir HOST_DIR:VM_DIR]... -- COMMAND...
 #
-# The VM holds busybox, iproute2, ipvsadm, OpenSSH, iptables, the IPVS, tunnel, bridge and
+# The VM holds busybox, iproute2, ipvsadm, OpenSSH, iptables, keepalived, the IPVS, tunnel, bridge and
 # nftables modules, the scripts of tests/lab/vm/ under /lab, and every --file (with the
 # libraries it links).
 set -euo pipefail
@@ -53,6 +53,8 @@ done
 for tool in /usr/bin/setpriv /usr/bin/flock /usr/bin/script /usr/bin/tcpdump /usr/sbin/iptables /usr/sbin/ip /usr/sbin/tc /usr/sbin/ipvsadm /usr/sbin/sshd /usr/bin/ssh /usr/bin/ssh-keygen /usr/bin/ssh-keyscan /usr/sbin/modprobe /usr/sbin/depmod; do
   install_binary "$(readlink -f "$tool")" "$tool"
 done
+# keepalived (Debian's, unpacked by keepalived.sh) runs in the directors' namespaces.
+install_binary "$("$lab/keepalived.sh")" /usr/sbin/keepalived
 # iptables (nft backend) loads its match and target extensions at run time.
 mkdir -p "$root/usr/lib/x86_64-linux-gnu"
 cp -r /usr/lib/x86_64-linux-gnu/xtables "$root/usr/lib/x86_64-linux-gnu/"

@@ -1,0 +1,154 @@
+# Inside the lab VM (tests/lab/keepalived-tests.sh): services with health checks through a
+# real keepalived 2.2.7 on the director, beside a service lvsform owns over netlink
+# (examples/keepalived). keepalived runs in the director's network namespace with a
+# private /tmp (its state dump is read through /proc); lvsform runs there as root.
+. /lab/lib.sh
+. /lab/topology.sh
+topology_up >/dev/null
+in_ns director sysctl -qw net.ipv4.vs.expire_nodest_conn=1
+mkdir -p /root/.ssh /etc/keepalived
+cp /lab/ssh/id_ed25519 /lab/ssh/known_hosts /root/.ssh/
+rm -rf /tmp/ka && cp -r /lab/examples/keepalived /tmp/ka
+FILE=/etc/keepalived/lvsform.conf
+MAIN=/etc/keepalived/keepalived.conf
+VIP2=203.0.113.11
+
+ka() { (cd /tmp/ka && in_ns director lvsform "$@" --no-color); }
+status_of() { "$@" >/tmp/out.txt 2>&1; echo $?; }
+table() { in_ns director ipvsadm -Sn | sort; }
+# The real servers of a service in the kernel's order, head first: "ADDRESS WEIGHT" lines
+# (ipvsadm sorts unless told not to).
+order_of() { in_ns director ipvsadm -Ln --nosort -t "$1" | awk '/->/ && !/RemoteAddress/ {print $2, $4}'; }
+now_ms() { awk '{printf "%d", $1 * 1000}' /proc/uptime; }
+keepalived_pid() { cat /run/keepalived.pid 2>/dev/null; }
+start_keepalived() {
+  in_ns director unshare -m sh -c "mount -t tmpfs tmpfs /tmp && exec keepalived -n -l -D -p /run/keepalived.pid -c /run/keepalived_checkers.pid -f $MAIN" >>/root/keepalived.log 2>&1 &
+  waited=0
+  until [ -s /run/keepalived.pid ] || [ "$waited" -ge 50 ]; do sleep 0.1; waited=$((waited + 1)); done
+}
+httpd_of() { ps -o pid,args | awk -v dir="/srv/$1/www" '$2 == "httpd" && $4 == "80" && $6 == dir {print $1}'; }
+stop_httpd() { kill "$(httpd_of "$1")"; }
+start_httpd() { in_ns "$1" httpd -p 80 -h "/srv/$1/www"; }
+# Waits up to SECONDS for COMMAND to succeed.
+within() { # within SECONDS COMMAND...
+  limit=$(($1 * 10))
+  shift
+  n=0
+  until "$@"; do
+    n=$((n + 1))
+    [ "$n" -ge "$limit" ] && return 1
+    sleep 0.1
+  done
+}
+# Whether web (VIP:80) has real server ADDRESS at a weight above 0.
+in_web() { in_ns director ipvsadm -Ln -t "$VIP:80" | awk -v rs="$1:80" '$2 == rs && $4 > 0 {found = 1} END {exit !found}'; }
+in_cache() { in_ns director ipvsadm -Ln -t "$VIP2:80" | awk -v rs="$1:80" '$2 == rs && $4 > 0 {found = 1} END {exit !found}'; }
+served_by() { # served_by HOST: the VIP's answers come from HOST among others
+  fetch "$VIP" 6 | grep -qx "$1"
+}
+never_served_by() { ! fetch "$VIP" 9 | grep -qx "$1"; }
+
+# keepalived must run, and include lvsform's file: each is a plan error with its fix.
+code=$(status_of ka plan)
+cat /tmp/out.txt
+check ka_not_running_is_a_plan_error [ "$code" -eq 1 ]
+check ka_not_running_says_start_it grep -q 'keepalived is not running here' /tmp/out.txt
+printf 'global_defs {\n  router_id lab\n}\n' >"$MAIN"
+start_keepalived
+pid=$(keepalived_pid)
+code=$(status_of ka plan)
+cat /tmp/out.txt
+check ka_missing_include_is_a_plan_error [ "$code" -eq 1 ]
+check ka_missing_include_says_the_line grep -q "add the line \`include $FILE\` to $MAIN" /tmp/out.txt
+printf 'include %s\n' "$FILE" >>"$MAIN"
+
+# The first apply: keepalived gets its file (reloaded, same pid), lvsform's own service
+# goes over netlink, and the real servers are prepared; traffic reaches every server.
+code=$(status_of ka plan --detailed-exitcode)
+cat /tmp/out.txt
+check ka_first_plan_has_changes [ "$code" -eq 2 ]
+check ka_first_plan_shows_the_file_diff grep -q "^      +virtual_server 203.0.113.10 80 {" /tmp/out.txt
+start=$(now_ms)
+code=$(status_of ka apply --auto-approve)
+end=$(now_ms)
+cat /tmp/out.txt
+echo "figure: apply to a converged table under keepalived: $((end - start)) ms"
+check ka_first_apply_succeeds [ "$code" -eq 0 ]
+check ka_reloaded_not_restarted [ "$(keepalived_pid)" = "$pid" ]
+table
+check ka_table_has_checked_servers sh -c "in_ns() { ip netns exec \$1 ipvsadm -Sn; }; [ \$(in_ns director | grep -c -- '-t 203.0.113.10:80 -r') -eq 3 ]"
+check ka_table_has_netlink_service sh -c "ip netns exec director ipvsadm -Sn | grep -q -- '-A -t 203.0.113.10:8080 -s rr'"
+check ka_traffic_reaches_every_server all_servers_answer "$VIP" 12
+code=$(status_of ka plan --detailed-exitcode)
+cat /tmp/out.txt
+check ka_next_plan_is_empty [ "$code" -eq 0 ]
+
+# rs2's HTTP server stops: keepalived takes it out; the plan shows it down and is empty;
+# an apply writes nothing; no client reaches rs2.
+stop_httpd rs2
+check ka_rs2_taken_out_by_keepalived within 10 sh -c "! ip netns exec director ipvsadm -Sn | grep -q -- '-t 203.0.113.10:80 -r 10.1.0.12:80'"
+code=$(status_of ka plan --detailed-exitcode)
+cat /tmp/out.txt
+check ka_down_server_is_not_drift [ "$code" -eq 0 ]
+check ka_down_server_is_shown grep -q 'real_server.web\["10.1.0.12"\] (10.1.0.12:80): down, keepalived.s HTTP_GET check fails' /tmp/out.txt
+before=$(table)
+file_before=$(md5sum <"$FILE")
+code=$(status_of ka apply --auto-approve)
+cat /tmp/out.txt
+check ka_apply_with_a_server_down_changes_nothing sh -c "[ $code -eq 0 ] && [ \"\$(ip netns exec director ipvsadm -Sn | sort)\" = '$before' ] && [ \"\$(md5sum <$FILE)\" = '$file_before' ]"
+check ka_no_client_reaches_the_down_server never_served_by rs2
+
+# rs1's weight changes: one change, applied through keepalived; rs2 stays out.
+code=$(status_of ka plan --detailed-exitcode --var 'servers={"10.1.0.11"=5,"10.1.0.12"=2,"10.1.0.13"=1}')
+cat /tmp/out.txt
+check ka_weight_change_planned [ "$code" -eq 2 ]
+check ka_weight_change_is_one_change grep -q 'Plan: 0 to add, 1 to change, 0 to destroy.' /tmp/out.txt
+code=$(status_of ka apply --auto-approve --var 'servers={"10.1.0.11"=5,"10.1.0.12"=2,"10.1.0.13"=1}')
+cat /tmp/out.txt
+check ka_weight_change_applied sh -c "[ $code -eq 0 ] && ip netns exec director ipvsadm -Sn | grep -q -- '-t 203.0.113.10:80 -r 10.1.0.11:80 -g -w 5'"
+check ka_rs2_still_out sh -c "! ip netns exec director ipvsadm -Sn | grep -q -- '-t 203.0.113.10:80 -r 10.1.0.12:80'"
+sed -i 's/"10.1.0.11" = 3/"10.1.0.11" = 5/' /tmp/ka/main.lvs.hcl
+
+# rs2 answers again: keepalived puts it back, and the plan is empty.
+start_httpd rs2
+check ka_rs2_back within 10 in_web 10.1.0.12
+check ka_rs2_back_in_the_sh_service within 10 in_cache 10.1.0.12
+code=$(status_of ka plan --detailed-exitcode)
+cat /tmp/out.txt
+check ka_plan_empty_with_rs2_back sh -c "[ $code -eq 0 ] && ! grep -q 'Held down' /tmp/out.txt"
+
+# A file keepalived rejects (every weight 0: its quorum warning) changes nothing: exit 1,
+# keepalived's message shown, the file and the table as they were.
+before=$(table)
+file_before=$(md5sum <"$FILE")
+code=$(status_of ka apply --auto-approve --var 'servers={"10.1.0.11"=0,"10.1.0.12"=0,"10.1.0.13"=0}')
+cat /tmp/out.txt
+check ka_rejected_file_exits_1 [ "$code" -eq 1 ]
+check ka_rejected_file_shows_keepalived grep -q 'keepalived rejects the new' /tmp/out.txt
+check ka_rejected_file_changes_nothing sh -c "[ \"\$(ip netns exec director ipvsadm -Sn | sort)\" = '$before' ] && [ \"\$(md5sum <$FILE)\" = '$file_before' ]"
+
+# sh under keepalived: lvsform's canonical order (descending), kept through a server's
+# down (in place at weight 0) and up.
+order=$(order_of "$VIP2:80")
+echo "$order"
+check ka_sh_order_is_canonical [ "$(echo "$order" | awk '{print $1}' | tr '\n' ' ')" = "10.1.0.13:80 10.1.0.12:80 10.1.0.11:80 " ]
+stop_httpd rs1
+check ka_sh_down_server_held_at_weight_0 within 10 sh -c "ip netns exec director ipvsadm -Ln -t $VIP2:80 | grep -q '10.1.0.11:80 *Route *0 '"
+check ka_sh_order_kept_while_down [ "$(order_of "$VIP2:80" | awk '{print $1}')" = "$(echo "$order" | awk '{print $1}')" ]
+start_httpd rs1
+check ka_sh_server_back_in_place within 10 sh -c "[ \"\$(ip netns exec director ipvsadm -Ln --nosort -t $VIP2:80 | awk '/->/ && !/RemoteAddress/ {print \$2, \$4}')\" = '$order' ]"
+
+# rs3 leaves web: drained at weight 0 through keepalived first, then removed.
+code=$(status_of ka apply --auto-approve --var drain=2s --var 'servers={"10.1.0.11"=5,"10.1.0.12"=2}')
+cat /tmp/out.txt
+check ka_removal_applied sh -c "[ $code -eq 0 ] && ! ip netns exec director ipvsadm -Sn | grep -q -- '-t 203.0.113.10:80 -r 10.1.0.13:80'"
+check ka_removal_reloaded_twice [ "$(grep -c 'reload keepalived' /tmp/out.txt)" -ge 2 ]
+check ka_plan_empty_after_removal sh -c "cd /tmp/ka && ip netns exec director lvsform plan --detailed-exitcode --var drain=2s --var 'servers={\"10.1.0.11\"=5,\"10.1.0.12\"=2}' >/dev/null"
+
+# A service deleted by hand: keepalived would not put it back; the plan says to restart it.
+in_ns director ipvsadm -D -t "$VIP2:80"
+code=$(status_of ka plan --var drain=2s --var 'servers={"10.1.0.11"=5,"10.1.0.12"=2}')
+cat /tmp/out.txt
+check ka_hand_deletion_is_an_error_with_the_cure sh -c "[ $code -eq 1 ] && grep -q 'restart keepalived' /tmp/out.txt"
+
+summary
