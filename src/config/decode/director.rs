@@ -209,8 +209,8 @@ fn absolute_path(value: &Value) -> Result<String, Problem> {
     let path = body::string(value)?;
     if !path.starts_with('/') || path.contains(['\n', '\0']) || path.split('/').any(|p| p == "..") {
         return Err(
-            Problem::new(format!("{path:?} is not an absolute path")).help(
-                "write the director's path from its root, e.g. \"/etc/keepalived/lvsform.conf\"",
+            Problem::new(format!("{path:?} is not a plain absolute path")).help(
+                "write the director's path from its root, without `..`: \"/etc/keepalived/lvsform.conf\"",
             ),
         );
     }

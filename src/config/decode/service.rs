@@ -108,7 +108,7 @@ pub(super) fn scheduler_flags(
 }
 
 /// The `health_check` block: the service is then keepalived's (SPEC §8).
-pub(super) fn health_check(reader: &mut Reader, body: &Body) -> Option<HealthCheck> {
+pub(super) fn health_check(reader: &mut Reader, body: &Body, fwmark: bool) -> Option<HealthCheck> {
     let mut blocks = body.blocks().filter(|b| b.ident.as_str() == "health_check");
     let block = blocks.next()?;
     if let Some(extra) = blocks.next() {
@@ -159,6 +159,17 @@ pub(super) fn health_check(reader: &mut Reader, body: &Body) -> Option<HealthChe
     let port = reader
         .get(b, "port", body::integer(1, 65535))
         .map(|p| p.value as u16);
+    if fwmark && port.is_none() {
+        reader
+            .error(
+                block_span(block),
+                "a fwmark service's health_check needs a port",
+            )
+            .help = Some(
+            "its real servers have no port of their own: add `port = 80` (the port to check)"
+                .into(),
+        );
+    }
     let mut span_of = |name: &str, default: Duration| {
         reader
             .get(b, name, |v| {
@@ -286,7 +297,6 @@ impl<'m> Decoder<'m, '_> {
         let protocol = reader.get(body, "protocol", keyword(Protocol::ALL, "protocol"));
         let vip = reader.get(body, "vip", body::host_address);
         let persistence = persistence(&mut reader, body);
-        let health_check = health_check(&mut reader, body);
         let min_port = if persistence.is_some() { 0 } else { 1 };
         let port = reader.get(body, "port", |v| {
             body::integer(min_port, 65535)(v).map_err(|p| {
@@ -294,6 +304,7 @@ impl<'m> Decoder<'m, '_> {
             })
         });
         let fwmark_value = reader.get(body, "fwmark", fwmark);
+        let health_check = health_check(&mut reader, body, fwmark_value.is_some());
         let vips = reader.get(body, "vips", |v| list_of(v, body::host_address));
         let scheduler = reader
             .get(body, "scheduler", keyword(Scheduler::ALL, "scheduler"))

@@ -1,0 +1,6 @@
+director {
+  keepalived {
+    file     = "lvsform.conf"
+    pid_file = "/run/../tmp/keepalived.pid"
+  }
+}
