@@ -151,4 +151,115 @@ code=$(status_of ka plan --var drain=2s --var 'servers={"10.1.0.11"=5,"10.1.0.12
 cat /tmp/out.txt
 check ka_hand_deletion_is_an_error_with_the_cure sh -c "[ $code -eq 1 ] && grep -q 'restart keepalived' /tmp/out.txt"
 
+# --- The same on two directors reached over SSH from an unprivileged runner ---------
+# Each director runs its sshd and its keepalived in one mount namespace of its own, with
+# private /run, /tmp and /etc/keepalived; the runner is user `ci` in a namespace of its own.
+kill "$(keepalived_pid)"
+within 5 sh -c '! [ -e /run/keepalived.pid ]'
+in_ns director ipvsadm -C
+LB2=10.1.0.2
+printf 'global_defs {\n  router_id lab\n}\ninclude %s\n' "$FILE" >/srv/keepalived.conf
+ip netns add lb2
+ip link add l-lb2 type veth peer name eth0 netns lb2
+ip link set l-lb2 master lan0 up
+in_ns lb2 ip link set lo up
+in_ns lb2 ip link set eth0 up
+in_ns lb2 ip addr add "$LB2/24" dev eth0
+in_ns lb2 ip route add default via "$ROUTER_LAN"
+ip netns add runner
+ip link add l-runner type veth peer name eth0 netns runner
+ip link set l-runner master lan0 up
+in_ns runner ip link set lo up
+in_ns runner ip link set eth0 up
+in_ns runner ip addr add 10.1.0.50/24 dev eth0
+echo 'ci:x:1000:1000:ci:/home/ci:/bin/sh' >>/etc/passwd
+echo 'ci:x:1000:' >>/etc/group
+mkdir -p /home/ci/.ssh
+cp /lab/ssh/id_ed25519 /home/ci/.ssh/
+cp /lab/ssh/known_hosts /home/ci/.ssh/known_hosts
+for lb in lb1 lb2; do
+  ns=$lb
+  addr=$LB2
+  if [ "$lb" = lb1 ]; then ns=director addr=$DIP; fi
+  mkdir -p "/srv/$lb/ssh"
+  ssh-keygen -q -t ed25519 -N '' -f "/srv/$lb/ssh/host_key"
+  cp /lab/ssh/id_ed25519.pub "/srv/$lb/ssh/authorized_keys"
+  cat >"/srv/$lb/ssh/sshd_config" <<CONF
+ListenAddress $addr
+HostKey /srv/$lb/ssh/host_key
+AuthorizedKeysFile /srv/$lb/ssh/authorized_keys
+PidFile /run/sshd.pid
+PermitRootLogin prohibit-password
+StrictModes no
+UsePAM no
+KexAlgorithms curve25519-sha256
+CONF
+  echo "$addr $(cut -d' ' -f1,2 "/srv/$lb/ssh/host_key.pub")" >>/home/ci/.ssh/known_hosts
+  in_ns "$ns" unshare -m sh -c "mount -t tmpfs tmpfs /run && mkdir /run/sshd && mount -t tmpfs tmpfs /tmp \
+    && mount -t tmpfs tmpfs /etc/keepalived && cp /srv/keepalived.conf $MAIN \
+    && { keepalived -n -l -D -p /run/keepalived.pid -c /run/checkers-$lb.pid -f $MAIN >>/root/keepalived-$lb.log 2>&1 & } \
+    && exec /usr/sbin/sshd -f /srv/$lb/ssh/sshd_config"
+done
+chown -R 1000:1000 /home/ci
+sleep 1
+as_ci() { in_ns runner env HOME=/home/ci setpriv --reuid=1000 --regid=1000 --clear-groups "$@"; }
+rm -rf /tmp/pair && cp -r /lab/configs/keepalived-pair /tmp/pair
+pair() { (cd /tmp/pair && as_ci lvsform "$@" --no-color); }
+# A director's keepalived (the parent: the lowest pid of its command line) and its files.
+ka_pid_of() { ps -o pid,args | awk -v c="/run/checkers-$1.pid" '$2 == "keepalived" && index($0, c) {print $1}' | sort -n | head -1; }
+file_of() { cat "/proc/$(ka_pid_of "$1")/root$FILE" 2>/dev/null; }
+table_of() { in_ns "$1" ipvsadm -Sn | sort; }
+order_on() { in_ns "$1" ipvsadm -Ln --nosort -t "$VIP2:80" | awk '/->/ && !/RemoteAddress/ {print $2}' | tr '\n' ' '; }
+both_without() { # both_without RIP: neither director's web has RIP:80
+  ! table_of director | grep -q -- "-t $VIP:80 -r $1:80" && ! table_of lb2 | grep -q -- "-t $VIP:80 -r $1:80"
+}
+both_with() { table_of director | grep -q -- "-t $VIP:80 -r $1:80" && table_of lb2 | grep -q -- "-t $VIP:80 -r $1:80"; }
+
+pids="$(ka_pid_of lb1) $(ka_pid_of lb2)"
+echo "keepalived: $pids"
+code=$(status_of pair plan --detailed-exitcode)
+cat /tmp/out.txt
+check pair_plan_from_the_runner_has_changes [ "$code" -eq 2 ]
+check pair_plan_writes_both_files sh -c "grep -q '^  + director\\[\"lb1\"\\].keepalived$' /tmp/out.txt && grep -q '^  + director\\[\"lb2\"\\].keepalived$' /tmp/out.txt"
+start=$(now_ms)
+code=$(status_of pair apply --auto-approve)
+end=$(now_ms)
+cat /tmp/out.txt
+echo "figure: apply to converged tables under keepalived on two remote directors: $((end - start)) ms"
+check pair_apply_succeeds [ "$code" -eq 0 ]
+check pair_keepalived_reloaded_not_restarted [ "$(ka_pid_of lb1) $(ka_pid_of lb2)" = "$pids" ]
+check pair_tables_are_equal sh -c "[ -n \"\$(ip netns exec director ipvsadm -Sn)\" ] && [ \"\$(ip netns exec director ipvsadm -Sn | sort)\" = \"\$(ip netns exec lb2 ipvsadm -Sn | sort)\" ]"
+check pair_files_are_equal sh -c "[ -n \"$(file_of lb1)\" ] && [ \"$(file_of lb1 | md5sum)\" = \"$(file_of lb2 | md5sum)\" ]"
+check pair_netlink_service_on_both sh -c "ip netns exec lb2 ipvsadm -Sn | grep -q -- '-A -t 203.0.113.10:8080 -s rr'"
+ip route replace "$VIP/32" via "$DIP"
+check pair_traffic_via_lb1 all_servers_answer "$VIP" 12
+ip route replace "$VIP/32" via "$LB2"
+check pair_traffic_via_lb2 all_servers_answer "$VIP" 12
+check pair_sh_order_canonical_on_both sh -c "[ \"$(order_on director)\" = '10.1.0.13:80 10.1.0.12:80 10.1.0.11:80 ' ] && [ \"$(order_on lb2)\" = '10.1.0.13:80 10.1.0.12:80 10.1.0.11:80 ' ]"
+code=$(status_of pair plan --detailed-exitcode)
+check pair_next_plan_is_empty [ "$code" -eq 0 ]
+
+stop_httpd rs2
+check pair_rs2_out_on_both within 10 both_without 10.1.0.12
+code=$(status_of pair plan --detailed-exitcode)
+cat /tmp/out.txt
+check pair_down_server_is_not_drift [ "$code" -eq 0 ]
+check pair_down_server_shown_per_director sh -c "grep -q 'director\\[\"lb1\"\\].virtual_server.web.real_server.web\\[\"10.1.0.12\"\\] (10.1.0.12:80): down' /tmp/out.txt && grep -q 'director\\[\"lb2\"\\].virtual_server.web.real_server.web\\[\"10.1.0.12\"\\] (10.1.0.12:80): down' /tmp/out.txt"
+code=$(status_of pair apply --auto-approve --var 'servers={"10.1.0.11"=5,"10.1.0.12"=2,"10.1.0.13"=1}')
+cat /tmp/out.txt
+check pair_weight_change_applied_on_both sh -c "[ $code -eq 0 ] && ip netns exec director ipvsadm -Sn | grep -q -- '-r 10.1.0.11:80 -g -w 5' && ip netns exec lb2 ipvsadm -Sn | grep -q -- '-r 10.1.0.11:80 -g -w 5'"
+check pair_rs2_still_out both_without 10.1.0.12
+start_httpd rs2
+check pair_rs2_back_on_both within 10 both_with 10.1.0.12
+within 10 sh -c "ip netns exec lb2 ipvsadm -Ln -t $VIP2:80 | grep -q '10.1.0.12:80 *Route *1 '"
+
+# A file keepalived rejects: exit 1, both directors' files and tables as they were.
+before="$(table_of director)$(table_of lb2)"
+files="$(file_of lb1 | md5sum)$(file_of lb2 | md5sum)"
+code=$(status_of pair apply --auto-approve --var 'servers={"10.1.0.11"=0,"10.1.0.12"=0,"10.1.0.13"=0}')
+cat /tmp/out.txt
+check pair_rejected_file_exits_1 [ "$code" -eq 1 ]
+check pair_rejected_file_names_keepalived grep -q 'keepalived rejects the new' /tmp/out.txt
+check pair_rejected_file_changes_nothing sh -c "[ \"\$(ip netns exec director ipvsadm -Sn | sort)\$(ip netns exec lb2 ipvsadm -Sn | sort)\" = '$before' ] && [ \"$(file_of lb1 | md5sum)$(file_of lb2 | md5sum)\" = '$files' ]"
+
 summary
