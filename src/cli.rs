@@ -1,5 +1,6 @@
 //! The command line: clap types stay here; commands receive plain values.
 
+use crate::backend::Connector;
 use crate::commands::{self, Status};
 use crate::config::{Inputs, VarArg};
 use clap::error::ErrorKind;
@@ -143,6 +144,18 @@ enum Command {
         /// declared with manage = false.
         #[arg(long)]
         hosts: bool,
+        /// Import what this keepalived configuration makes (its virtual servers, groups,
+        /// includes and checks) instead of a live table; protocol, mode and scheduler are
+        /// written out with keepalived's meaning.
+        #[arg(long = "from-keepalived", value_name = "FILE", conflicts_with_all = ["from_ipvsadm", "director"])]
+        from_keepalived: Option<PathBuf>,
+        /// Import the rules of this `ipvsadm -Sn` file instead of a live table.
+        #[arg(
+            long = "from-ipvsadm",
+            value_name = "FILE",
+            conflicts_with = "director"
+        )]
+        from_ipvsadm: Option<PathBuf>,
         #[command(flatten)]
         director: DirectorChoice,
     },
@@ -182,6 +195,54 @@ fn completions(shell: clap_complete::Shell) -> Status {
 }
 
 /// `lvsform agent`: the director's end of a remote director, until its input ends.
+/// What `import` reads a file as.
+enum FileKind {
+    Keepalived,
+    Ipvsadm,
+}
+
+/// `import --from-keepalived FILE` or `--from-ipvsadm FILE`: the services the file makes,
+/// with a warning (file and line) for everything that has no equivalent.
+fn import_file(
+    connector: &dyn Connector,
+    out: Option<&std::path::Path>,
+    hosts: bool,
+    path: &std::path::Path,
+    kind: FileKind,
+    color: bool,
+) -> Status {
+    let (read, origin) = match kind {
+        FileKind::Keepalived => (
+            crate::import::from_keepalived(path),
+            format!("keepalived's configuration {}", path.display()),
+        ),
+        FileKind::Ipvsadm => (
+            crate::import::from_ipvsadm(path),
+            format!("the ipvsadm rules {}", path.display()),
+        ),
+    };
+    match read {
+        Ok(imported) => {
+            for warning in &imported.warnings {
+                eprintln!("{}", warning.compact());
+            }
+            let import = commands::ImportOptions {
+                out,
+                manage_hosts: hosts,
+                director: None,
+                checks: &imported.checks,
+                origin: &origin,
+                color,
+            };
+            commands::import(connector, &imported.table(), &import)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Status::Failed
+        }
+    }
+}
+
 fn agent() -> Status {
     match crate::agent::serve_stdio() {
         Ok(()) => Status::Done,
@@ -333,8 +394,18 @@ impl Context<'_> {
             Command::Import {
                 out,
                 hosts,
+                from_keepalived,
+                from_ipvsadm,
                 director,
             } => {
+                let file = match (from_keepalived, from_ipvsadm) {
+                    (Some(path), _) => Some((path, FileKind::Keepalived)),
+                    (None, Some(path)) => Some((path, FileKind::Ipvsadm)),
+                    (None, None) => None,
+                };
+                if let Some((path, kind)) = file {
+                    return import_file(connector, out.as_deref(), hosts, &path, kind, color);
+                }
                 let inputs = self.inputs(&director.vars);
                 let from = director.chosen(inputs);
                 match commands::live_table(connector, from.as_ref(), color) {
@@ -343,6 +414,8 @@ impl Context<'_> {
                             out: out.as_deref(),
                             manage_hosts: hosts,
                             director: remote.as_ref(),
+                            checks: &Default::default(),
+                            origin: "the live IPVS table",
                             color,
                         };
                         commands::import(connector, &table, &import)

@@ -172,7 +172,7 @@ pub fn format(text: &str) -> Result<String, FormatError> {
             }
             None => {
                 flush(&mut out, &mut group);
-                out.push(format!("{indent}{trimmed}"));
+                out.push(format!("{indent}{}", empty_block(trimmed)));
             }
         }
     }
@@ -190,6 +190,25 @@ pub fn format(text: &str) -> Result<String, FormatError> {
         return Err(FormatError::MeaningChanged);
     }
     Ok(formatted)
+}
+
+/// A block header with an empty body on one line, `tcp {  }`, as `tcp {}` (the `{` after
+/// the last quote: never inside a label).
+fn empty_block(line: &str) -> std::borrow::Cow<'_, str> {
+    let open = line.rfind('{');
+    let after_quotes = line
+        .rfind('"')
+        .is_none_or(|quote| open.is_some_and(|o| o > quote));
+    match open {
+        Some(open)
+            if after_quotes
+                && line.ends_with('}')
+                && line[open + 1..line.len() - 1].trim().is_empty() =>
+        {
+            format!("{}{{}}", &line[..open]).into()
+        }
+        _ => line.into(),
+    }
 }
 
 /// Why a file is left as it is.
@@ -226,6 +245,14 @@ mod tests {
             "{out}"
         );
         assert_eq!(format(&out).unwrap(), out);
+    }
+
+    #[test]
+    fn an_empty_block_closes_on_its_line() {
+        assert_eq!(
+            format("a {\n  tcp {  }\n  b \"{ }\" {   }\n  s = \"{  }\"\n}\n").unwrap(),
+            "a {\n  tcp {}\n  b \"{ }\" {}\n  s = \"{  }\"\n}\n"
+        );
     }
 
     #[test]

@@ -784,6 +784,8 @@ director "lb2" {
             out: Some(out.path()),
             manage_hosts: false,
             director: Some(&remote),
+            checks: &Default::default(),
+            origin: "the live IPVS table",
             color: false,
         };
         assert_eq!(commands::import(&fakes, &table, &import).exit_code(), 0);

@@ -199,7 +199,7 @@ fn table() -> impl Strategy<Value = lvsform::ipvs::Table> {
 proptest! {
     #[test]
     fn an_imported_table_loads_and_plans_empty(table in table(), manage_hosts: bool) {
-        let text = lvsform::import::hcl(&table, manage_hosts, None);
+        let text = lvsform::import::hcl(&table, manage_hosts, None, &Default::default(), "the live IPVS table");
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("imported.lvs.hcl"), &text).unwrap();
         let (config, diags) = config::load(dir.path(), &Inputs::default());
@@ -224,4 +224,105 @@ proptest! {
         // What `lvsform fmt` would write.
         prop_assert_eq!(lvsform::fmt::format(&text).unwrap(), text);
     }
+}
+
+/// A realistic keepalived.conf (the one the lab runs with keepalived, then applies as
+/// imported): every service it makes is declared with keepalived's meaning, its checks
+/// become `health_check` blocks, lvsform's file for them makes the same services again,
+/// and each keyword without an equivalent is a warning on its own file and line.
+#[test]
+fn a_keepalived_configuration_imports_as_the_services_it_makes() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let source = root.join("tests/lab/configs/keepalived-import/keepalived.conf");
+    let imported = lvsform::import::from_keepalived(&source).unwrap();
+    let address = |protocol, vip: &str, port| ServiceKey::Address {
+        protocol,
+        vip: vip.parse().unwrap(),
+        port,
+    };
+    let marked = ServiceKey::Fwmark {
+        mark: 7,
+        family: Family::Ipv4,
+    };
+    let keys: Vec<ServiceKey> = imported.services.keys().copied().collect();
+    let mut expected = vec![
+        address(Protocol::Tcp, "203.0.113.20", 80),
+        address(Protocol::Tcp, "203.0.113.21", 80),
+        address(Protocol::Tcp, "203.0.113.22", 80),
+        address(Protocol::Udp, "203.0.113.30", 53),
+        marked,
+    ];
+    expected.sort();
+    assert_eq!(
+        keys, expected,
+        "a group of three, UDP by keepalived's default, a fwmark"
+    );
+    let dns = &imported.services[&address(Protocol::Udp, "203.0.113.30", 53)];
+    assert!(
+        dns.destinations
+            .values()
+            .all(|d| d.forwarding == Forwarding::Nat),
+        "no lb_kind is NAT"
+    );
+    let hashed = &imported.services[&marked].settings;
+    assert_eq!(
+        hashed.flags,
+        BTreeSet::from([SchedulerFlag::Fallback]),
+        "sh-port before lb_algo is ignored, as keepalived does"
+    );
+    assert_eq!(imported.checks.len(), 5);
+
+    let dir = tempfile::tempdir().unwrap();
+    let text = lvsform::import::hcl(&imported.table(), false, None, &imported.checks, "a test");
+    std::fs::write(dir.path().join("imported.lvs.hcl"), &text).unwrap();
+    let (config, diags) = config::load(dir.path(), &Inputs::default());
+    let config = config.unwrap_or_else(|| {
+        panic!(
+            "{text}\n{:?}",
+            diags.0.iter().map(|d| d.compact()).collect::<Vec<_>>()
+        )
+    });
+    assert_eq!(config.desired.services, imported.services, "{text}");
+    let checked: BTreeMap<ServiceKey, (Service, lvsform::keepalived::HealthCheck)> = config
+        .desired
+        .services
+        .iter()
+        .map(|(key, service)| {
+            let check = config.services[key]
+                .health_check
+                .clone()
+                .expect("every service is checked");
+            assert_eq!(check, imported.checks[key]);
+            (*key, (service.clone(), check))
+        })
+        .collect();
+    let file = lvsform::keepalived::render::render(&checked).unwrap();
+    let remade: BTreeMap<ServiceKey, Service> = lvsform::keepalived::conf::services(&file)
+        .into_iter()
+        .map(|(key, (service, _))| (key, service))
+        .collect();
+    assert_eq!(
+        remade, imported.services,
+        "lvsform's file makes what keepalived made"
+    );
+
+    let warnings: Vec<(String, usize)> = imported
+        .warnings
+        .iter()
+        .map(|w| {
+            let (file, line, _) = w.position().unwrap();
+            (file.rsplit('/').next().unwrap().to_string(), line)
+        })
+        .collect();
+    assert_eq!(
+        warnings,
+        [
+            ("keepalived.conf".to_string(), 4),
+            ("other.conf".to_string(), 24),
+            ("web.conf".to_string(), 8),
+            ("web.conf".to_string(), 9),
+            ("web.conf".to_string(), 17),
+        ],
+        "global_defs, sh-port before lb_algo, a group's granularity, sorry_server, digest"
+    );
 }

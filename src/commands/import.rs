@@ -15,6 +15,11 @@ pub struct ImportOptions<'a> {
     pub manage_hosts: bool,
     /// The director the table is from, when reached over SSH: declared in the HCL.
     pub director: Option<&'a RemoteDirectorMeta>,
+    /// The services with a `health_check` (imported from keepalived).
+    pub checks:
+        &'a std::collections::BTreeMap<crate::model::ServiceKey, crate::keepalived::HealthCheck>,
+    /// Where the services come from: "the live IPVS table", a file.
+    pub origin: &'a str,
     pub color: bool,
 }
 
@@ -29,9 +34,11 @@ pub fn import(
         out: out_dir,
         manage_hosts,
         director,
+        checks,
+        origin,
         color,
     } = options;
-    let text = crate::import::hcl(table, manage_hosts, director);
+    let text = crate::import::hcl(table, manage_hosts, director, checks, origin);
     let Some(dir) = out_dir else {
         out(&text);
         return Status::Done;

@@ -151,6 +151,58 @@ code=$(status_of ka plan --var drain=2s --var 'servers={"10.1.0.11"=5,"10.1.0.12
 cat /tmp/out.txt
 check ka_hand_deletion_is_an_error_with_the_cure sh -c "[ $code -eq 1 ] && grep -q 'restart keepalived' /tmp/out.txt"
 
+# --- Migration: import what keepalived (or ipvsadm -R) made, and apply it -------------
+# A realistic keepalived.conf (a virtual_server_group, includes, a UDP service without
+# `protocol`, a fwmark with sh, checks of both kinds) runs in the real keepalived; its
+# table is saved. On a fresh director (keepalived with only lvsform's include), the
+# import applied by lvsform makes the same table, line for line.
+IMPORT=/lab/configs/keepalived-import/keepalived.conf
+kill "$(keepalived_pid)"
+within 5 sh -c '! [ -e /run/keepalived.pid ]'
+in_ns director ipvsadm -C
+rm -f "$FILE"
+MAIN_BEFORE=$MAIN
+MAIN=$IMPORT
+start_keepalived
+rules_made() { [ "$(in_ns director ipvsadm -Sn | grep -c -- '^-a ')" -eq 10 ]; }
+check import_keepalived_makes_its_table within 15 rules_made
+sleep 1
+table >/tmp/original.txt
+cat /tmp/original.txt
+mkdir -p /tmp/imported
+(cd /tmp && in_ns director lvsform import --from-keepalived "$IMPORT" >/tmp/imported/imported.lvs.hcl 2>/tmp/import-warnings.txt)
+cat /tmp/imported/imported.lvs.hcl /tmp/import-warnings.txt
+check import_warns_with_file_and_line grep -q 'services.d/web.conf:17:17: warning: `digest` has no equivalent' /tmp/import-warnings.txt
+kill "$(keepalived_pid)"
+within 5 sh -c '! [ -e /run/keepalived.pid ]'
+in_ns director ipvsadm -C
+MAIN=$MAIN_BEFORE
+start_keepalived
+code=$(status_of sh -c "cd /tmp/imported && ip netns exec director lvsform apply --auto-approve --no-color")
+cat /tmp/out.txt
+check import_from_keepalived_applies [ "$code" -eq 0 ]
+check import_from_keepalived_gives_the_same_table within 10 sh -c "[ \"\$(ip netns exec director ipvsadm -Sn | sort)\" = \"\$(cat /tmp/original.txt)\" ]"
+table | diff /tmp/original.txt - && echo "tables identical"
+
+# ipvsadm: the same table restored with ipvsadm -R from its -Sn rules, and imported.
+in_ns director ipvsadm -Sn >/tmp/rules.txt
+(cd /tmp && in_ns director lvsform import --from-ipvsadm /tmp/rules.txt >/tmp/from-rules.hcl)
+kill "$(keepalived_pid)"
+within 5 sh -c '! [ -e /run/keepalived.pid ]'
+in_ns director ipvsadm -C
+rm -f "$FILE"
+rm -rf /tmp/ipvsadm-import && mkdir /tmp/ipvsadm-import && mv /tmp/from-rules.hcl /tmp/ipvsadm-import/main.lvs.hcl
+code=$(status_of sh -c "cd /tmp/ipvsadm-import && ip netns exec director lvsform apply --auto-approve --no-color")
+cat /tmp/out.txt
+check import_from_ipvsadm_applies [ "$code" -eq 0 ]
+check import_from_ipvsadm_gives_the_same_table [ "$(table)" = "$(sort /tmp/rules.txt)" ]
+in_ns director ipvsadm -C
+in_ns director ipvsadm -R </tmp/rules.txt
+check import_from_ipvsadm_matches_ipvsadm_restore [ "$(table)" = "$(sort /tmp/rules.txt)" ]
+in_ns director ipvsadm -C
+MAIN=$MAIN_BEFORE
+start_keepalived
+
 # --- The same on two directors reached over SSH from an unprivileged runner ---------
 # Each director runs its sshd and its keepalived in one mount namespace of its own, with
 # private /run, /tmp and /etc/keepalived; the runner is user `ci` in a namespace of its own.

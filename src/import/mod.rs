@@ -1,31 +1,72 @@
 //! `lvsform import`: HCL that declares what the live IPVS table holds, so that `plan` on it
-//! right after is empty. Attributes at their defaults are left out.
+//! right after is empty; or what a keepalived configuration (`keepalived`) or an
+//! `ipvsadm -S` rules file (`ipvsadm`) makes, so that an apply makes the same table.
+//! Attributes at their defaults are left out, but for protocol, mode and scheduler.
+
+mod ipvsadm;
+mod keepalived;
+
+pub use ipvsadm::from_ipvsadm;
+pub use keepalived::from_keepalived;
+
+/// Services read from a file to import: with their checks (keepalived's), and a warning
+/// with its file and line for everything that has no equivalent.
+#[derive(Debug, Default)]
+pub struct Imported {
+    pub services: BTreeMap<ServiceKey, Service>,
+    pub checks: BTreeMap<ServiceKey, HealthCheck>,
+    pub warnings: Vec<crate::diag::Diag>,
+}
+
+impl Imported {
+    /// The services as a table to write (the kernel's defaults besides).
+    pub fn table(&self) -> Table {
+        Table {
+            services: self.services.clone(),
+            timeouts: KERNEL_TIMEOUTS,
+            sync_daemons: Default::default(),
+            service_stats: Default::default(),
+            counters: Default::default(),
+            info: Default::default(),
+            unknown_schedulers: Default::default(),
+            order: Default::default(),
+        }
+    }
+}
 
 use crate::config::RemoteDirectorMeta;
 use crate::defaults::KERNEL_TIMEOUTS;
 use crate::ipvs::Table;
-use crate::model::{
-    Destination, Forwarding, IpNetmask, Mode, Protocol, Service, ServiceKey, Tunnel,
-};
+use crate::keepalived::{Check, HealthCheck};
+use crate::model::{Destination, Forwarding, IpNetmask, Mode, Service, ServiceKey, Tunnel};
 use hcl::{Block, BlockBuilder, Body};
+use std::collections::BTreeMap;
 
 /// The configuration text for `table`. `manage_hosts`: whether lvsform is to keep the DR
 /// and TUN real servers prepared over SSH (`import --hosts`); otherwise they are
 /// declared with `manage = false`. `remote`: the director the table is from, when it is
 /// reached over SSH.
-pub fn hcl(table: &Table, manage_hosts: bool, remote: Option<&RemoteDirectorMeta>) -> String {
+/// `checks`: the services with a `health_check` (keepalived's). `origin`: where the
+/// services come from, for the file's first line.
+pub fn hcl(
+    table: &Table,
+    manage_hosts: bool,
+    remote: Option<&RemoteDirectorMeta>,
+    checks: &BTreeMap<ServiceKey, HealthCheck>,
+    origin: &str,
+) -> String {
     let mut body = Body::builder();
     if let Some(director) = director(table, remote) {
         body = body.add_block(director);
     }
     for (key, service) in &table.services {
-        body = body.add_block(virtual_server(key, service, manage_hosts));
+        body = body.add_block(virtual_server(key, service, manage_hosts, checks.get(key)));
     }
     // hcl-rs writes every string escaped: a kernel string (an interface name, a
     // persistence engine) with `"` or `${` in it stays that string.
     let text = hcl::to_string(&body.build()).unwrap_or_default();
     let out = format!(
-        "# Written by `lvsform import` from the live IPVS table. Names are made from the\n\
+        "# Written by `lvsform import` from {origin}. Names are made from the\n\
          # addresses: rename them freely (a rename changes nothing live).\n\n{text}"
     );
     // The formatter aligns it as `lvsform fmt` would.
@@ -97,7 +138,12 @@ fn label(text: &str) -> String {
         .collect()
 }
 
-fn virtual_server(key: &ServiceKey, service: &Service, manage_hosts: bool) -> Block {
+fn virtual_server(
+    key: &ServiceKey,
+    service: &Service,
+    manage_hosts: bool,
+    check: Option<&HealthCheck>,
+) -> Block {
     // The service's mode is its real servers' usual one; the others say theirs.
     let mode = common_mode(service);
     let name = match key {
@@ -111,10 +157,8 @@ fn virtual_server(key: &ServiceKey, service: &Service, manage_hosts: bool) -> Bl
             vip,
             port,
         } => {
-            if *protocol != Protocol::Tcp {
-                block = block.add_attribute(("protocol", protocol.to_string()));
-            }
             block = block
+                .add_attribute(("protocol", protocol.to_string()))
                 .add_attribute(("vip", vip.to_string()))
                 .add_attribute(("port", *port));
             *port
@@ -155,6 +199,9 @@ fn virtual_server(key: &ServiceKey, service: &Service, manage_hosts: bool) -> Bl
     if s.one_packet {
         block = block.add_attribute(("one_packet", true));
     }
+    if let Some(check) = check {
+        block = block.add_block(health_check(check));
+    }
     // lvsform cannot tell a fwmark service's VIPs from the table, and needs them to
     // prepare its hosts.
     let managed = manage_hosts && matches!(key, ServiceKey::Address { .. });
@@ -174,6 +221,29 @@ fn virtual_server(key: &ServiceKey, service: &Service, manage_hosts: bool) -> Bl
         block = block.add_block(real_server(server, dest, mode, managed));
     }
     block.build()
+}
+
+fn health_check(check: &HealthCheck) -> Block {
+    let kind = match &check.kind {
+        Check::Http { path, status } => Block::builder("http")
+            .add_attribute(("path", path.clone()))
+            .add_attribute(("status", *status))
+            .build(),
+        Check::Tcp => Block::builder("tcp").build(),
+    };
+    let mut block = Block::builder("health_check").add_block(kind);
+    if let Some(port) = check.port {
+        block = block.add_attribute(("port", port));
+    }
+    let duration = |d: std::time::Duration| match d.subsec_millis() {
+        0 => format!("{}s", d.as_secs()),
+        _ => format!("{}ms", d.as_millis()),
+    };
+    block
+        .add_attribute(("interval", duration(check.interval)))
+        .add_attribute(("timeout", duration(check.timeout)))
+        .add_attribute(("retries", check.retries))
+        .build()
 }
 
 fn real_server(
@@ -243,7 +313,7 @@ mod tests {
             interface: hostile.into(),
             syncid: 1,
         });
-        let text = hcl(&table, false, None);
+        let text = hcl(&table, false, None, &BTreeMap::new(), "the live IPVS table");
         let body: hcl::Body = hcl::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
         let director = body
             .blocks()
