@@ -305,6 +305,20 @@ start_httpd rs2
 check pair_rs2_back_on_both within 10 both_with 10.1.0.12
 within 10 sh -c "ip netns exec lb2 ipvsadm -Ln -t $VIP2:80 | grep -q '10.1.0.12:80 *Route *1 '"
 
+# A failure on lb2 after lb1's new file took effect (lb2's /etc/keepalived is read-only):
+# lb1's previous file is put back, keepalived reloaded and waited for; exit 1, both
+# directors' files and tables as they were.
+before="$(table_of director)$(table_of lb2)"
+files="$(file_of lb1 | md5sum)$(file_of lb2 | md5sum)"
+nsenter -t "$(ka_pid_of lb2)" -m mount -o remount,ro /etc/keepalived
+code=$(status_of pair apply --auto-approve --var 'servers={"10.1.0.11"=4,"10.1.0.12"=2,"10.1.0.13"=1}')
+nsenter -t "$(ka_pid_of lb2)" -m mount -o remount,rw /etc/keepalived
+cat /tmp/out.txt
+check pair_failure_on_lb2_exits_1 [ "$code" -eq 1 ]
+check pair_failure_names_lb2 grep -q 'director "lb2"' /tmp/out.txt
+check pair_failure_is_rolled_back grep -q 'Everything was rolled back' /tmp/out.txt
+check pair_failure_restores_lb1 sh -c "[ \"\$(ip netns exec director ipvsadm -Sn | sort)\$(ip netns exec lb2 ipvsadm -Sn | sort)\" = '$before' ] && [ \"$(file_of lb1 | md5sum)$(file_of lb2 | md5sum)\" = '$files' ]"
+
 # A file keepalived rejects: exit 1, both directors' files and tables as they were.
 before="$(table_of director)$(table_of lb2)"
 files="$(file_of lb1 | md5sum)$(file_of lb2 | md5sum)"
