@@ -4,10 +4,10 @@
 
 use super::{Batch, Cancel, Error, Event, Progress, Reach};
 use crate::defaults::KEEPALIVED_SETTLE;
-use crate::director::{DirectorChange, DirectorError, KeepalivedQuery};
+use crate::director::{DirectorChange, KeepalivedQuery};
 use crate::host::{Host, HostChange, for_each_parallel};
 use crate::ipvs::{ApplyError, Change};
-use crate::keepalived::{self, KeepalivedError};
+use crate::keepalived;
 use crate::model::{Service, ServiceKey};
 use crate::plan::{Phase, Step};
 use std::collections::{BTreeMap, BTreeSet};
@@ -203,22 +203,10 @@ fn run_director(
 ) -> Result<(), Error> {
     for step in batch {
         if let Step::Director(change) = step {
-            match backends.director.apply(change) {
-                Ok(()) => journal.push(Undo::Director(change.inverse())),
-                // A file keepalived rejected, or no keepalived to reload: nothing changed.
-                Err(
-                    error @ DirectorError::Keepalived(
-                        KeepalivedError::Rejected { .. } | KeepalivedError::NotRunning(_),
-                    ),
-                ) => return Err(error.into()),
-                // Anything else may have left a file in place: its undo puts the old back.
-                Err(error) => {
-                    if matches!(change, DirectorChange::Keepalived(_)) {
-                        journal.push(Undo::Director(change.inverse()));
-                    }
-                    return Err(error.into());
-                }
-            }
+            // A change that fails changed nothing (a keepalived file is put back when
+            // keepalived cannot be reloaded).
+            backends.director.apply(change)?;
+            journal.push(Undo::Director(change.inverse()));
             settle(change, backends)?;
         }
     }

@@ -308,9 +308,27 @@ fn dump(pid: u32) -> Result<String, String> {
 
 /// Puts `content` in place as lvsform's file (none: removes it) and reloads keepalived.
 /// keepalived checks a new file first (`keepalived -t`, with the running binary): a file
-/// it rejects is never put in place. The file is replaced atomically.
+/// it rejects is never put in place. The file is replaced atomically, and put back as it
+/// was when keepalived cannot be reloaded: an error means nothing changed.
 pub fn write(files: &Files, content: Option<&str>) -> Result<(), KeepalivedError> {
     let pid = pid(files).map_err(KeepalivedError::NotRunning)?;
+    let previous = std::fs::read_to_string(&files.file).ok();
+    put(files, pid, content)?;
+    // SAFETY: kill with a pid read from keepalived's own pid file, checked to be keepalived.
+    if unsafe { libc::kill(pid as libc::pid_t, libc::SIGHUP) } != 0 {
+        let error = KeepalivedError::Signal {
+            pid,
+            source: std::io::Error::last_os_error(),
+        };
+        let _ = put(files, pid, previous.as_deref());
+        return Err(error);
+    }
+    Ok(())
+}
+
+/// `content` in place as lvsform's file (none: no file), checked first by keepalived
+/// `pid`'s own binary.
+fn put(files: &Files, pid: u32, content: Option<&str>) -> Result<(), KeepalivedError> {
     let path = Path::new(&files.file);
     let failed = |what: &'static str, path: &Path| {
         let path = path.display().to_string();
@@ -354,13 +372,6 @@ pub fn write(files: &Files, content: Option<&str>) -> Result<(), KeepalivedError
     }
     if let Some(dir) = path.parent() {
         let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
-    }
-    // SAFETY: kill with a pid read from keepalived's own pid file, checked to be keepalived.
-    if unsafe { libc::kill(pid as libc::pid_t, libc::SIGHUP) } != 0 {
-        return Err(KeepalivedError::Signal {
-            pid,
-            source: std::io::Error::last_os_error(),
-        });
     }
     Ok(())
 }
