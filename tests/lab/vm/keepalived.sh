@@ -303,7 +303,8 @@ check pair_weight_change_applied_on_both sh -c "[ $code -eq 0 ] && ip netns exec
 check pair_rs2_still_out both_without 10.1.0.12
 start_httpd rs2
 check pair_rs2_back_on_both within 10 both_with 10.1.0.12
-within 10 sh -c "ip netns exec lb2 ipvsadm -Ln -t $VIP2:80 | grep -q '10.1.0.12:80 *Route *1 '"
+cache_whole() { ! { in_ns director ipvsadm -Ln -t "$VIP2:80"; in_ns lb2 ipvsadm -Ln -t "$VIP2:80"; } | grep -q 'Route *0 '; }
+check pair_rs2_back_in_the_sh_service_on_both within 10 cache_whole
 
 # A failure on lb2 after lb1's new file took effect (lb2's /etc/keepalived is read-only):
 # lb1's previous file is put back, keepalived reloaded and waited for; exit 1, both
