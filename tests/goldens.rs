@@ -82,3 +82,25 @@ fn planner_goldens() {
     assert!(cases.len() >= 5, "only {} cases", cases.len());
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// `--target` of a service keepalived keeps takes its director's keepalived file along
+/// (the service's own change has no steps); a target elsewhere does not.
+#[test]
+fn targeting_a_keepalived_service_takes_its_file_along() {
+    let case = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/goldens/keepalived-health-checks");
+    let config = load(&case.join("config"));
+    let observed = observed(&case);
+    let plan = plan::make(&config, &observed, plan::Goal::Converge, &[]).unwrap();
+    let addresses = |targets: &[&str]| -> Vec<String> {
+        let targets: Vec<String> = targets.iter().map(|t| t.to_string()).collect();
+        plan.clone()
+            .targeted(&config, &targets)
+            .changes
+            .iter()
+            .map(|c| c.address.to_string())
+            .collect()
+    };
+    assert_eq!(addresses(&["virtual_server.web"]), ["virtual_server.web", "keepalived"]);
+    assert!(addresses(&["virtual_server.admin"]).is_empty());
+    assert!(!plan.clone().targeted(&config, &["virtual_server.web".into()]).is_empty());
+}

@@ -317,12 +317,26 @@ impl Plan {
                 || hosts.contains(address)
                 || self.replaced.get(address).is_some_and(&selected)
         };
+        // A service keepalived keeps changes through its director's keepalived file (its
+        // own change has no steps): targeting it takes that file along, whole.
+        let through_keepalived: std::collections::BTreeSet<&Option<String>> = self
+            .changes
+            .iter()
+            .filter(|c| c.steps.is_empty() && keep(&c.address))
+            .map(|c| &c.director)
+            .collect();
+        let keepalived = |c: &ResourceChange| {
+            c.address.outside_director() == Address::keepalived()
+                && through_keepalived.contains(&c.director)
+        };
+        let changes = self
+            .changes
+            .iter()
+            .filter(|c| keep(&c.address) || keepalived(c))
+            .cloned()
+            .collect();
         Plan {
-            changes: self
-                .changes
-                .into_iter()
-                .filter(|c| keep(&c.address))
-                .collect(),
+            changes,
             warnings: self.warnings,
             replaced: self.replaced,
             held_down: self.held_down,

@@ -1,0 +1,14 @@
+//! keepalived's files as lvsform reads them: a director's lvsform file (sent by a remote
+//! director, read by the planner), keepalived's state dump, a configuration to import.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use lvsform::keepalived::{conf, state};
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let _ = conf::services(text);
+    let _ = state::parse(text);
+});
