@@ -100,7 +100,15 @@ fn targeting_a_keepalived_service_takes_its_file_along() {
             .map(|c| c.address.to_string())
             .collect()
     };
-    assert_eq!(addresses(&["virtual_server.web"]), ["virtual_server.web", "keepalived"]);
+    assert_eq!(
+        addresses(&["virtual_server.web"]),
+        ["virtual_server.web", "keepalived"]
+    );
     assert!(addresses(&["virtual_server.admin"]).is_empty());
-    assert!(!plan.clone().targeted(&config, &["virtual_server.web".into()]).is_empty());
+    assert!(
+        !plan
+            .clone()
+            .targeted(&config, &["virtual_server.web".into()])
+            .is_empty()
+    );
 }

@@ -228,6 +228,10 @@ impl Differ<'_> {
     /// What the file holds while real servers that leave drain (those at a weight, of a
     /// service whose protocol drains, with a drain time): each at weight 0, its service
     /// kept (with the check it had) when the service leaves too. Also those servers.
+    ///
+    /// keepalived rejects a service whose weights sum to 0 (its quorum warning), so a
+    /// service left with no weight at all — one that leaves, or whose every server goes —
+    /// cannot be held through a drain: it changes in one reload, undrained.
     #[allow(clippy::type_complexity)]
     fn draining(
         &self,
@@ -275,6 +279,18 @@ impl Differ<'_> {
                 entry.0.destinations.insert(*dest, zero);
                 leaving.push((*key, *dest, drain));
             }
+        }
+        let weightless: BTreeSet<ServiceKey> = interim
+            .iter()
+            .filter(|(_, (service, _))| service.destinations.values().all(|d| d.weight == 0))
+            .map(|(key, _)| *key)
+            .collect();
+        leaving.retain(|(key, _, _)| !weightless.contains(key));
+        for key in weightless {
+            match want.get(&key) {
+                Some(wanted) => interim.insert(key, wanted.clone()),
+                None => interim.remove(&key),
+            };
         }
         (interim, leaving)
     }
