@@ -64,6 +64,7 @@ impl Differ<'_> {
         let services: BTreeMap<ServiceKey, Service> =
             want.iter().map(|(k, (s, _))| (*k, s.clone())).collect();
         let expected = keepalived::held(&services, &daemon.down);
+        self.guardrails(&services, live);
         let table_changes = self.table_changes(&expected, live);
         for ((service, dest), why) in &daemon.down {
             if let Some(meta) = self.config.services.get(service)
@@ -107,7 +108,7 @@ impl Differ<'_> {
         let (interim, leaving) = self.draining(&want, &in_file, live);
         if leaving.is_empty() {
             let step = write(&file, now, services, before);
-            self.step(at, Phase::DestUpsert, step);
+            self.step(at, Phase::ServiceUpsert, step);
             return;
         }
         // Those that leave first stay at weight 0 while their connections end.
@@ -116,7 +117,7 @@ impl Differ<'_> {
             interim.iter().map(|(k, (s, _))| (*k, s.clone())).collect();
         let first = write(&interim_file, now, interim_services.clone(), before);
         let last = write(&file, interim_file.as_deref(), services, interim_services);
-        self.step(at, Phase::DestUpsert, first);
+        self.step(at, Phase::ServiceUpsert, first);
         for (service, dest, timeout) in leaving {
             let drain = Step::Drain {
                 service,
@@ -161,6 +162,35 @@ impl Differ<'_> {
         };
         self.errors.push(error);
         None
+    }
+
+    /// `max_depool` and `prevent_destroy`, as for every service: real servers removed or
+    /// zeroed against the live ones, declared services this plan deletes.
+    fn guardrails(
+        &mut self,
+        want: &BTreeMap<ServiceKey, Service>,
+        live: &BTreeMap<ServiceKey, Service>,
+    ) {
+        for (key, have) in live {
+            let Some(meta) = self.config.services.get(key) else {
+                continue;
+            };
+            match want.get(key) {
+                Some(wanted) => {
+                    let depooled = have
+                        .destinations
+                        .iter()
+                        .filter(|(dest, old)| {
+                            old.weight > 0
+                                && wanted.destinations.get(dest).is_none_or(|d| d.weight == 0)
+                        })
+                        .count();
+                    self.check_depool(key, have.destinations.len(), depooled);
+                }
+                None if meta.prevent_destroy => self.refuse_destroy(key, "deletes it"),
+                None => {}
+            }
+        }
     }
 
     /// How messages name this director.

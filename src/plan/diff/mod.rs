@@ -39,7 +39,9 @@ pub fn director_part(
     let Some(seen) = observed.directors.get(index).and_then(Option::as_ref) else {
         return Err(vec![not_read(config, index)]);
     };
-    // keepalived's services are planned apart: the rest of the differ never sees them.
+    // keepalived's services are planned apart: the rest of the differ never sees them
+    // live. A service whose check is dropped leaves keepalived's file first, then is
+    // created over netlink (keepalived's write runs first among the services' steps).
     let owned = keepalived::owned(config, index, seen);
     let (desired, checked, table, live) = if owned.is_empty() {
         (
@@ -52,7 +54,7 @@ pub fn director_part(
         let (checked, desired) = served
             .iter()
             .map(|(k, s)| (*k, s.clone()))
-            .partition(|(k, _)| owned.contains(k));
+            .partition(|(k, _)| config.services[k].health_check.is_some());
         let mut table = seen.table.clone();
         let live = owned
             .iter()

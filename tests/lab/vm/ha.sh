@@ -3,13 +3,7 @@
 # namespace (its sshd from remote.sh); the second, lb2, joins the LAN here with an sshd of
 # its own, in a mount namespace with a private /run (its own lock file).
 LB2=10.1.0.2
-ip netns add lb2
-ip link add l-lb2 type veth peer name eth0 netns lb2
-ip link set l-lb2 master lan0 up
-in_ns lb2 ip link set lo up
-in_ns lb2 ip link set eth0 up
-in_ns lb2 ip addr add "$LB2/24" dev eth0
-in_ns lb2 ip route add default via "$ROUTER_LAN"
+lan_host lb2 "$LB2"
 mkdir -p /srv/lb2/ssh
 ssh-keygen -q -t ed25519 -N '' -f /srv/lb2/ssh/host_key
 sed -e "s/^ListenAddress .*/ListenAddress $LB2/" -e 's|/srv/director/|/srv/lb2/|g' \

@@ -145,6 +145,29 @@ check ka_removal_applied sh -c "[ $code -eq 0 ] && ! ip netns exec director ipvs
 check ka_removal_reloaded_twice [ "$(grep -c 'reload keepalived' /tmp/out.txt)" -ge 2 ]
 check ka_plan_empty_after_removal sh -c "cd /tmp/ka && ip netns exec director lvsform plan --detailed-exitcode --var drain=2s --var 'servers={\"10.1.0.11\"=5,\"10.1.0.12\"=2}' >/dev/null"
 
+# Handovers: without their checks the services become lvsform's over netlink (they leave
+# keepalived's file first, then are created), and with them again keepalived's.
+VARS='--var drain=2s --var servers={"10.1.0.11"=5,"10.1.0.12"=2}'
+rm -rf /tmp/unchecked && cp -r /tmp/ka /tmp/unchecked
+sed -i '/^  health_check {/,/^  }/d' /tmp/unchecked/main.lvs.hcl
+before=$(table)
+code=$(status_of sh -c "cd /tmp/unchecked && ip netns exec director lvsform apply --auto-approve --no-color $VARS")
+cat /tmp/out.txt
+check ka_handover_to_netlink_applies [ "$code" -eq 0 ]
+check ka_handover_to_netlink_keeps_the_table [ "$(table)" = "$before" ]
+check ka_handover_to_netlink_empties_the_file [ ! -e "$FILE" ]
+check ka_handover_to_netlink_plans_empty sh -c "cd /tmp/unchecked && ip netns exec director lvsform plan --detailed-exitcode $VARS >/dev/null"
+code=$(status_of sh -c "cd /tmp/ka && ip netns exec director lvsform apply --auto-approve --no-color $VARS")
+cat /tmp/out.txt
+check ka_handover_to_keepalived_applies [ "$code" -eq 0 ]
+check ka_handover_to_keepalived_keeps_the_table [ "$(table)" = "$before" ]
+check ka_handover_to_keepalived_plans_empty sh -c "cd /tmp/ka && ip netns exec director lvsform plan --detailed-exitcode $VARS >/dev/null"
+stop_httpd rs2
+check ka_handover_to_keepalived_checks_again within 10 sh -c "! ip netns exec director ipvsadm -Sn | grep -q -- '-t 203.0.113.10:80 -r 10.1.0.12:80'"
+start_httpd rs2
+within 10 in_web 10.1.0.12
+within 10 in_cache 10.1.0.12
+
 # A service deleted by hand: keepalived would not put it back; the plan says to restart it.
 in_ns director ipvsadm -D -t "$VIP2:80"
 code=$(status_of ka plan --var drain=2s --var 'servers={"10.1.0.11"=5,"10.1.0.12"=2}')
@@ -223,50 +246,20 @@ within 5 sh -c '! [ -e /run/keepalived.pid ]'
 in_ns director ipvsadm -C
 LB2=10.1.0.2
 printf 'global_defs {\n  router_id lab\n}\ninclude %s\n' "$FILE" >/srv/keepalived.conf
-ip netns add lb2
-ip link add l-lb2 type veth peer name eth0 netns lb2
-ip link set l-lb2 master lan0 up
-in_ns lb2 ip link set lo up
-in_ns lb2 ip link set eth0 up
-in_ns lb2 ip addr add "$LB2/24" dev eth0
-in_ns lb2 ip route add default via "$ROUTER_LAN"
-ip netns add runner
-ip link add l-runner type veth peer name eth0 netns runner
-ip link set l-runner master lan0 up
-in_ns runner ip link set lo up
-in_ns runner ip link set eth0 up
-in_ns runner ip addr add 10.1.0.50/24 dev eth0
-echo 'ci:x:1000:1000:ci:/home/ci:/bin/sh' >>/etc/passwd
-echo 'ci:x:1000:' >>/etc/group
-mkdir -p /home/ci/.ssh
-cp /lab/ssh/id_ed25519 /home/ci/.ssh/
-cp /lab/ssh/known_hosts /home/ci/.ssh/known_hosts
+lan_host lb2 "$LB2"
+runner_up
 for lb in lb1 lb2; do
   ns=$lb
   addr=$LB2
   if [ "$lb" = lb1 ]; then ns=director addr=$DIP; fi
-  mkdir -p "/srv/$lb/ssh"
-  ssh-keygen -q -t ed25519 -N '' -f "/srv/$lb/ssh/host_key"
-  cp /lab/ssh/id_ed25519.pub "/srv/$lb/ssh/authorized_keys"
-  cat >"/srv/$lb/ssh/sshd_config" <<CONF
-ListenAddress $addr
-HostKey /srv/$lb/ssh/host_key
-AuthorizedKeysFile /srv/$lb/ssh/authorized_keys
-PidFile /run/sshd.pid
-PermitRootLogin prohibit-password
-StrictModes no
-UsePAM no
-KexAlgorithms curve25519-sha256
-CONF
+  sshd_files "$lb" "$addr" /run/sshd.pid
   echo "$addr $(cut -d' ' -f1,2 "/srv/$lb/ssh/host_key.pub")" >>/home/ci/.ssh/known_hosts
   in_ns "$ns" unshare -m sh -c "mount -t tmpfs tmpfs /run && mkdir /run/sshd && mount -t tmpfs tmpfs /tmp \
     && mount -t tmpfs tmpfs /etc/keepalived && cp /srv/keepalived.conf $MAIN \
     && { keepalived -n -l -D -p /run/keepalived.pid -c /run/checkers-$lb.pid -f $MAIN >>/root/keepalived-$lb.log 2>&1 & } \
     && exec /usr/sbin/sshd -f /srv/$lb/ssh/sshd_config"
 done
-chown -R 1000:1000 /home/ci
 sleep 1
-as_ci() { in_ns runner env HOME=/home/ci setpriv --reuid=1000 --regid=1000 --clear-groups "$@"; }
 rm -rf /tmp/pair && cp -r /lab/configs/keepalived-pair /tmp/pair
 pair() { (cd /tmp/pair && as_ci lvsform "$@" --no-color); }
 # A director's keepalived (the parent: the lowest pid of its command line) and its files.

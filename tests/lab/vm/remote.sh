@@ -2,35 +2,12 @@
 # The director gets its own sshd (in a mount namespace with a private /run, so that its
 # lock file is its own); the runner is one more namespace on the LAN where lvsform runs
 # as an ordinary user, `ci`, that cannot touch IPVS itself.
-mkdir -p /srv/director/ssh
-ssh-keygen -q -t ed25519 -N '' -f /srv/director/ssh/host_key
-cp /lab/ssh/id_ed25519.pub /srv/director/ssh/authorized_keys
-cat >/srv/director/ssh/sshd_config <<CONF
-ListenAddress $DIP
-HostKey /srv/director/ssh/host_key
-AuthorizedKeysFile /srv/director/ssh/authorized_keys
-PidFile /tmp/sshd-director.pid
-PermitRootLogin prohibit-password
-StrictModes no
-UsePAM no
-KexAlgorithms curve25519-sha256
-CONF
+sshd_files director "$DIP" /tmp/sshd-director.pid
 in_ns director unshare -m sh -c "mount -t tmpfs tmpfs /run && mkdir /run/sshd && exec /usr/sbin/sshd -f /srv/director/ssh/sshd_config"
 director_key="$DIP $(cut -d' ' -f1,2 /srv/director/ssh/host_key.pub)"
 
-ip netns add runner
-ip link add l-runner type veth peer name eth0 netns runner
-ip link set l-runner master lan0 up
-in_ns runner ip link set lo up
-in_ns runner ip link set eth0 up
-in_ns runner ip addr add 10.1.0.50/24 dev eth0
-echo 'ci:x:1000:1000:ci:/home/ci:/bin/sh' >>/etc/passwd
-echo 'ci:x:1000:' >>/etc/group
-mkdir -p /home/ci/.ssh
-cp /lab/ssh/id_ed25519 /home/ci/.ssh/
-{ cat /lab/ssh/known_hosts; echo "$director_key"; } >/home/ci/.ssh/known_hosts
-chown -R 1000:1000 /home/ci
-as_ci() { in_ns runner env HOME=/home/ci setpriv --reuid=1000 --regid=1000 --clear-groups "$@"; }
+runner_up
+echo "$director_key" >>/home/ci/.ssh/known_hosts
 remote=/lab/configs/remote
 lvsform_as_ci() { (cd $remote && as_ci lvsform "$@" --no-color); }
 sleep 0.5

@@ -53,22 +53,11 @@ topology_up() {
     addr=$(rip "$host")
     in_ns "$host" ip addr add "$addr/24" dev eth0
     in_ns "$host" ip route add default via "$ROUTER_LAN"
-    mkdir -p "/srv/$host/www" "/srv/$host/ssh"
+    mkdir -p "/srv/$host/www"
     echo "$host" >"/srv/$host/www/index.html"
     in_ns "$host" httpd -p 80 -h "/srv/$host/www"
     in_ns "$host" httpd -p 8080 -h "/srv/$host/www"
-    ssh-keygen -q -t ed25519 -N '' -f "/srv/$host/ssh/host_key"
-    cp /lab/ssh/id_ed25519.pub "/srv/$host/ssh/authorized_keys"
-    cat >"/srv/$host/ssh/sshd_config" <<CONF
-ListenAddress $addr
-HostKey /srv/$host/ssh/host_key
-AuthorizedKeysFile /srv/$host/ssh/authorized_keys
-PidFile /run/sshd-$host.pid
-PermitRootLogin prohibit-password
-StrictModes no
-UsePAM no
-KexAlgorithms curve25519-sha256
-CONF
+    sshd_files "$host" "$addr" "/run/sshd-$host.pid"
     start_sshd "$host"
     echo "$addr $(cut -d' ' -f1,2 "/srv/$host/ssh/host_key.pub")" >>/lab/ssh/known_hosts
   done
@@ -128,3 +117,45 @@ only_server_missing() {
 
 # IPVS counters of the first TCP service in the director: "CONNS INPKTS OUTPKTS".
 tcp_counters() { in_ns director ipvsadm -Ln --stats | awk '/^TCP/ {print $3, $4, $5; exit}'; }
+
+# Writes /srv/NAME/ssh: a host key, the lab's key as the one authorized, and an
+# sshd_config that listens on ADDRESS and keeps its pid in PIDFILE.
+sshd_files() { # sshd_files NAME ADDRESS PIDFILE
+  mkdir -p "/srv/$1/ssh"
+  ssh-keygen -q -t ed25519 -N '' -f "/srv/$1/ssh/host_key"
+  cp /lab/ssh/id_ed25519.pub "/srv/$1/ssh/authorized_keys"
+  cat >"/srv/$1/ssh/sshd_config" <<CONF
+ListenAddress $2
+HostKey /srv/$1/ssh/host_key
+AuthorizedKeysFile /srv/$1/ssh/authorized_keys
+PidFile $3
+PermitRootLogin prohibit-password
+StrictModes no
+UsePAM no
+KexAlgorithms curve25519-sha256
+CONF
+}
+
+# One more host namespace NAME on the LAN, at ADDRESS, the router its gateway.
+lan_host() { # lan_host NAME ADDRESS
+  ip netns add "$1"
+  ip link add "l-$1" type veth peer name eth0 netns "$1"
+  ip link set "l-$1" master lan0 up
+  in_ns "$1" ip link set lo up
+  in_ns "$1" ip link set eth0 up
+  in_ns "$1" ip addr add "$2/24" dev eth0
+  in_ns "$1" ip route add default via "$ROUTER_LAN"
+}
+
+# The CI runner: namespace `runner` (10.1.0.50) where user `ci` runs lvsform with the
+# lab's key and the real servers' host keys (add the directors' to
+# /home/ci/.ssh/known_hosts).
+runner_up() {
+  lan_host runner 10.1.0.50
+  echo 'ci:x:1000:1000:ci:/home/ci:/bin/sh' >>/etc/passwd
+  echo 'ci:x:1000:' >>/etc/group
+  mkdir -p /home/ci/.ssh
+  cp /lab/ssh/id_ed25519 /lab/ssh/known_hosts /home/ci/.ssh/
+  chown -R 1000:1000 /home/ci
+}
+as_ci() { in_ns runner env HOME=/home/ci setpriv --reuid=1000 --regid=1000 --clear-groups "$@"; }
