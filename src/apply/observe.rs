@@ -1,7 +1,7 @@
 //! Reading what a plan compares: each director's IPVS table and settings, and every
 //! managed host in parallel; after a stage of an apply, only what its steps touched.
 
-use super::Backends;
+use super::{Backends, DirectorBackends};
 use crate::config::Config;
 use crate::director::{Director, DirectorError, DirectorFacts, KeepalivedQuery};
 use crate::host::{Host, HostError, HostFacts, for_each_parallel};
@@ -55,9 +55,15 @@ pub fn observe_with(
         };
         let settings = read_settings(config, index, &mut *director.settings);
         match (table, settings) {
-            (Ok(table), Ok(settings)) => observed
-                .directors
-                .push(Some(ObservedDirector { table, settings })),
+            (Ok(mut table), Ok(mut settings)) => {
+                if let Err(e) = with_keepalived(config, index, director, &mut table, &mut settings)
+                {
+                    errors.push(e);
+                }
+                observed
+                    .directors
+                    .push(Some(ObservedDirector { table, settings }))
+            }
             (table, settings) => {
                 errors.extend(table.err().map(ObserveError::from));
                 errors.extend(settings.err().map(ObserveError::from));
@@ -69,6 +75,58 @@ pub fn observe_with(
     } else {
         Err(errors)
     }
+}
+
+/// How often keepalived's services and its state are read again, at most, for a moment
+/// when both agree.
+const KEEPALIVED_READS: usize = 5;
+
+/// keepalived changes its services on its own as its checks go up and down, so a table
+/// read before its state may show a server its state already holds down, or the reverse:
+/// its services are read again between two reads of its state that agree, and the plan
+/// compares one moment of both.
+fn with_keepalived(
+    config: &Config,
+    index: usize,
+    director: &mut DirectorBackends,
+    table: &mut Table,
+    settings: &mut DirectorFacts,
+) -> Result<(), ObserveError> {
+    let health = |s: &DirectorFacts| match s.keepalived.as_ref().and_then(|k| k.daemon.as_ref()) {
+        Some(Ok(daemon)) => Some(daemon.down.clone()),
+        _ => None,
+    };
+    for _ in 0..KEEPALIVED_READS {
+        let keys = crate::plan::keepalived_services(config, index, settings);
+        if keys.is_empty() || health(settings).is_none() {
+            return Ok(());
+        }
+        let fresh = director.ipvs.observe_some(Some(&keys))?;
+        let again = read_settings(config, index, &mut *director.settings)?;
+        let agreed = health(&again) == health(settings);
+        *settings = again;
+        if agreed {
+            for key in &keys {
+                match fresh.services.get(key) {
+                    Some(service) => table.services.insert(*key, service.clone()),
+                    None => table.services.remove(key),
+                };
+                table.counters.retain(|(service, _), _| service != key);
+                table.order.remove(key);
+            }
+            table.counters.extend(
+                fresh
+                    .counters
+                    .into_iter()
+                    .filter(|((s, _), _)| keys.contains(s)),
+            );
+            table
+                .order
+                .extend(fresh.order.into_iter().filter(|(s, _)| keys.contains(s)));
+            return Ok(());
+        }
+    }
+    Ok(())
 }
 
 /// The settings director `index` is declared with, as they are.
@@ -112,8 +170,9 @@ pub fn reread_director(
         .ipvs
         .observe_some(Some(&touched))
         .map_err(|e| vec![e.into()])?;
-    let settings =
+    let mut settings =
         read_settings(config, index, &mut *director.settings).map_err(|e| vec![e.into()])?;
+    with_keepalived(config, index, director, &mut table, &mut settings).map_err(|e| vec![e])?;
     for (key, service) in table.services.iter_mut() {
         if !touched.contains(key)
             && let Some(old) = before.table.services.get_mut(key)

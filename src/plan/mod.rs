@@ -8,7 +8,7 @@ pub mod markdown;
 mod persist;
 pub mod render;
 
-pub use diff::{director_part, hosts_part};
+pub use diff::{director_part, hosts_part, keepalived_services};
 
 /// What a plan is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

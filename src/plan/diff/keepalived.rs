@@ -8,11 +8,11 @@ use crate::director::KeepalivedWrite;
 use crate::keepalived::{self, Daemon, HealthCheck, conf, render};
 
 /// The services keepalived holds on director `index`, as lvsform sees them: those
-/// declared with a check, and those in lvsform's file now.
-pub(super) fn owned(
+/// declared with a check, and those in lvsform's file now (`settings`, as read).
+pub fn keepalived_services(
     config: &Config,
     index: usize,
-    seen: &crate::plan::ObservedDirector,
+    settings: &DirectorFacts,
 ) -> BTreeSet<ServiceKey> {
     let director = &config.directors[index];
     let mut owned: BTreeSet<ServiceKey> = director
@@ -21,12 +21,7 @@ pub(super) fn owned(
         .filter(|key| config.services[*key].health_check.is_some())
         .copied()
         .collect();
-    if let Some(file) = seen
-        .settings
-        .keepalived
-        .as_ref()
-        .and_then(|k| k.file.as_deref())
-    {
+    if let Some(file) = settings.keepalived.as_ref().and_then(|k| k.file.as_deref()) {
         owned.extend(conf::services(file).into_keys());
     }
     owned

@@ -9,6 +9,7 @@ mod services;
 mod warnings;
 
 use hosts::show_host_change;
+pub use keepalived::keepalived_services;
 
 use super::{Action, Goal, Observed, Phase, Plan, ResourceChange, Step, persist};
 use crate::address::Address;
@@ -42,7 +43,7 @@ pub fn director_part(
     // keepalived's services are planned apart: the rest of the differ never sees them
     // live. A service whose check is dropped leaves keepalived's file first, then is
     // created over netlink (keepalived's write runs first among the services' steps).
-    let owned = keepalived::owned(config, index, seen);
+    let owned = keepalived::keepalived_services(config, index, &seen.settings);
     let (desired, checked, table, live) = if owned.is_empty() {
         (
             served,

@@ -147,7 +147,7 @@ check ka_plan_empty_after_removal sh -c "cd /tmp/ka && ip netns exec director lv
 
 # Handovers: without their checks the services become lvsform's over netlink (they leave
 # keepalived's file first, then are created), and with them again keepalived's.
-VARS='--var drain=2s --var servers={"10.1.0.11"=5,"10.1.0.12"=2}'
+VARS="--var drain=2s --var 'servers={\"10.1.0.11\"=5,\"10.1.0.12\"=2}'"
 rm -rf /tmp/unchecked && cp -r /tmp/ka /tmp/unchecked
 sed -i '/^  health_check {/,/^  }/d' /tmp/unchecked/main.lvs.hcl
 before=$(table)
