@@ -196,6 +196,15 @@ mod tests {
         }
     }
 
+    /// A fwmark service's real servers have no port of their own (0).
+    fn fwmarked(mut service: Service) -> Service {
+        service.destinations = std::mem::take(&mut service.destinations)
+            .into_iter()
+            .map(|(key, dest)| (DestinationKey { port: 0, ..key }, dest))
+            .collect();
+        service
+    }
+
     /// What lvsform writes reads back as the same services and checks: the file is what
     /// a reload is waited for with, and what a drain re-renders.
     #[test]
@@ -260,7 +269,7 @@ mod tests {
                     mark: 7,
                     family: Family::Ipv4,
                 },
-                (service(Scheduler::Rr, Forwarding::Dr), http),
+                (fwmarked(service(Scheduler::Rr, Forwarding::Dr)), http),
             ),
         ]
         .into();

@@ -58,9 +58,20 @@ impl Differ<'_> {
         let file = render::render(&want);
         let services: BTreeMap<ServiceKey, Service> =
             want.iter().map(|(k, (s, _))| (*k, s.clone())).collect();
-        let expected = keepalived::held(&services, &daemon.down);
+        let mut expected = keepalived::held(&services, &daemon.down);
         self.guardrails(&services, live);
-        let table_changes = self.table_changes(&expected, live);
+        let in_file = now.map(conf::services).unwrap_or_default();
+        // A live service made over netlink that gains a check is deleted first, and made
+        // by keepalived (which would keep a service it finds as it is).
+        let (adopted, live): (BTreeMap<ServiceKey, Service>, BTreeMap<ServiceKey, Service>) = live
+            .iter()
+            .map(|(key, service)| (*key, service.clone()))
+            .partition(|(key, _)| want.contains_key(key) && !in_file.contains_key(key));
+        let adopted: Vec<(ServiceKey, Service, Service)> = adopted
+            .into_iter()
+            .filter_map(|(key, have)| Some((key, have, expected.remove(&key)?)))
+            .collect();
+        let table_changes = self.table_changes(&expected, &live);
         for ((service, dest), why) in &daemon.down {
             if let Some(meta) = self.config.services.get(service)
                 && want.contains_key(service)
@@ -75,7 +86,25 @@ impl Differ<'_> {
             self.unrepaired(table_changes, daemon);
             return;
         }
-        let in_file = now.map(conf::services).unwrap_or_default();
+        for (key, have, want) in adopted {
+            let address = self.config.services[&key].address.clone();
+            let impact =
+                self.service_impact(&key, &have, Duration::ZERO) + ", re-created by keepalived";
+            let show = |s: &Service| Some(table_json(&key, s));
+            let at = self.change(
+                address,
+                Action::Replace,
+                show(&have),
+                show(&want),
+                Some(impact),
+            );
+            self.ipvs(
+                at,
+                Phase::ServiceUpsert,
+                Change::DelService { key },
+                recreate(&key, &have),
+            );
+        }
         let before: BTreeMap<ServiceKey, Service> =
             in_file.iter().map(|(k, (s, _))| (*k, s.clone())).collect();
         let path = &self.director.meta.keepalived.file;
@@ -100,7 +129,7 @@ impl Differ<'_> {
                 services_before,
             })))
         };
-        let (interim, leaving) = self.draining(&want, &in_file, live);
+        let (interim, leaving) = self.draining(&want, &in_file, &live);
         if leaving.is_empty() {
             let step = write(&file, now, services, before);
             self.step(at, Phase::ServiceUpsert, step);
