@@ -226,7 +226,11 @@ check tun_apply_succeeds [ "$code" -eq 0 ]
 check tun_host_prepared vip_on rs3 tunl0
 rule_on_rs3() { in_ns rs3 iptables -S INPUT | grep -Eq -- '-p (ipencap|4) -m comment --comment lvsform -j ACCEPT'; }
 check tun_firewall_rule_added rule_on_rs3
-check tun_traffic_reaches_every_server all_servers_answer "$VIP"
+# The VIP served DR just before: a client port that lands on one of that run's
+# connections in TIME_WAIT can lose its SYN to IPVS's connection reuse (seen once in CI:
+# 1 of 6 requests unanswered). One more round tells that from a server that never answers.
+answers_after_mode_switch() { all_servers_answer "$VIP" || all_servers_answer "$VIP"; }
+check tun_traffic_reaches_every_server answers_after_mode_switch
 tunnelled() { [ "$(in_ns rs1 cat /sys/class/net/tunl0/statistics/rx_packets)" -gt 0 ]; }
 check tun_packets_arrive_on_tunl0 tunnelled
 # Without the rule rs3 really gets nothing; the next apply puts the rule back.
@@ -266,7 +270,7 @@ code=$(status_of lvsform_in $nat apply --auto-approve)
 cat /tmp/out.txt
 check nat_apply_succeeds [ "$code" -eq 0 ]
 check nat_enables_forwarding [ "$(in_ns director sysctl -n net.ipv4.ip_forward)" = 1 ]
-check nat_traffic_reaches_every_server all_servers_answer "$VIP"
+check nat_traffic_reaches_every_server answers_after_mode_switch
 code=$(status_of lvsform_in $nat plan --detailed-exitcode)
 check nat_replan_is_empty [ "$code" -eq 0 ]
 
