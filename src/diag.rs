@@ -44,6 +44,16 @@ impl SourceFile {
     }
 
     /// 0-based index of the line holding a byte offset.
+    /// The text of 1-based line `line` without its leading white space, as a span.
+    pub fn line_span(&self, line: usize) -> std::ops::Range<usize> {
+        let start = self.line_starts[line.clamp(1, self.line_starts.len()) - 1];
+        let end = self.text[start..]
+            .find('\n')
+            .map_or(self.text.len(), |n| start + n);
+        let text = &self.text[start..end];
+        start + text.len() - text.trim_start().len()..start + text.trim_end().len()
+    }
+
     fn line_index(&self, offset: usize) -> usize {
         self.line_starts.partition_point(|&start| start <= offset) - 1
     }

@@ -301,6 +301,37 @@ pub enum IpNetmask {
     V6(u8),
 }
 
+impl IpNetmask {
+    /// The whole address (/32, /128): each client apart, IPVS's default.
+    pub fn whole(family: Family) -> IpNetmask {
+        match family {
+            Family::Ipv4 => IpNetmask::V4(std::net::Ipv4Addr::BROADCAST),
+            Family::Ipv6 => IpNetmask::V6(128),
+        }
+    }
+
+    /// A netmask of `family` as ipvsadm and keepalived write it: `255.255.255.0`, `64`.
+    pub fn parse(family: Family, text: &str) -> Option<IpNetmask> {
+        match family {
+            Family::Ipv4 => text.parse().ok().map(IpNetmask::V4),
+            Family::Ipv6 => text
+                .parse()
+                .ok()
+                .filter(|bits| *bits <= 128)
+                .map(IpNetmask::V6),
+        }
+    }
+
+    /// The netmask as written, unless it is the whole address (which goes unsaid).
+    pub fn written(self) -> Option<String> {
+        match self {
+            IpNetmask::V4(mask) if mask != std::net::Ipv4Addr::BROADCAST => Some(mask.to_string()),
+            IpNetmask::V6(bits) if bits != 128 => Some(bits.to_string()),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct DestinationKey {
     pub address: IpAddr,

@@ -102,9 +102,11 @@ fn with_keepalived(
             return Ok(());
         }
         let fresh = director.ipvs.observe_some(Some(&keys))?;
-        let again = read_settings(config, index, &mut *director.settings)?;
+        // keepalived alone: the director's sysctls and addresses were just read.
+        let query = keepalived_query(config, index);
+        let again = director.settings.observe(&[], None, Some(&query))?;
         let agreed = health(&again) == health(settings);
-        *settings = again;
+        settings.keepalived = again.keepalived;
         if agreed {
             for key in &keys {
                 match fresh.services.get(key) {
@@ -137,18 +139,25 @@ pub(super) fn read_settings(
 ) -> Result<DirectorFacts, DirectorError> {
     let director = &config.directors[index];
     let sysctls: Vec<String> = director.settings.sysctls.keys().cloned().collect();
-    let keepalived = KeepalivedQuery {
-        files: director.meta.keepalived.clone(),
-        daemon: director
-            .services
-            .iter()
-            .any(|key| config.services[key].health_check.is_some()),
-    };
+    let keepalived = keepalived_query(config, index);
     settings.observe(
         &sysctls,
         director.meta.interface.as_deref(),
         Some(&keepalived),
     )
+}
+
+/// What to read of director `index`'s keepalived: its file always, keepalived itself
+/// when the director serves services with checks.
+fn keepalived_query(config: &Config, index: usize) -> KeepalivedQuery {
+    let director = &config.directors[index];
+    KeepalivedQuery {
+        files: director.meta.keepalived.clone(),
+        daemon: director
+            .services
+            .iter()
+            .any(|key| config.services[key].health_check.is_some()),
+    }
 }
 
 /// Reads again what a director's steps changed, for verification: the real servers of

@@ -15,18 +15,14 @@ pub fn from_ipvsadm(path: &Path) -> Result<Imported, String> {
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let file = SourceFile::new(path.display().to_string(), text);
     let mut imported = Imported::default();
-    let mut offset = 0;
-    for line in file.text().split_inclusive('\n') {
-        let span = offset..offset + line.trim_end().len();
-        offset += line.len();
+    for (index, line) in file.text().lines().enumerate() {
         let words: Vec<&str> = line.split_whitespace().collect();
         if words.is_empty() || words[0].starts_with('#') {
             continue;
         }
         if let Err(problem) = rule(&words, &mut imported) {
-            imported
-                .warnings
-                .push(Diag::warning(problem).at(&file, span));
+            let warning = Diag::warning(problem).at(&file, file.line_span(index + 1));
+            imported.warnings.push(warning);
         }
     }
     Ok(imported)
@@ -62,7 +58,7 @@ fn rule(words: &[&str], imported: &mut Imported) -> Result<(), String> {
                         settings.persistence = Some(Persistence {
                             timeout: timeout
                                 .map_err(|_| "a bad persistence timeout".to_string())?,
-                            netmask: IpNetmask::V4(std::net::Ipv4Addr::BROADCAST),
+                            netmask: IpNetmask::whole(Family::Ipv4),
                             engine: None,
                         });
                     }
@@ -91,17 +87,10 @@ fn rule(words: &[&str], imported: &mut Imported) -> Result<(), String> {
             }
             if let Some(p) = settings.persistence.as_mut() {
                 p.engine = engine;
-                p.netmask = match (key.family(), netmask) {
-                    (Family::Ipv4, Some(mask)) => IpNetmask::V4(
-                        mask.parse()
-                            .map_err(|_| format!("netmask {mask} is not an IPv4 netmask"))?,
-                    ),
-                    (Family::Ipv6, Some(bits)) => IpNetmask::V6(
-                        bits.parse()
-                            .map_err(|_| format!("netmask {bits} is not a prefix length"))?,
-                    ),
-                    (Family::Ipv4, None) => IpNetmask::V4(std::net::Ipv4Addr::BROADCAST),
-                    (Family::Ipv6, None) => IpNetmask::V6(128),
+                p.netmask = match netmask {
+                    Some(text) => IpNetmask::parse(key.family(), &text)
+                        .ok_or(format!("netmask {text} is not one of the service's family"))?,
+                    None => IpNetmask::whole(key.family()),
                 };
             }
             let service = Service {

@@ -115,16 +115,8 @@ fn read(
 /// Each note as a warning on its line of `file`, in the order of the lines.
 fn warn(imported: &mut Imported, file: &Arc<SourceFile>, mut notes: Notes) {
     notes.sort_by_key(|(line, _)| *line);
-    let text = file.text();
-    let starts: Vec<usize> = std::iter::once(0)
-        .chain(text.match_indices('\n').map(|(i, _)| i + 1))
-        .collect();
     for (line, message) in notes {
-        let start = starts.get(line.saturating_sub(1)).copied().unwrap_or(0);
-        let end = text[start..].find('\n').map_or(text.len(), |n| start + n);
-        let first = start + text[start..end].len() - text[start..end].trim_start().len();
-        imported
-            .warnings
-            .push(Diag::warning(message).at(file, first..end));
+        let warning = Diag::warning(message).at(file, file.line_span(line));
+        imported.warnings.push(warning);
     }
 }

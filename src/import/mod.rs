@@ -38,7 +38,7 @@ use crate::config::RemoteDirectorMeta;
 use crate::defaults::KERNEL_TIMEOUTS;
 use crate::ipvs::Table;
 use crate::keepalived::{Check, HealthCheck};
-use crate::model::{Destination, Forwarding, IpNetmask, Mode, Service, ServiceKey, Tunnel};
+use crate::model::{Destination, Forwarding, Mode, Service, ServiceKey, Tunnel};
 use hcl::{Block, BlockBuilder, Body};
 use std::collections::BTreeMap;
 
@@ -182,14 +182,8 @@ fn virtual_server(
     }
     if let Some(p) = &s.persistence {
         let mut persistence = Block::builder("persistence").add_attribute(("timeout", p.timeout));
-        match p.netmask {
-            IpNetmask::V4(mask) if mask != std::net::Ipv4Addr::BROADCAST => {
-                persistence = persistence.add_attribute(("netmask", mask.to_string()));
-            }
-            IpNetmask::V6(prefix) if prefix != 128 => {
-                persistence = persistence.add_attribute(("netmask", prefix.to_string()));
-            }
-            _ => {}
+        if let Some(netmask) = p.netmask.written() {
+            persistence = persistence.add_attribute(("netmask", netmask));
         }
         if let Some(engine) = &p.engine {
             persistence = persistence.add_attribute(("engine", engine.clone()));

@@ -81,7 +81,7 @@ pub fn service_attrs(key: &ServiceKey, settings: &ServiceSettings) -> Vec<SvcAtt
     }
     let (timeout, netmask) = match &settings.persistence {
         Some(p) => (p.timeout, netmask_bytes(p.netmask)),
-        None => (0, netmask_bytes(default_netmask(key.family()))),
+        None => (0, netmask_bytes(IpNetmask::whole(key.family()))),
     };
     attrs.push(SvcAttr::SchedName(settings.scheduler.as_str().to_string()));
     if let Some(engine) = settings
@@ -98,13 +98,6 @@ pub fn service_attrs(key: &ServiceKey, settings: &ServiceSettings) -> Vec<SvcAtt
     attrs.push(SvcAttr::Timeout(timeout));
     attrs.push(SvcAttr::Netmask(netmask));
     attrs
-}
-
-fn default_netmask(family: Family) -> IpNetmask {
-    match family {
-        Family::Ipv4 => IpNetmask::V4(Ipv4Addr::BROADCAST),
-        Family::Ipv6 => IpNetmask::V6(128),
-    }
 }
 
 fn netmask_bytes(mask: IpNetmask) -> [u8; 4] {
@@ -178,7 +171,7 @@ pub fn service_entry(attrs: &[SvcAttr]) -> Result<ServiceEntry, DecodeError> {
     let netmask = match (family, netmask) {
         (Family::Ipv4, Some(raw)) => IpNetmask::V4(Ipv4Addr::from(raw)),
         (Family::Ipv6, Some(raw)) => IpNetmask::V6(u32::from_ne_bytes(raw).min(128) as u8),
-        (family, None) => default_netmask(family),
+        (family, None) => IpNetmask::whole(family),
     };
     let mut scheduler_flags = BTreeSet::new();
     if flags & IP_VS_SVC_F_SCHED1 != 0 {

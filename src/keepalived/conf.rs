@@ -327,7 +327,7 @@ pub fn virtual_server(item: &Item, groups: &Groups, notes: &mut Notes) -> Vec<Co
             "persistence_timeout" => {
                 persistence = Some(Persistence {
                     timeout: value.and_then(|t| t.parse().ok()).unwrap_or(360),
-                    netmask: IpNetmask::V4(std::net::Ipv4Addr::BROADCAST),
+                    netmask: IpNetmask::whole(Family::Ipv4),
                     engine: None,
                 })
             }
@@ -374,14 +374,10 @@ pub fn virtual_server(item: &Item, groups: &Groups, notes: &mut Notes) -> Vec<Co
     }
     if let Some(p) = persistence.as_mut() {
         p.engine = engine;
-        p.netmask = match (family_of(item, family), granularity) {
-            (Family::Ipv4, Some(mask)) => {
-                IpNetmask::V4(mask.parse().unwrap_or(std::net::Ipv4Addr::BROADCAST))
-            }
-            (Family::Ipv6, Some(bits)) => IpNetmask::V6(bits.parse().unwrap_or(128)),
-            (Family::Ipv4, None) => IpNetmask::V4(std::net::Ipv4Addr::BROADCAST),
-            (Family::Ipv6, None) => IpNetmask::V6(128),
-        };
+        let family = family_of(item, family);
+        p.netmask = granularity
+            .and_then(|text| IpNetmask::parse(family, &text))
+            .unwrap_or(IpNetmask::whole(family));
     }
     let members: Vec<ServiceKeyOf> = match (item.arg(1), item.arg(2)) {
         (Some("group"), Some(name)) => match groups.get(name) {

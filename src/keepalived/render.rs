@@ -2,7 +2,7 @@
 //! real server with its check.
 
 use super::{Check, HealthCheck};
-use crate::model::{Forwarding, IpNetmask, Scheduler, SchedulerFlag, Service, ServiceKey};
+use crate::model::{Forwarding, Scheduler, SchedulerFlag, Service, ServiceKey};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::time::Duration;
@@ -63,14 +63,8 @@ fn virtual_server(out: &mut String, key: &ServiceKey, service: &Service, check: 
     }
     if let Some(p) = &s.persistence {
         let _ = writeln!(out, "    persistence_timeout {}", p.timeout);
-        match p.netmask {
-            IpNetmask::V4(mask) if mask != std::net::Ipv4Addr::BROADCAST => {
-                let _ = writeln!(out, "    persistence_granularity {mask}");
-            }
-            IpNetmask::V6(bits) if bits != 128 => {
-                let _ = writeln!(out, "    persistence_granularity {bits}");
-            }
-            _ => {}
+        if let Some(netmask) = p.netmask.written() {
+            let _ = writeln!(out, "    persistence_granularity {netmask}");
         }
         if let Some(engine) = &p.engine {
             let _ = writeln!(out, "    persistence_engine {engine}");

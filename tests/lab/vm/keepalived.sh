@@ -322,7 +322,7 @@ code=$(status_of pair apply --auto-approve --var 'servers={"10.1.0.11"=4,"10.1.0
 nsenter -t "$(ka_pid_of lb2)" -m mount -o remount,rw /etc/keepalived
 cat /tmp/out.txt
 check pair_failure_on_lb2_exits_1 [ "$code" -eq 1 ]
-check pair_failure_names_lb2 grep -q 'director "lb2"' /tmp/out.txt
+check pair_failure_names_lb2 grep -q '^error: director "lb2" (10.1.0.2): cannot write /etc/keepalived/' /tmp/out.txt
 check pair_failure_is_rolled_back grep -q 'Everything was rolled back' /tmp/out.txt
 check pair_failure_restores_lb1 sh -c "[ \"\$(ip netns exec director ipvsadm -Sn | sort)\$(ip netns exec lb2 ipvsadm -Sn | sort)\" = '$before' ] && [ \"$(file_of lb1 | md5sum)$(file_of lb2 | md5sum)\" = '$files' ]"
 
