@@ -37,3 +37,6 @@ pub const CHECK_RETRIES: u32 = 2;
 
 /// How long apply waits for keepalived to make the table its file says, after a reload.
 pub const KEEPALIVED_SETTLE: Duration = Duration::from_secs(30);
+
+/// How long a probe at apply waits for its answer.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);

@@ -3,6 +3,9 @@
 
 use crate::keepalived;
 use crate::model::{InterfaceAddress, Service, ServiceKey};
+#[cfg(any(test, feature = "fakes"))]
+use crate::probe::Seen;
+use crate::probe::{Outcome, ProbeError, ProbeRun};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -162,6 +165,9 @@ pub enum DirectorError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Keepalived(#[from] keepalived::KeepalivedError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Probe(#[from] ProbeError),
 }
 
 impl DirectorError {
@@ -198,6 +204,8 @@ pub trait Director {
         keepalived: Option<&KeepalivedQuery>,
     ) -> Result<DirectorFacts, DirectorError>;
     fn apply(&mut self, change: &DirectorChange) -> Result<(), DirectorError>;
+    /// Carries out a probe from the director (SPEC §9): what it saw, or why it could not.
+    fn probe(&mut self, run: &ProbeRun) -> Result<Outcome, DirectorError>;
 }
 
 /// The director lvsform runs on.
@@ -221,6 +229,10 @@ impl Director for LocalDirector {
         change.check()?;
         apply(change)
     }
+
+    fn probe(&mut self, run: &ProbeRun) -> Result<Outcome, DirectorError> {
+        Ok(run.run()?)
+    }
 }
 
 /// A director in memory, for tests: holds its facts, fails at a chosen change.
@@ -232,6 +244,10 @@ pub struct FakeDirector {
     pub applied: usize,
     /// The index of the change that fails.
     pub fail_at: Option<usize>,
+    /// Probes carried out so far.
+    pub probed: Vec<ProbeRun>,
+    /// Real servers whose probes are refused: directly (`false`) or through the VIP.
+    pub refusing: BTreeSet<(crate::model::DestinationKey, bool)>,
 }
 
 #[cfg(any(test, feature = "fakes"))]
@@ -269,6 +285,20 @@ impl Director for FakeDirector {
             }
         }
         Ok(())
+    }
+
+    fn probe(&mut self, run: &ProbeRun) -> Result<Outcome, DirectorError> {
+        run.check()?;
+        self.probed.push(run.clone());
+        let refused = self.refusing.contains(&(run.server, run.through.is_some()));
+        Ok(Outcome {
+            passed: !refused,
+            seen: match refused {
+                true => Seen::Refused,
+                false => Seen::Connected,
+            },
+            millis: 1,
+        })
     }
 }
 

@@ -24,4 +24,5 @@ pub mod model;
 pub mod parallel;
 pub mod plan;
 pub mod planfile;
+pub mod probe;
 pub mod show;

@@ -35,7 +35,8 @@ pub struct PlanFile {
 }
 
 /// What differs between a saved plan and the plan made again now: the addresses whose
-/// changes (as shown, or their steps) differ, or "its warnings" when only the rest does.
+/// changes (as shown, or their steps) differ, "its probes" when those do, or "its
+/// warnings" when only the rest does.
 /// Live connection counts (`impact`) move all the time and are not compared.
 pub fn differences(saved: &Plan, now: &Plan) -> Vec<String> {
     let reviewed = |plan: &Plan| -> BTreeMap<Address, ResourceChange> {
@@ -57,6 +58,9 @@ pub fn differences(saved: &Plan, now: &Plan) -> Vec<String> {
         .filter(|a| before.get(*a) != after.get(*a))
         .map(ToString::to_string)
         .collect();
+    if differ.is_empty() && saved.probes != now.probes {
+        differ.push("its probes".into());
+    }
     let same_rest = saved.replaced == now.replaced && saved.warnings == now.warnings;
     if differ.is_empty() && !same_rest {
         differ.push("its warnings".into());

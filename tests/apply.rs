@@ -582,6 +582,7 @@ impl apply::Progress for Recorder {
             apply::Event::Verifying => "verifying".into(),
             apply::Event::Failed(error) => format!("failed: {error}"),
             apply::Event::Undone { undo, error } => format!("undone {undo} {error:?}"),
+            apply::Event::Probed { probe, .. } => format!("probed {}", probe.server),
         };
         self.events.push(text);
     }

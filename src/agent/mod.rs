@@ -31,7 +31,7 @@ use std::time::Duration;
 pub use wire::{TableParts, WireTable};
 
 /// Raised when a message changes shape; both ends must speak the same.
-pub const PROTOCOL: u32 = 5;
+pub const PROTOCOL: u32 = 6;
 
 /// The runner's longest quiet on a link it holds: it sends a heartbeat then.
 const HEARTBEAT: Duration = Duration::from_secs(5);
@@ -85,6 +85,10 @@ pub enum Request {
     ApplyDirector {
         change: DirectorChange,
     },
+    /// A probe from the director (it cleans up after itself before it answers).
+    Probe {
+        run: crate::probe::ProbeRun,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -98,6 +102,7 @@ pub enum Response {
         failed: Vec<(usize, Refusal)>,
     },
     Director(Box<DirectorFacts>),
+    Probed(crate::probe::Outcome),
     Refused(Refusal),
 }
 
@@ -332,6 +337,10 @@ impl Agent {
             },
             Request::ApplyDirector { change } => match LocalDirector.apply(&change) {
                 Ok(()) => Response::Done,
+                Err(e) => Response::refused(&e, e.errno()),
+            },
+            Request::Probe { run } => match LocalDirector.probe(&run) {
+                Ok(outcome) => Response::Probed(outcome),
                 Err(e) => Response::refused(&e, e.errno()),
             },
         }))

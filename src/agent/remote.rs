@@ -7,6 +7,7 @@ use crate::director::{Director, DirectorChange, DirectorError, DirectorFacts, Ke
 use crate::host::{HostError, open_session};
 use crate::ipvs::{ApplyError, Change, Ipvs, IpvsError, Table};
 use crate::model::ServiceKey;
+use crate::probe::{Outcome, ProbeRun};
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::sync::{Arc, Mutex, Weak};
@@ -500,6 +501,17 @@ impl Director for RemoteSettings {
         held(&self.0)
             .call(&request, |response| match response {
                 Response::Done => Ok(()),
+                other => Err(other),
+            })
+            .map_err(|e| DirectorError::Remote(Box::new(e)))
+    }
+
+    fn probe(&mut self, run: &ProbeRun) -> Result<Outcome, DirectorError> {
+        run.check()?;
+        let request = Request::Probe { run: run.clone() };
+        held(&self.0)
+            .call(&request, |response| match response {
+                Response::Probed(outcome) => Ok(outcome),
                 other => Err(other),
             })
             .map_err(|e| DirectorError::Remote(Box::new(e)))

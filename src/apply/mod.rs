@@ -20,6 +20,7 @@ use crate::director::{Director, DirectorError};
 use crate::host::{Host, HostApplyError};
 use crate::ipvs::{Ipvs, IpvsError};
 use crate::plan::{Goal, Observed, Plan, Step};
+use crate::probe::{Outcome, PlannedProbe};
 use miette::Diagnostic;
 use std::fmt;
 use std::sync::Arc;
@@ -121,12 +122,63 @@ pub enum Error {
         waited: u64,
         difference: String,
     },
+    /// Probes that failed: before any change (each server probed directly), or the first
+    /// through a VIP after a director's changes.
+    #[error("{}", probes_failed(.0))]
+    Probes(Vec<ProbeFailure>),
     /// The state after the steps could not be read, or not planned against.
     #[error("verification failed: the live state cannot be read back")]
     ReadBack {
         errors: Vec<ObserveError>,
         diagnostics: Vec<Diag>,
     },
+}
+
+fn probes_failed(failures: &[ProbeFailure]) -> String {
+    match failures {
+        [only] => only.to_string(),
+        _ => format!(
+            "{} real servers failed their probes before any change",
+            failures.len()
+        ),
+    }
+}
+
+/// A probe that ran and failed.
+#[derive(Debug, thiserror::Error)]
+#[error("probe of {} {}: {outcome}", .probe.server_text(), way(*.through, .probe))]
+pub struct ProbeFailure {
+    pub probe: PlannedProbe,
+    /// Through the VIP (else directly).
+    pub through: bool,
+    pub outcome: Outcome,
+}
+
+/// How a probe went: `directly`, `through 203.0.113.10:80 (dr)`.
+pub fn way(through: bool, probe: &PlannedProbe) -> String {
+    match probe.through_vip().through {
+        Some(t) if through => format!(
+            "through {} ({})",
+            crate::model::SocketText(t.vip, t.port),
+            t.forwarding.mode()
+        ),
+        _ => "directly".into(),
+    }
+}
+
+impl Diagnostic for ProbeFailure {
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        Some(match self.through {
+            true => Box::new(format!(
+                "it answers directly but not through the VIP: {}",
+                self.probe.likely_cause()
+            )),
+            false => Box::new(format!(
+                "the server does not answer the probe ({}): start its service, or correct the service's probe block",
+                self.probe.probe
+            )),
+        })
+    }
 }
 
 /// One host's error as it is; several as a count, each related.
@@ -141,6 +193,7 @@ impl miette::Diagnostic for Error {
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
         match self {
             Error::Hosts(errors) if errors.len() == 1 => errors[0].help(),
+            Error::Probes(failures) if failures.len() == 1 => failures[0].help(),
             Error::Director(error) => error.help(),
             Error::Drain(error) => error.help(),
             Error::Unsettled { .. } => Some(Box::new(
@@ -154,6 +207,9 @@ impl miette::Diagnostic for Error {
         match self {
             Error::Hosts(errors) if errors.len() > 1 => {
                 Some(Box::new(errors.iter().map(|e| e as &dyn Diagnostic)))
+            }
+            Error::Probes(failures) if failures.len() > 1 => {
+                Some(Box::new(failures.iter().map(|e| e as &dyn Diagnostic)))
             }
             Error::ReadBack { errors, .. } => {
                 Some(Box::new(errors.iter().map(|e| e as &dyn Diagnostic)))
@@ -237,6 +293,12 @@ pub enum Event<'a> {
     },
     /// Every step ran; what they touched is read back.
     Verifying,
+    /// A probe ran (`through`: through the VIP, else directly).
+    Probed {
+        probe: &'a PlannedProbe,
+        through: bool,
+        outcome: &'a Outcome,
+    },
     /// The apply failed; the rollback follows.
     Failed(&'a Error),
     /// A journal entry was undone, or could not be.

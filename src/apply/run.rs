@@ -4,11 +4,14 @@
 use super::steps::{self, Journal, NotUndone};
 use super::touched::Touched;
 use super::{
-    Backends, Cancel, Error, Event, Failure, Left, Progress, Request, reread_director, reread_hosts,
+    Backends, Cancel, Error, Event, Failure, Left, ProbeFailure, Progress, Request,
+    reread_director, reread_hosts,
 };
 use crate::address::Address;
 use crate::config::Config;
+use crate::director::DirectorError;
 use crate::plan::{Goal, Observed, Phase, Plan, Step};
+use crate::probe::{PlannedProbe, ProbeError};
 
 /// Steps that run together: on one director, or on the real servers.
 struct Stage<'p> {
@@ -119,6 +122,13 @@ pub fn run(
         targets,
     };
     let total = stages.iter().map(|s| s.steps.len()).sum();
+    // Servers that start getting traffic must answer before anything changes.
+    let gates: Vec<&PlannedProbe> = plan.probes.iter().filter(|p| p.gate).collect();
+    if let Err(error) = probe(config, backends, &gates, false, progress, cancel) {
+        progress.event(Event::Failed(&error));
+        let left = Box::default();
+        return Err(Failure { error, left });
+    }
     let mut done = 0;
     // Each stage run so far: its director (none: the real servers'), its journal, what it
     // touched as it was.
@@ -152,6 +162,14 @@ pub fn run(
             verifying
                 .director(director, backends, &mut observed, &stage.steps)
                 .err()
+                .or_else(|| {
+                    // Then its new and changed servers carry traffic through the VIP.
+                    let name = config.directors[director].name();
+                    let probes: Vec<&PlannedProbe> = (plan.probes.iter())
+                        .filter(|p| p.director.as_deref() == name)
+                        .collect();
+                    probe(config, backends, &probes, true, progress, cancel).err()
+                })
         });
         if failed.is_some() {
             break;
@@ -176,8 +194,57 @@ pub fn run(
         }
     };
     progress.event(Event::Failed(&error));
-    let left = Box::new(roll_back(config, backends, journals, progress));
+    let mut left = roll_back(config, backends, journals, progress);
+    if let Error::Director(DirectorError::Probe(ProbeError::Left(what))) = &error {
+        left.add(what.clone(), &error, false);
+    }
+    let left = Box::new(left);
     Err(Failure { error, left })
+}
+
+/// Runs `probes`, each on its director, one at a time: directly (every one, then the
+/// failures together), or through the VIP (up to the first failure).
+fn probe(
+    config: &Config,
+    backends: &mut Backends,
+    probes: &[&PlannedProbe],
+    through: bool,
+    progress: &mut dyn Progress,
+    cancel: &Cancel,
+) -> Result<(), Error> {
+    let mut failures = Vec::new();
+    for planned in probes {
+        if cancel.is_cancelled() {
+            return Err(Error::Cancelled);
+        }
+        let index = (config.directors.iter())
+            .position(|d| d.name() == planned.director.as_deref())
+            .expect("a plan's director is one of the configuration's");
+        let run = match through {
+            true => planned.through_vip(),
+            false => planned.direct(),
+        };
+        let outcome = backends.directors[index].settings.probe(&run)?;
+        progress.event(Event::Probed {
+            probe: planned,
+            through,
+            outcome: &outcome,
+        });
+        if !outcome.passed {
+            failures.push(ProbeFailure {
+                probe: (*planned).clone(),
+                through,
+                outcome,
+            });
+            if through {
+                break;
+            }
+        }
+    }
+    match failures.is_empty() {
+        true => Ok(()),
+        false => Err(Error::Probes(failures)),
+    }
 }
 
 /// Undoes every stage run so far, the latest first; returns what is left. A rollback is

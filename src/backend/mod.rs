@@ -127,6 +127,13 @@ impl Director for LeftOutPart {
     fn apply(&mut self, _: &DirectorChange) -> Result<(), DirectorError> {
         Err(self.error())
     }
+
+    fn probe(
+        &mut self,
+        _: &crate::probe::ProbeRun,
+    ) -> Result<crate::probe::Outcome, DirectorError> {
+        Err(self.error())
+    }
 }
 
 /// The real backends: netlink and this machine's files for itself, SSH for the others.

@@ -94,6 +94,18 @@ impl Progress for StderrProgress {
                     bar.set_message("reading back what changed");
                 }
             }
+            Event::Probed {
+                probe,
+                through,
+                outcome,
+            } => {
+                let verdict = if outcome.passed { "ok" } else { "FAILED" };
+                self.say(&format!(
+                    "probe {} {}: {verdict}, {outcome}",
+                    probe.server_text(),
+                    apply::way(through, probe)
+                ));
+            }
             Event::Failed(error) => {
                 if let Some(diagnostics) = replan_diagnostics(error) {
                     self.say(&diagnostics);
@@ -160,6 +172,27 @@ pub(super) fn event_json(event: &Event<'_>) -> Option<Value> {
     Some(match event {
         Event::Finished { batch, done, total } => {
             json!({"event": "step", "done": done, "total": total, "what": batch.to_string()})
+        }
+        Event::Probed {
+            probe,
+            through,
+            outcome,
+        } => {
+            let mut line = json!({
+                "event": "probe",
+                "address": probe.address,
+                "server": probe.server.to_string(),
+                "via": if *through { "vip" } else { "direct" },
+                "outcome": outcome,
+            });
+            if *through && let Some(t) = probe.through_vip().through {
+                line["through"] = json!(crate::model::SocketText(t.vip, t.port).to_string());
+                line["mode"] = json!(t.forwarding.mode());
+            }
+            if let Some(director) = &probe.director {
+                line["director"] = json!(director);
+            }
+            line
         }
         Event::Failed(error) => json!({"event": "failed", "error": error_text(*error)}),
         Event::Undone { undo, error } => json!({

@@ -96,6 +96,7 @@ pub fn build(declared: Declared, diags: &mut Diagnostics) -> Config {
                 max_depool: decl.max_depool,
                 destinations,
                 health_check: decl.health_check.clone(),
+                probe: decl.probe.clone(),
             },
         );
         let mut service = decl.service.answering_every_client();

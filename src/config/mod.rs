@@ -51,6 +51,8 @@ pub struct ServiceMeta {
     pub destinations: BTreeMap<DestinationKey, DestinationMeta>,
     /// Its `health_check`: the service is keepalived's on every director serving it.
     pub health_check: Option<crate::keepalived::HealthCheck>,
+    /// Its `probe`: apply dials the real servers it adds or changes.
+    pub probe: Option<crate::probe::Probe>,
 }
 
 #[derive(Debug, Clone)]

@@ -41,6 +41,7 @@ pub fn markdown(plan: &Plan) -> String {
         let _ = write!(out, "\n> **Warning:** {}\n", escape(warning));
     }
     held_down(&mut out, plan);
+    probes(&mut out, plan);
     // Deletions and replacements first, then updates, then creations; each in plan order.
     let mut changes: Vec<&ResourceChange> = plan.changes.iter().collect();
     changes.sort_by_key(|c| match c.action {
@@ -167,7 +168,6 @@ fn html(text: &str) -> String {
         .replace('>', "&gt;")
 }
 
-/// Text for a table cell or a paragraph: no table breaks, no HTML.
 /// The real servers keepalived holds down, as a list.
 fn held_down(out: &mut String, plan: &Plan) {
     if !plan.held_down.is_empty() {
@@ -178,6 +178,17 @@ fn held_down(out: &mut String, plan: &Plan) {
     }
 }
 
+/// The probes apply will run, as a list.
+fn probes(out: &mut String, plan: &Plan) {
+    if !plan.probes.is_empty() {
+        out.push_str("\nApply will probe (a failure stops it, or rolls it back):\n\n");
+        for probe in &plan.probes {
+            let _ = writeln!(out, "- {}", escape(&probe.plan_line()));
+        }
+    }
+}
+
+/// Text for a table cell or a paragraph: no table breaks, no HTML.
 fn escape(text: &str) -> String {
     html(text).replace('|', "\\|").replace('\n', " ")
 }

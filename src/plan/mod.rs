@@ -215,6 +215,9 @@ pub struct Plan {
     /// drift, and nothing to apply.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub held_down: Vec<String>,
+    /// The probes apply will run (SPEC §9), each director's in its order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub probes: Vec<crate::probe::PlannedProbe>,
 }
 
 impl Plan {
@@ -286,6 +289,11 @@ impl Plan {
                 Some(name) => format!("{}.{line}", Address::director().in_director(name)),
                 None => line,
             }));
+        self.probes.extend(part.probes.into_iter().map(|mut probe| {
+            probe.address = under(probe.address);
+            probe.director = director.map(str::to_string);
+            probe
+        }));
     }
 
     /// Only what `--target` addresses ask for, with what they need: the service of a
@@ -335,11 +343,18 @@ impl Plan {
             .filter(|c| keep(&c.address) || keepalived(c))
             .cloned()
             .collect();
+        let probes = self
+            .probes
+            .iter()
+            .filter(|p| keep(&p.address))
+            .cloned()
+            .collect();
         Plan {
             changes,
             warnings: self.warnings,
             replaced: self.replaced,
             held_down: self.held_down,
+            probes,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! same `ResourceChange` list so that they cannot disagree.
 
 use super::{Action, Plan, ResourceChange};
+use crate::model::SocketText;
 use crate::parallel::for_each_parallel;
 use serde_json::{Value, json};
 use std::fmt::Write;
@@ -29,7 +30,43 @@ pub fn json(plan: &Plan) -> Value {
     if !plan.held_down.is_empty() {
         document["held_down"] = json!(plan.held_down);
     }
+    if !plan.probes.is_empty() {
+        document["probes"] = plan.probes.iter().map(probe_json).collect();
+    }
     document
+}
+
+/// A planned probe as `plan --json` shows it (and apply's probe events).
+pub fn probe_json(probe: &crate::probe::PlannedProbe) -> Value {
+    let through = probe
+        .through_vip()
+        .through
+        .map(|t| SocketText(t.vip, t.port).to_string());
+    let mut value = json!({
+        "address": probe.address,
+        "server": probe.server.to_string(),
+        "through": through,
+        "mode": probe.forwarding.mode(),
+        "check": probe.probe.check,
+        "timeout_ms": probe.probe.timeout.as_millis() as u64,
+        "direct_first": probe.gate,
+    });
+    if let Some(director) = &probe.director {
+        value["director"] = json!(director);
+    }
+    value
+}
+
+/// The probes apply will run, said after the plan.
+pub fn probes(plan: &Plan) -> String {
+    let mut out = String::new();
+    if !plan.probes.is_empty() {
+        out.push_str("\nApply will probe (a failure stops it, or rolls it back):\n");
+        for probe in &plan.probes {
+            let _ = writeln!(out, "  - {}", probe.plan_line());
+        }
+    }
+    out
 }
 
 /// The real servers keepalived holds down, said after the plan (or its "No changes").
@@ -136,6 +173,7 @@ pub fn human_parts(plan: &Plan, color: bool) -> Vec<String> {
         let _ = writeln!(out, "\nWarning: {warning}");
     }
     out.push_str(&held_down(plan));
+    out.push_str(&probes(plan));
     let (add, change, destroy) = plan.summary();
     let _ = writeln!(
         out,

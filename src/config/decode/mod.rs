@@ -60,6 +60,7 @@ pub struct DeclaredService {
     pub directors: Option<(Vec<String>, Location)>,
     pub servers: Vec<DeclaredServer>,
     pub health_check: Option<crate::keepalived::HealthCheck>,
+    pub probe: Option<crate::probe::Probe>,
 }
 
 pub struct DeclaredServer {

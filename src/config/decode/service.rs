@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::keepalived::{Check, HealthCheck};
+use crate::probe::Probe;
 use std::ops::Range;
 use std::time::Duration;
 
@@ -22,7 +23,12 @@ pub(super) const VIRTUAL_SERVER: Schema = Schema {
         "directors",
         "for_each",
     ],
-    blocks: &["persistence", "real_server", "health_check"],
+    blocks: &["persistence", "real_server", "health_check", "probe"],
+};
+
+pub(super) const PROBE: Schema = Schema {
+    attributes: &["timeout"],
+    blocks: &["http", "tcp"],
 };
 
 pub(super) const HEALTH_CHECK: Schema = Schema {
@@ -122,40 +128,7 @@ pub(super) fn health_check(reader: &mut Reader, body: &Body, fwmark: bool) -> Op
     reader.check(&block.body, "the health_check block", &HEALTH_CHECK);
     let _ = reader.labels(block, &[]);
     let b = &block.body;
-    let mut kinds = b
-        .blocks()
-        .filter(|k| matches!(k.ident.as_str(), "http" | "tcp"));
-    let kind = match (kinds.next(), kinds.next()) {
-        (Some(_), Some(second)) => {
-            reader
-                .error(block_span(second), "a health_check has one kind of check")
-                .help = Some("keep either `http { … }` or `tcp {}`".into());
-            None
-        }
-        (Some(kind), None) => {
-            let _ = reader.labels(kind, &[]);
-            Some(match kind.ident.as_str() {
-                "http" => http_check(reader, &kind.body),
-                _ => {
-                    reader.check(
-                        &kind.body,
-                        "the tcp block",
-                        &Schema {
-                            attributes: &[],
-                            blocks: &[],
-                        },
-                    );
-                    Check::Tcp
-                }
-            })
-        }
-        (None, _) => {
-            reader
-                .error(block_span(block), "a health_check needs a kind of check")
-                .help = Some("add `http { path = \"/\" }` or `tcp {}` inside it".into());
-            None
-        }
-    };
+    let kind = check_kind(reader, block, "health_check");
     let port = reader
         .get(b, "port", body::integer(1, 65535))
         .map(|p| p.value as u16);
@@ -200,6 +173,88 @@ pub(super) fn health_check(reader: &mut Reader, body: &Body, fwmark: bool) -> Op
     })
 }
 
+/// The kind of check inside a `health_check` or `probe` block: `http { … }` or `tcp {}`.
+fn check_kind(reader: &mut Reader, block: &Block, what: &str) -> Option<Check> {
+    let mut kinds = block
+        .body
+        .blocks()
+        .filter(|k| matches!(k.ident.as_str(), "http" | "tcp"));
+    match (kinds.next(), kinds.next()) {
+        (Some(_), Some(second)) => {
+            reader
+                .error(
+                    block_span(second),
+                    format!("a {what} has one kind of check"),
+                )
+                .help = Some("keep either `http { … }` or `tcp {}`".into());
+            None
+        }
+        (Some(kind), None) => {
+            let _ = reader.labels(kind, &[]);
+            Some(match kind.ident.as_str() {
+                "http" => http_check(reader, &kind.body),
+                _ => {
+                    reader.check(
+                        &kind.body,
+                        "the tcp block",
+                        &Schema {
+                            attributes: &[],
+                            blocks: &[],
+                        },
+                    );
+                    Check::Tcp
+                }
+            })
+        }
+        (None, _) => {
+            reader
+                .error(block_span(block), format!("a {what} needs a kind of check"))
+                .help = Some("add `http { path = \"/\" }` or `tcp {}` inside it".into());
+            None
+        }
+    }
+}
+
+/// The `probe` block (SPEC §9): apply dials a server it adds or changes, directly and
+/// through the VIP. Only a VIP:port TCP service has a VIP and a port to dial.
+pub(super) fn probe(reader: &mut Reader, body: &Body, tcp_vip: bool) -> Option<Probe> {
+    let mut blocks = body.blocks().filter(|b| b.ident.as_str() == "probe");
+    let block = blocks.next()?;
+    if let Some(extra) = blocks.next() {
+        reader
+            .error(block_span(extra), "only one `probe` block is allowed")
+            .help = Some("a service has one probe per real server: keep one block".into());
+    }
+    reader.check(&block.body, "the probe block", &PROBE);
+    let _ = reader.labels(block, &[]);
+    if !tcp_vip {
+        reader
+            .error(
+                block_span(block),
+                "a probe needs a TCP service with a VIP and a port",
+            )
+            .help = Some(
+            "apply dials the VIP's port over TCP: probe a `protocol = \"tcp\"` service with `vip` and `port` (a fwmark or UDP service has none to dial)"
+                .into(),
+        );
+    }
+    let kind = check_kind(reader, block, "probe");
+    let timeout = reader
+        .get(&block.body, "timeout", |v| {
+            let timeout = body::duration(v)?;
+            if timeout < Duration::from_millis(100) || timeout > crate::probe::MAX_TIMEOUT {
+                return Err(Problem::new(format!("timeout {timeout:?} is out of range"))
+                    .help("a probe waits 100ms to 30s: apply waits for each in turn"));
+            }
+            Ok(timeout)
+        })
+        .map_or(defaults::PROBE_TIMEOUT, |t| t.value);
+    Some(Probe {
+        check: kind?,
+        timeout,
+    })
+}
+
 fn http_check(reader: &mut Reader, body: &Body) -> Check {
     reader.check(body, "the http block", &HTTP_CHECK);
     let path = reader
@@ -211,7 +266,7 @@ fn http_check(reader: &mut Reader, body: &Body) -> Check {
                     .any(|c| c.is_whitespace() || c.is_control() || "\"'#!{}\\".contains(c));
             if !plain {
                 return Err(
-                    Problem::new(format!("{path:?} is not a path keepalived can check"))
+                    Problem::new(format!("{path:?} is not a path lvsform can check"))
                         .help("a path starts with / and has no spaces, quotes, braces, # or !"),
                 );
             }
@@ -305,6 +360,9 @@ impl<'m> Decoder<'m, '_> {
         });
         let fwmark_value = reader.get(body, "fwmark", fwmark);
         let health_check = health_check(&mut reader, body, fwmark_value.is_some());
+        let tcp_vip =
+            fwmark_value.is_none() && protocol.as_ref().is_none_or(|p| p.value == Protocol::Tcp);
+        let probe = probe(&mut reader, body, tcp_vip);
         let vips = reader.get(body, "vips", |v| list_of(v, body::host_address));
         let scheduler = reader
             .get(body, "scheduler", keyword(Scheduler::ALL, "scheduler"))
@@ -370,6 +428,7 @@ impl<'m> Decoder<'m, '_> {
             }),
             servers: Vec::new(),
             health_check,
+            probe,
         };
 
         let context = ServiceContext {

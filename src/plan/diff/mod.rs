@@ -90,7 +90,10 @@ pub fn director_part(
         }
     }
     let retired = std::mem::take(&mut d.retired_vips);
-    d.finish().map(|plan| (plan, retired))
+    d.finish().map(|mut plan| {
+        plan.probes = crate::probe::planned(config, &plan);
+        (plan, retired)
+    })
 }
 
 /// The real servers' part of a plan, which serves every director: `retired` are the VIPs
