@@ -363,7 +363,8 @@ fn apply(change: &DirectorChange) -> Result<(), DirectorError> {
     }
 }
 
-fn ip(args: &[&str]) -> Result<(), DirectorError> {
+/// Runs `ip` with `args` (never a shell).
+pub(crate) fn ip(args: &[&str]) -> Result<(), DirectorError> {
     let output = Command::new("ip")
         .args(args)
         .output()

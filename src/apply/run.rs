@@ -230,6 +230,10 @@ fn probe(
             through,
             outcome: &outcome,
         });
+        // Ctrl-C waits for the probe under way (it cleans up first), not for the others.
+        if cancel.is_cancelled() {
+            return Err(Error::Cancelled);
+        }
         if !outcome.passed {
             failures.push(ProbeFailure {
                 probe: (*planned).clone(),

@@ -61,10 +61,12 @@ fn exchange(
     let mut stream = std::net::TcpStream::from(socket);
     stream.set_write_timeout(Some(left()?))?;
     let host = crate::model::SocketText(target.ip(), target.port());
-    write!(
-        stream,
+    // One write: a server that answers on the first segment and closes would otherwise
+    // reset the connection over the rest, before its answer is read.
+    let request = format!(
         "GET {path} HTTP/1.0\r\nHost: {host}\r\nUser-Agent: lvsform-probe\r\nConnection: close\r\n\r\n"
-    )?;
+    );
+    stream.write_all(request.as_bytes())?;
     let mut reply = Vec::new();
     let mut buffer = [0u8; 512];
     while !reply.windows(2).any(|w| w == b"\r\n") && reply.len() < 1024 {
@@ -114,10 +116,14 @@ mod tests {
         let address = listener.local_addr().unwrap();
         let server = std::thread::spawn(move || {
             let (mut stream, _) = listener.accept().unwrap();
-            let mut request = [0u8; 512];
-            let n = stream.read(&mut request).unwrap();
+            let mut request = Vec::new();
+            let mut buffer = [0u8; 512];
+            while !request.ends_with(b"\r\n\r\n") {
+                let n = stream.read(&mut buffer).unwrap();
+                request.extend_from_slice(&buffer[..n]);
+            }
             stream.write_all(reply).unwrap();
-            String::from_utf8_lossy(&request[..n]).into_owned()
+            String::from_utf8_lossy(&request).into_owned()
         });
         (address, server)
     }

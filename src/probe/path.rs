@@ -4,17 +4,28 @@
 //! sends it to that server the way it sends clients (NAT, DR or TUN). Clients' packets
 //! carry no mark: the temporary service is never theirs.
 //!
-//! The connection leaves from the director's address towards the server (its DIP): from
-//! the VIP, its own source, a DR or TUN server would drop it as a martian. The server
+//! DR and TUN: the connection leaves from the director's address towards the server (its
+//! DIP): from the VIP, its own source, the server would drop it as a martian. The server
 //! answers from the VIP, which the director holds itself, so the director would drop the
 //! answer as a martian in turn unless `accept_local` is set: it is, for the probe only.
-//! The probe sets both back (service and sysctl) before it returns, with the signals that
-//! could end it (SIGINT, SIGTERM, SIGHUP) held meanwhile, so that neither Ctrl-C nor a
-//! lost SSH connection leaves them behind.
+//!
+//! NAT: the server answers the source through its default route, which must be the
+//! director; the DIP is on its own LAN and would be answered directly whatever that route.
+//! So the connection leaves from an address no LAN has, `PROBE_SOURCE` (RFC 2544's
+//! benchmarking range), held on the director's `lo` for the probe: its answer reaches the
+//! director only along the route real clients' answers take.
+//!
+//! The probe puts everything back (service, sysctl, address) before it returns, with the
+//! signals that could end it (SIGINT, SIGTERM, SIGHUP) held meanwhile, so that neither
+//! Ctrl-C nor a lost SSH connection leaves anything behind.
 
 use super::{Outcome, Probe, ProbeError, Through, dial};
 use crate::ipvs::{Change, Ipvs};
-use crate::model::{Destination, DestinationKey, Family, Scheduler, ServiceKey, ServiceSettings};
+use crate::director::DirectorError;
+use crate::model::{
+    Destination, DestinationKey, Family, Forwarding, InterfaceAddress, Scheduler, ServiceKey,
+    ServiceSettings,
+};
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::ops::Range;
 
@@ -23,6 +34,15 @@ pub const MARKS: Range<u32> = 0x4c56_5000..0x4c56_5100;
 
 const ACCEPT_LOCAL: &str = "/proc/sys/net/ipv4/conf/all/accept_local";
 
+/// The source of a NAT probe, by family: 198.18.0.1 and 2001:2::1 (benchmarking ranges,
+/// RFC 2544 and RFC 5180), routed nowhere.
+fn probe_source(family: Family) -> IpAddr {
+    match family {
+        Family::Ipv4 => std::net::Ipv4Addr::new(198, 18, 0, 1).into(),
+        Family::Ipv6 => std::net::Ipv6Addr::new(0x2001, 2, 0, 0, 0, 0, 0, 1).into(),
+    }
+}
+
 /// Dials the server through `through`'s VIP, by way of a temporary service.
 pub fn through_vip(
     ipvs: &mut dyn Ipvs,
@@ -30,10 +50,24 @@ pub fn through_vip(
     through: &Through,
     probe: &Probe,
 ) -> Result<Outcome, ProbeError> {
-    let source = source_towards(server.address)?;
-    let _held = SignalsHeld::new();
     let family = Family::of(&through.vip);
-    let mark = add_service(ipvs, family, server, through)?;
+    let _held = SignalsHeld::new();
+    let (source, added) = match through.forwarding {
+        Forwarding::Nat => {
+            let source = probe_source(family);
+            (source, hold_source(source)?)
+        }
+        _ => (source_towards(server.address)?, false),
+    };
+    let mark = match add_service(ipvs, family, server, through) {
+        Ok(mark) => mark,
+        Err(e) => {
+            return match added.then(|| drop_source(source)) {
+                Some(Err(left)) => Err(left),
+                _ => Err(e),
+            };
+        }
+    };
     // IPv6 has no martian check for the director's own addresses.
     let accept_local = match family {
         Family::Ipv4 => set_accept_local(),
@@ -60,6 +94,9 @@ pub fn through_vip(
     if let Err(e) = ipvs.apply(&[Change::DelService { key }]) {
         left.push(format!("the temporary service {key} ({e})"));
     }
+    if added && let Err(ProbeError::Left(what)) = drop_source(source) {
+        left.push(what);
+    }
     if !left.is_empty() {
         return Err(ProbeError::Left(left.join(" and ")));
     }
@@ -80,6 +117,22 @@ fn source_towards(server: IpAddr) -> Result<IpAddr, ProbeError> {
         })
         .map(|local| local.ip())
         .map_err(|e| ProbeError::NoRoute(server, e))
+}
+
+/// Puts the NAT probe's source on `lo`; whether it was added (it may be there already).
+fn hold_source(source: IpAddr) -> Result<bool, ProbeError> {
+    let address = InterfaceAddress::host("lo", source);
+    match crate::director::ip(&["addr", "add", &address.address.to_string(), "dev", "lo"]) {
+        Ok(()) => Ok(true),
+        Err(DirectorError::Ip { message, .. }) if message.contains("File exists") => Ok(false),
+        Err(e) => Err(ProbeError::Setup(e.to_string())),
+    }
+}
+
+fn drop_source(source: IpAddr) -> Result<(), ProbeError> {
+    let address = InterfaceAddress::host("lo", source).address.to_string();
+    crate::director::ip(&["addr", "del", &address, "dev", "lo"])
+        .map_err(|e| ProbeError::Left(format!("{address} on lo ({e})")))
 }
 
 /// Makes the temporary service (the first free mark) holding the one server; its mark.
@@ -180,7 +233,6 @@ impl Drop for SignalsHeld {
 mod tests {
     use super::*;
     use crate::ipvs::FakeIpvs;
-    use crate::model::Forwarding;
 
     #[test]
     fn the_temporary_service_takes_a_free_mark_and_is_gone_after() {
