@@ -110,7 +110,50 @@ fn apply_events_match_their_schema() {
         before: Some("1".into()),
     });
     let error = apply::Error::Cancelled;
+    let probe = crate::probe::PlannedProbe {
+        address: "virtual_server.web.real_server.a".into(),
+        director: Some("lb1".into()),
+        service: crate::model::ServiceKey::Address {
+            protocol: crate::model::Protocol::Tcp,
+            vip: "203.0.113.10".parse().unwrap(),
+            port: 80,
+        },
+        server: crate::model::DestinationKey {
+            address: "10.1.0.11".parse().unwrap(),
+            port: 80,
+        },
+        forwarding: crate::model::Forwarding::Dr,
+        probe: crate::probe::Probe {
+            check: crate::keepalived::Check::Http {
+                path: "/".into(),
+                status: 200,
+            },
+            timeout: std::time::Duration::from_secs(2),
+        },
+        gate: true,
+    };
+    let outcomes = [
+        crate::probe::Seen::Status { status: 503 },
+        crate::probe::Seen::Error {
+            message: "No route to host".into(),
+        },
+    ]
+    .map(|seen| crate::probe::Outcome {
+        passed: false,
+        seen,
+        millis: 3,
+    });
     let printed: Vec<Value> = [
+        Event::Probed {
+            probe: &probe,
+            through: false,
+            outcome: &outcomes[0],
+        },
+        Event::Probed {
+            probe: &probe,
+            through: true,
+            outcome: &outcomes[1],
+        },
         Event::Finished {
             batch: Batch {
                 first: step,
@@ -151,6 +194,13 @@ fn apply_events_match_their_schema() {
     for event in printed.iter().chain(&results) {
         assert_valid(&events, event);
     }
+    assert_eq!(printed[0]["outcome"]["status"], 503);
+    assert_eq!(printed[1]["through"], "203.0.113.10:80");
+    let mut with_probes = crate::plan::Plan::default();
+    with_probes.probes.push(probe.clone());
+    let document = plan_json(&with_probes, &Default::default());
+    assert_valid(&validator("plan.schema.json"), &document);
+    assert_eq!(document["probes"][0]["check"]["type"], "http");
     assert_eq!(results[2]["status"], "rollback_failed");
     assert_eq!(results[2]["reasons"][0]["count"], 2);
     let mut tampered = printed[0].clone();

@@ -20,8 +20,8 @@
 //! Ctrl-C nor a lost SSH connection leaves anything behind.
 
 use super::{Outcome, Probe, ProbeError, Through, dial};
-use crate::ipvs::{Change, Ipvs};
 use crate::director::DirectorError;
+use crate::ipvs::{Change, Ipvs};
 use crate::model::{
     Destination, DestinationKey, Family, Forwarding, InterfaceAddress, Scheduler, ServiceKey,
     ServiceSettings,

@@ -289,6 +289,19 @@ check pair_keepalived_reloaded_not_restarted [ "$(ka_pid_of lb1) $(ka_pid_of lb2
 check pair_tables_are_equal sh -c "[ -n \"\$(ip netns exec director ipvsadm -Sn)\" ] && [ \"\$(ip netns exec director ipvsadm -Sn | sort)\" = \"\$(ip netns exec lb2 ipvsadm -Sn | sort)\" ]"
 check pair_files_are_equal sh -c "[ -n \"$(file_of lb1)\" ] && [ \"$(file_of lb1 | md5sum)\" = \"$(file_of lb2 | md5sum)\" ]"
 check pair_netlink_service_on_both sh -c "ip netns exec lb2 ipvsadm -Sn | grep -q -- '-A -t 203.0.113.10:8080 -s rr'"
+# Each director probes its own path, through its agent: 6 servers each, directly then
+# through the VIP; lb1's last probe comes before lb2's first step.
+check pair_apply_probes_directly_from_each [ "$(grep -c 'directly: ok' /tmp/out.txt)" -eq 12 ]
+check pair_apply_probes_through_each_vip [ "$(grep -c 'through 203.0.113.10:[0-9]* (dr): ok' /tmp/out.txt)" -eq 12 ]
+check pair_apply_probes_netlink_service_through_lb2 grep -q 'probe 10.1.0.13:8080 (director\["lb2"\].virtual_server.admin.real_server.admin\["10.1.0.13"\]) through 203.0.113.10:8080 (dr): ok, connected' /tmp/out.txt
+check pair_apply_probes_keepalived_service_through_lb1 grep -q 'probe 10.1.0.11:80 (director\["lb1"\].virtual_server.web.real_server.web\["10.1.0.11"\]) through 203.0.113.10:80 (dr): ok, HTTP 200' /tmp/out.txt
+lb1_probed_before_lb2() {
+  last_lb1=$(grep -n '^probe .*director\["lb1"\].* through ' /tmp/out.txt | tail -1 | cut -d: -f1)
+  first_lb2=$(grep -n '^probe .*director\["lb2"\].* through ' /tmp/out.txt | head -1 | cut -d: -f1)
+  lb2_step=$(awk -v after="$last_lb1" 'NR > after && /^\[[0-9]+\/[0-9]+\]/ {print NR; exit}' /tmp/out.txt)
+  [ -n "$lb2_step" ] && [ "$lb2_step" -lt "$first_lb2" ]
+}
+check pair_each_director_probed_in_its_stage lb1_probed_before_lb2
 ip route replace "$VIP/32" via "$DIP"
 check pair_traffic_via_lb1 all_servers_answer "$VIP" 12
 ip route replace "$VIP/32" via "$LB2"
@@ -305,6 +318,7 @@ check pair_down_server_is_not_drift [ "$code" -eq 0 ]
 check pair_down_server_shown_per_director sh -c "grep -q 'director\\[\"lb1\"\\].virtual_server.web.real_server.web\\[\"10.1.0.12\"\\] (10.1.0.12:80): down' /tmp/out.txt && grep -q 'director\\[\"lb2\"\\].virtual_server.web.real_server.web\\[\"10.1.0.12\"\\] (10.1.0.12:80): down' /tmp/out.txt"
 code=$(status_of pair apply --auto-approve --var 'servers={"10.1.0.11"=5,"10.1.0.12"=2,"10.1.0.13"=1}')
 cat /tmp/out.txt
+check pair_weight_change_probes_rs1_on_each [ "$(grep -c 'probe 10.1.0.11:80 .* through 203.0.113.10:80 (dr): ok' /tmp/out.txt)" -eq 2 ]
 check pair_weight_change_applied_on_both sh -c "[ $code -eq 0 ] && ip netns exec director ipvsadm -Sn | grep -q -- '-r 10.1.0.11:80 -g -w 5' && ip netns exec lb2 ipvsadm -Sn | grep -q -- '-r 10.1.0.11:80 -g -w 5'"
 check pair_rs2_still_out both_without 10.1.0.12
 start_httpd rs2

@@ -1,5 +1,6 @@
 # examples/keepalived on two directors reached over SSH (keepalived runs on each): the
-# lab's keepalived.sh plans and applies it from an unprivileged runner.
+# lab's keepalived.sh plans and applies it from an unprivileged runner. web and admin have
+# probes: each director probes its own path to them, through its agent.
 
 variable "servers" {
   type    = map(number)
@@ -49,6 +50,12 @@ virtual_server "web" {
     retries  = 1
   }
 
+  probe {
+    http {
+      path = "/"
+    }
+  }
+
   real_server "web" {
     for_each = var.servers
     address  = each.key
@@ -80,6 +87,10 @@ virtual_server "admin" {
   port      = 8080
   mode      = "dr"
   scheduler = "rr"
+
+  probe {
+    tcp {}
+  }
 
   real_server "admin" {
     for_each = { for a in ["10.1.0.11", "10.1.0.12", "10.1.0.13"] : a => a }
