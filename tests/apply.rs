@@ -5,10 +5,10 @@
 #[path = "support/fakes.rs"]
 mod fakes;
 
-use fakes::{FakeDirector, World, carry_out, converge};
+use fakes::{FakeDirector, World, carry_out, converge, load};
 use lvsform::apply;
 use lvsform::apply::Request;
-use lvsform::config::{self, Config, Inputs};
+use lvsform::config::Config;
 use lvsform::host::{FakeHost, HostFacts};
 use lvsform::ipvs::{Change, FakeIpvs, Ipvs};
 use lvsform::model::*;
@@ -51,18 +51,6 @@ virtual_server "dns" {
 
 fn config() -> Config {
     load(CONFIG)
-}
-
-fn load(hcl: &str) -> Config {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("main.lvs.hcl"), hcl).unwrap();
-    let (config, diags) = config::load(dir.path(), &Inputs::default());
-    config.unwrap_or_else(|| {
-        panic!(
-            "{:?}",
-            diags.0.iter().map(|d| d.compact()).collect::<Vec<_>>()
-        )
-    })
 }
 
 /// A live world that differs from the configuration in every way the planner handles.

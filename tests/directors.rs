@@ -8,7 +8,7 @@ mod fakes;
 
 use fakes::{FakeDirector, Quiet};
 use lvsform::apply::{self, Backends, Cancel, DirectorBackends};
-use lvsform::config::{self, Config, Inputs};
+use lvsform::config::Config;
 use lvsform::host::{FakeHost, HostFacts};
 use lvsform::ipvs::{Change, FakeIpvs, Ipvs};
 use lvsform::model::*;
@@ -51,15 +51,7 @@ virtual_server "api" {
 "#;
 
 fn config() -> Config {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("main.lvs.hcl"), CONFIG).unwrap();
-    let (config, diags) = config::load(dir.path(), &Inputs::default());
-    config.unwrap_or_else(|| {
-        panic!(
-            "{:?}",
-            diags.0.iter().map(|d| d.compact()).collect::<Vec<_>>()
-        )
-    })
+    fakes::load(CONFIG)
 }
 
 /// Two directors and two hosts; lb2 serves a stale service whose VIP 10.1.0.11 holds.

@@ -9,7 +9,7 @@ mod fakes;
 
 use fakes::{FakeDirector, World, carry_out, converge};
 use lvsform::apply;
-use lvsform::config::{self, Config, Inputs};
+use lvsform::config::Config;
 use lvsform::host::{FakeHost, HostFacts};
 use lvsform::ipvs::{Change, FakeIpvs, Ipvs};
 use lvsform::model::*;
@@ -68,16 +68,7 @@ fn hcl(specs: &[ServiceSpec]) -> String {
 }
 
 fn load(specs: &[ServiceSpec]) -> Config {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("main.lvs.hcl"), hcl(specs)).unwrap();
-    let (config, diags) = config::load(dir.path(), &Inputs::default());
-    config.unwrap_or_else(|| {
-        panic!(
-            "{:?}\n{}",
-            diags.0.iter().map(|d| d.compact()).collect::<Vec<_>>(),
-            hcl(specs)
-        )
-    })
+    fakes::load(&hcl(specs))
 }
 
 /// A live world: the given services in IPVS (DR), their real servers added in an order

@@ -9,7 +9,7 @@ mod fakes;
 
 use fakes::{FakeDirector, World, carry_out, converge};
 use lvsform::apply::{self, Error};
-use lvsform::config::{self, Config, Inputs};
+use lvsform::config::Config;
 use lvsform::host::FakeHost;
 use lvsform::ipvs::{Change, FakeIpvs, Ipvs};
 use lvsform::model::*;
@@ -61,15 +61,7 @@ virtual_server "api" {
 "#;
 
 fn config() -> Config {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("main.lvs.hcl"), CONFIG).unwrap();
-    let (config, diags) = config::load(dir.path(), &Inputs::default());
-    config.unwrap_or_else(|| {
-        panic!(
-            "{:?}",
-            diags.0.iter().map(|d| d.compact()).collect::<Vec<_>>()
-        )
-    })
+    fakes::load(CONFIG)
 }
 
 fn server(last: u8, port: u16) -> DestinationKey {

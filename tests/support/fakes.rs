@@ -18,6 +18,19 @@ impl Progress for Quiet {
     fn event(&mut self, _: Event<'_>) {}
 }
 
+/// The configuration of one file holding `hcl`; panics with the diagnostics if invalid.
+pub fn load(hcl: &str) -> Config {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("main.lvs.hcl"), hcl).unwrap();
+    let (config, diags) = lvsform::config::load(dir.path(), &Default::default());
+    config.unwrap_or_else(|| {
+        panic!(
+            "{:?}\n{hcl}",
+            diags.0.iter().map(|d| d.compact()).collect::<Vec<_>>()
+        )
+    })
+}
+
 /// A request to converge: `plan`, made against `observed`.
 pub fn converge<'a>(config: &'a Config, plan: &'a Plan, observed: &Observed) -> Request<'a> {
     Request {
