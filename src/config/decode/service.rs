@@ -231,10 +231,10 @@ pub(super) fn probe(reader: &mut Reader, body: &Body, tcp_vip: bool) -> Option<P
         reader
             .error(
                 block_span(block),
-                "a probe needs a TCP service with a VIP and a port",
+                "a probe needs a TCP service with a VIP and one port",
             )
             .help = Some(
-            "apply dials the VIP's port over TCP: probe a `protocol = \"tcp\"` service with `vip` and `port` (a fwmark or UDP service has none to dial)"
+            "apply dials the VIP's port over TCP: probe a `protocol = \"tcp\"` service with `vip` and `port` (a fwmark, UDP or all-ports service has none to dial)"
                 .into(),
         );
     }
@@ -360,8 +360,9 @@ impl<'m> Decoder<'m, '_> {
         });
         let fwmark_value = reader.get(body, "fwmark", fwmark);
         let health_check = health_check(&mut reader, body, fwmark_value.is_some());
-        let tcp_vip =
-            fwmark_value.is_none() && protocol.as_ref().is_none_or(|p| p.value == Protocol::Tcp);
+        let tcp_vip = fwmark_value.is_none()
+            && protocol.as_ref().is_none_or(|p| p.value == Protocol::Tcp)
+            && port.as_ref().is_none_or(|p| p.value != 0);
         let probe = probe(&mut reader, body, tcp_vip);
         let vips = reader.get(body, "vips", |v| list_of(v, body::host_address));
         let scheduler = reader

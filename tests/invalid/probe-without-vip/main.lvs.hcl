@@ -18,3 +18,15 @@ virtual_server "marked" {
     address = "10.1.0.11"
   }
 }
+
+virtual_server "all-ports" {
+  vip  = "203.0.113.10"
+  port = 0
+  persistence {
+    timeout = 600
+  }
+
+  probe {
+    tcp {}
+  }
+}
