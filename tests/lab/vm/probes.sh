@@ -4,7 +4,8 @@
 # declared `manage = false` and not prepared by hand (DR without the VIP on lo, TUN
 # without it on tunl0), and a NAT server whose answers go around the director, pass
 # directly and fail through the VIP, and the apply is rolled back; Ctrl-C during a slow
-# probe. After each: no temporary service, address or sysctl left on the director.
+# probe, locally and on a director reached over SSH whose runner vanishes. After each:
+# no temporary service, address or sysctl left on the director.
 . /lab/lib.sh
 . /lab/topology.sh
 topology_up >/dev/null
@@ -47,6 +48,19 @@ nothing_left() {
     ! in_ns director ip -o addr show dev lo | grep -q 198.18.0.1 &&
     ! in_ns director iptables-save 2>/dev/null | grep -q MARK
 }
+# Waits up to SECONDS for COMMAND to succeed.
+within() { # within SECONDS COMMAND...
+  limit=$(($1 * 10))
+  shift
+  n=0
+  until "$@"; do
+    n=$((n + 1))
+    [ "$n" -ge "$limit" ] && return 1
+    sleep 0.1
+  done
+}
+# A probe through a VIP is under way: its temporary service is there.
+probing() { in_ns director ipvsadm -Ln | grep -q FWM; }
 rs_httpd() { ps -o pid,args | awk -v dir="/srv/$1/www" '$2 == "httpd" && $4 == "80" && $6 == dir {print $1}'; }
 
 # A healthy apply: each server probed directly, then through its VIP; traffic flows.
@@ -105,8 +119,7 @@ in_ns rs3 iptables -A INPUT -d "$DR_VIP" -j DROP
 (cd /tmp/probes && exec ip netns exec director lvsform apply --auto-approve --no-color \
   --var 'dr_by_hand={"10.1.0.13"=1}' --var timeout=8s >/tmp/slow.txt 2>&1) &
 pid=$!
-waited=0
-until in_ns director ipvsadm -Ln | grep -q FWM || [ "$waited" -ge 300 ]; do sleep 0.1; waited=$((waited + 1)); done
+check slow_probe_runs within 30 probing
 in_ns director ipvsadm -Sn
 check temporary_service_holds_only_that_server sh -c "[ \"\$(ip netns exec director ipvsadm -Sn | grep -c -- '-a -f')\" -eq 1 ] && ip netns exec director ipvsadm -Sn | grep -q -- '-a -f [0-9]* -r 10.1.0.13:80 -g -w 1'"
 check accept_local_set_for_the_probe [ "$(in_ns director sysctl -n net.ipv4.conf.all.accept_local)" = 1 ]
@@ -126,6 +139,29 @@ check interrupted_apply_says_so grep -q '^error: interrupted' /tmp/slow.txt
 check interrupted_apply_rolled_back grep -q 'Everything was rolled back' /tmp/slow.txt
 check interrupted_apply_table_as_before [ "$(table)" = "$before" ]
 check interrupted_apply_leaves_nothing nothing_left
+
+# The same from an unprivileged runner, the director reached over SSH: the runner is
+# killed during the slow probe (its SSH connection lost). The director's agent finishes
+# the probe, cleans up and ends (freeing the lock); what the apply did before stays, as
+# after any SIGKILL, and the next apply converges.
+runner_up
+sshd_files lb1 "$DIP" /run/sshd.pid
+echo "$DIP $(cut -d' ' -f1,2 /srv/lb1/ssh/host_key.pub)" >>/home/ci/.ssh/known_hosts
+in_ns director unshare -m sh -c "mount -t tmpfs tmpfs /run && mkdir /run/sshd && exec /usr/sbin/sshd -f /srv/lb1/ssh/sshd_config"
+rm -rf /tmp/remote && mkdir /tmp/remote
+awk '{print} /^  dip / {print "  ssh {"; print "    host = \"10.1.0.1\""; print "  }"}' /tmp/probes/main.lvs.hcl >/tmp/remote/main.lvs.hcl
+remote() { (cd /tmp/remote && as_ci lvsform "$@" --no-color); }
+remote apply --auto-approve --var 'dr_by_hand={"10.1.0.13"=1}' --var timeout=8s >/tmp/remote.txt 2>&1 &
+check remote_probe_runs_on_the_director within 30 probing
+kill -9 "$(ps -o pid,args | awk '$2 == "lvsform" && $3 == "apply" {print $1}')"
+agent_gone() { ! ps -o args | grep -q '^lvsform agent'; }
+check remote_probe_cleaned_up_after_the_runner_vanished within 12 nothing_left
+check remote_agent_ends within 30 agent_gone
+cat /tmp/remote.txt
+code=$(status_of remote apply --auto-approve)
+cat /tmp/out.txt
+check remote_next_apply_converges [ "$code" -eq 0 ]
+check remote_next_apply_removed_rs3 [ "$(table)" = "$before" ]
 
 # The firewall rule gone, the same server passes.
 in_ns rs3 iptables -D INPUT -d "$DR_VIP" -j DROP
