@@ -153,10 +153,8 @@ fn keepalived_query(config: &Config, index: usize) -> KeepalivedQuery {
     let director = &config.directors[index];
     KeepalivedQuery {
         files: director.meta.keepalived.clone(),
-        daemon: director
-            .services
-            .iter()
-            .any(|key| config.services[key].health_check.is_some()),
+        daemon: director.meta.vrrp_priority.is_some()
+            || (director.services.iter()).any(|key| config.services[key].health_check.is_some()),
     }
 }
 

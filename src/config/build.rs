@@ -1,7 +1,7 @@
 //! From declarations to the desired state: checks across services (duplicates, ignored
 //! ranges, conflicting hosts) and the per-mode host and director settings.
 
-use super::decode::{Declared, DeclaredServer, DeclaredService};
+use super::decode::{Declared, DeclaredDirector, DeclaredServer, DeclaredService};
 use super::{Config, DestinationMeta, DirectorConfig, DirectorMeta, HostMeta, ServiceMeta};
 use crate::address::Address;
 use crate::diag::{Diag, Diagnostics, Location};
@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 pub fn build(declared: Declared, diags: &mut Diagnostics) -> Config {
+    vrrp_rules(&declared, diags);
     let mut desired = State::default();
     let mut directors: Vec<DirectorConfig> = declared
         .directors
@@ -26,6 +27,7 @@ pub fn build(declared: Declared, diags: &mut Diagnostics) -> Config {
                 ignore_fwmarks: director.ignore_fwmarks,
                 remote: director.remote,
                 keepalived: director.keepalived,
+                vrrp_priority: director.vrrp_priority.map(|(p, _)| p),
             },
             settings: crate::model::Director {
                 sysctls: director.sysctls,
@@ -34,6 +36,7 @@ pub fn build(declared: Declared, diags: &mut Diagnostics) -> Config {
                 sync_daemons: director.sync_daemons,
             },
             services: BTreeSet::new(),
+            vrrp_addresses: BTreeSet::new(),
         })
         .collect();
     if directors.is_empty() {
@@ -83,7 +86,7 @@ pub fn build(declared: Declared, diags: &mut Diagnostics) -> Config {
         for &i in &serving {
             let director = &mut directors[i];
             director.settings.sysctls.extend(sysctls.clone());
-            add_vips(&mut director.settings, &director.meta, &decl.vips);
+            add_vips(director, &decl.vips);
             director.services.insert(decl.key);
         }
         locations.insert(decl.address.clone(), decl.location.clone());
@@ -120,17 +123,99 @@ pub fn build(declared: Declared, diags: &mut Diagnostics) -> Config {
         directors,
         parallelism: declared.parallelism,
         locations,
+        vrrp: declared.vrrp.map(|(vrrp, _)| vrrp),
     }
 }
 
-/// The VIPs a director holds on its interface (when it has one: keepalived may own them).
-fn add_vips(settings: &mut crate::model::Director, meta: &DirectorMeta, vips: &[IpAddr]) {
-    if let Some(interface) = &meta.interface {
-        for vip in vips {
-            settings
-                .addresses
-                .insert(InterfaceAddress::host(interface, *vip));
+/// The VIPs a director holds on its interface (when it has one: keepalived may own them),
+/// lvsform's to add, or VRRP's.
+fn add_vips(director: &mut DirectorConfig, vips: &[IpAddr]) {
+    if let Some(interface) = &director.meta.interface {
+        let addresses = match director.meta.vrrp_priority {
+            Some(_) => &mut director.vrrp_addresses,
+            None => &mut director.settings.addresses,
+        };
+        addresses.extend(vips.iter().map(|vip| InterfaceAddress::host(interface, *vip)));
+    }
+}
+
+/// The rules of VRRP (SPEC §10): a `vrrp` block and directors with priorities go together;
+/// each of those directors has an interface for the VIPs (and a DIP for unicast), its own
+/// priority, and no sync daemon of lvsform's beside keepalived's.
+fn vrrp_rules(declared: &Declared, diags: &mut Diagnostics) {
+    let at = |location: &Location, diag: Diag| diag.at(&location.file, location.span.clone());
+    let members: Vec<&DeclaredDirector> = (declared.directors.iter())
+        .filter(|d| d.vrrp_priority.is_some())
+        .collect();
+    let Some((vrrp, block)) = &declared.vrrp else {
+        for director in members {
+            let (_, location) = director.vrrp_priority.as_ref().expect("a member");
+            diags.push(at(
+                location,
+                Diag::error("a director's `vrrp` priority needs the top-level `vrrp` block")
+                    .help("add vrrp { virtual_router_id = 51 } at the top level, or remove the director's vrrp block"),
+            ));
         }
+        return;
+    };
+    if members.is_empty() {
+        diags.push(at(
+            block,
+            Diag::error("a `vrrp` block without directors in it")
+                .help("give each director that shares the VIPs a priority: director \"lb1\" { vrrp { priority = 150 } }"),
+        ));
+    }
+    let name = |d: &DeclaredDirector| match &d.name {
+        Some(name) => format!("director \"{name}\""),
+        None => "the director".into(),
+    };
+    for (i, director) in members.iter().enumerate() {
+        let (priority, location) = director.vrrp_priority.as_ref().expect("a member");
+        if director.interface.is_none() {
+            diags.push(at(
+                &director.location,
+                Diag::error(format!("{} is in `vrrp` and has no `interface`", name(director)))
+                    .help("VRRP holds the VIPs on the director's interface: add interface = \"eth0\""),
+            ));
+        }
+        if vrrp.unicast && director.dip.is_none() {
+            diags.push(at(
+                &director.location,
+                Diag::error(format!("{} has no `dip` for VRRP's unicast peers", name(director)))
+                    .help("with unicast = true the directors advertise to each other's DIP: add dip = \"10.1.0.1\""),
+            ));
+        }
+        if let Some(other) = members[..i]
+            .iter()
+            .find(|d| d.vrrp_priority.as_ref().map(|(p, _)| p) == Some(priority))
+        {
+            diags.push(at(
+                location,
+                Diag::error(format!("{} has the VRRP priority {priority} of {}", name(director), name(other)))
+                    .help("give each director its own priority: the highest holds the VIPs, the next takes over"),
+            ));
+        }
+        if vrrp.sync_connections && !director.sync_daemons.is_empty() {
+            diags.push(at(
+                &director.location,
+                Diag::error(format!("{} has a `sync_daemon` beside VRRP's `sync_connections`", name(director)))
+                    .help("keepalived runs the connection sync daemon and follows the VRRP state: remove the sync_daemon block, or set sync_connections = false"),
+            ));
+        }
+    }
+    let strict: Vec<String> = (members.iter())
+        .filter(|d| d.sysctls.get("net.ipv4.vs.sloppy_tcp").map(String::as_str) != Some("1"))
+        .map(|d| name(d))
+        .collect();
+    if members.len() > 1 && !strict.is_empty() {
+        diags.push(at(
+            block,
+            Diag::warning(format!(
+                "the directors share VIPs through VRRP, and net.ipv4.vs.sloppy_tcp is not 1 on {}: a director that takes over drops the TCP connections it did not see start (or were not synced yet)",
+                strict.join(", ")
+            ))
+            .help("add sysctl = { \"net.ipv4.vs.sloppy_tcp\" = 1 } to every director in vrrp"),
+        ));
     }
 }
 

@@ -40,6 +40,9 @@ pub struct Config {
     pub parallelism: usize,
     /// Where each resource address is declared.
     pub locations: BTreeMap<Address, Location>,
+    /// The top-level `vrrp` block: the directors with a priority share their VIPs through
+    /// keepalived's VRRP (SPEC §10).
+    pub vrrp: Option<crate::keepalived::Vrrp>,
 }
 
 #[derive(Debug, Clone)]
@@ -77,6 +80,9 @@ pub struct DirectorConfig {
     /// of its services on its interface.
     pub settings: crate::model::Director,
     pub services: std::collections::BTreeSet<ServiceKey>,
+    /// With a VRRP priority: the VIPs of its services on its interface, which keepalived's
+    /// VRRP instance holds (they are not in `settings`).
+    pub vrrp_addresses: std::collections::BTreeSet<crate::model::InterfaceAddress>,
 }
 
 impl DirectorConfig {
@@ -98,6 +104,8 @@ pub struct DirectorMeta {
     pub remote: Option<RemoteDirectorMeta>,
     /// Where its keepalived keeps lvsform's file and its pid.
     pub keepalived: crate::keepalived::Files,
+    /// Its VRRP priority: keepalived's VRRP holds its VIPs, not lvsform.
+    pub vrrp_priority: Option<u8>,
 }
 
 /// A director reached over SSH, where lvsform runs itself (`lvsform agent`).

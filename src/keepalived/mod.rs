@@ -38,6 +38,19 @@ pub enum Check {
     Tcp,
 }
 
+/// The top-level `vrrp` block (SPEC §10): one VRRP instance over the directors with a
+/// `vrrp { priority }`, holding the VIPs of their services.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Vrrp {
+    pub virtual_router_id: u8,
+    /// Seconds between advertisements.
+    pub advert_interval: u8,
+    /// The other directors' DIPs as unicast peers, instead of multicast.
+    pub unicast: bool,
+    /// keepalived's `lvs_sync_daemon` on the instance's interface, following its state.
+    pub sync_connections: bool,
+}
+
 /// Where lvsform's keepalived file is, and keepalived's pid file (`director { keepalived
 /// { … } }`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,9 +1,10 @@
 //! The keepalived file lvsform writes: its services as `virtual_server` blocks, each
 //! real server with its check.
 
-use super::{Check, HealthCheck};
+use super::{Check, HealthCheck, Vrrp};
 use crate::model::{Forwarding, Scheduler, SchedulerFlag, Service, ServiceKey};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
 use std::fmt::Write;
 use std::time::Duration;
 
@@ -15,16 +16,76 @@ pub const HEADER: &str = "# Written by lvsform: every change is planned and appl
 /// leaves lvsform's canonical (descending) order, so that directors under keepalived, or
 /// under lvsform alone, hash clients alike. A server added later by a reload goes to the
 /// head, as lvsform's own additions do.
-pub fn render(services: &BTreeMap<ServiceKey, (Service, HealthCheck)>) -> Option<String> {
-    if services.is_empty() {
+pub fn render(
+    services: &BTreeMap<ServiceKey, (Service, HealthCheck)>,
+    vrrp: Option<&VrrpInstance>,
+) -> Option<String> {
+    if services.is_empty() && vrrp.is_none() {
         return None;
     }
     let mut out = String::from(HEADER);
+    if let Some(instance) = vrrp {
+        out.push('\n');
+        vrrp_instance(&mut out, instance);
+    }
     for (key, (service, check)) in services {
         out.push('\n');
         virtual_server(&mut out, key, service, check);
     }
     Some(out)
+}
+
+/// What one director renders of the `vrrp` block (SPEC §10).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VrrpInstance {
+    pub vrrp: Vrrp,
+    pub interface: String,
+    pub priority: u8,
+    /// The VIPs it holds when it is the master.
+    pub addresses: BTreeSet<IpAddr>,
+    /// With `unicast`: its own DIP, and the other directors'.
+    pub unicast: Option<(IpAddr, Vec<IpAddr>)>,
+}
+
+/// The instance's name in keepalived's configuration, state dump and logs.
+pub const INSTANCE: &str = "lvsform";
+
+/// Every director starts as BACKUP: the election (the highest priority) decides, and a
+/// reload never claims the VIPs on its own. IPv6 VIPs beside IPv4 ones go in
+/// `virtual_ipaddress_excluded` (they move with the instance, outside its adverts).
+fn vrrp_instance(out: &mut String, instance: &VrrpInstance) {
+    let interface = &instance.interface;
+    if instance.vrrp.sync_connections {
+        let _ = writeln!(out, "global_defs {{\n    lvs_sync_daemon {interface} {INSTANCE}\n}}\n");
+    }
+    let _ = writeln!(out, "vrrp_instance {INSTANCE} {{");
+    let _ = writeln!(out, "    state BACKUP");
+    let _ = writeln!(out, "    interface {interface}");
+    let _ = writeln!(out, "    virtual_router_id {}", instance.vrrp.virtual_router_id);
+    let _ = writeln!(out, "    priority {}", instance.priority);
+    let _ = writeln!(out, "    advert_int {}", instance.vrrp.advert_interval);
+    if let Some((source, peers)) = &instance.unicast {
+        let _ = writeln!(out, "    unicast_src_ip {source}");
+        let _ = writeln!(out, "    unicast_peer {{");
+        for peer in peers {
+            let _ = writeln!(out, "        {peer}");
+        }
+        let _ = writeln!(out, "    }}");
+    }
+    let (v4, v6): (Vec<&IpAddr>, Vec<&IpAddr>) = instance.addresses.iter().partition(|a| a.is_ipv4());
+    let (advertised, excluded) = if v4.is_empty() { (v6, vec![]) } else { (v4, v6) };
+    for (block, addresses) in [("virtual_ipaddress", advertised), ("virtual_ipaddress_excluded", excluded)] {
+        if addresses.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "    {block} {{");
+        for address in addresses {
+            let prefix = if address.is_ipv4() { 32 } else { 128 };
+            let _ = writeln!(out, "        {address}/{prefix} dev {interface}");
+        }
+        let _ = writeln!(out, "    }}");
+    }
+    let _ = writeln!(out, "}}");
 }
 
 fn virtual_server(out: &mut String, key: &ServiceKey, service: &Service, check: &HealthCheck) {

@@ -4,7 +4,7 @@ use super::*;
 
 pub(super) const DIRECTOR: Schema = Schema {
     attributes: &["interface", "dip", "sysctl"],
-    blocks: &["timeouts", "ignore", "sync_daemon", "ssh", "keepalived"],
+    blocks: &["timeouts", "ignore", "sync_daemon", "ssh", "keepalived", "vrrp"],
 };
 
 pub(super) const KEEPALIVED: Schema = Schema {
@@ -74,6 +74,11 @@ impl<'m> Decoder<'m, '_> {
             sync_daemons: BTreeSet::new(),
             remote: None,
             keepalived: Default::default(),
+            vrrp_priority: None,
+            location: Location {
+                file: scope.file.clone(),
+                span: block_span(block),
+            },
         };
         for inner in body.blocks() {
             if inner.ident.as_str() != "ssh" {
@@ -93,6 +98,15 @@ impl<'m> Decoder<'m, '_> {
                 }
                 "sync_daemon" => sync_daemon(&mut reader, inner, &mut director.sync_daemons),
                 "keepalived" => director.keepalived = keepalived(&mut reader, b),
+                "vrrp" => {
+                    director.vrrp_priority = super::vrrp::priority(&mut reader, inner).map(|p| {
+                        let location = Location {
+                            file: scope.file.clone(),
+                            span: p.span,
+                        };
+                        (p.value, location)
+                    })
+                }
                 "ssh" => {
                     let dir = &self.modules.modules[0].dir;
                     director.remote =

@@ -8,6 +8,7 @@ mod real_server;
 mod service;
 mod ssh;
 mod values;
+mod vrrp;
 
 use super::body::{self, Problem, Reader, Schema, Spanned, block_span, keyword};
 use super::eval::{Limits, Locals, Scope};
@@ -43,6 +44,8 @@ pub struct Declared {
     /// In declared order; one unnamed at most, or named ones.
     pub directors: Vec<DeclaredDirector>,
     pub parallelism: usize,
+    /// The top-level `vrrp` block, with where it is written.
+    pub vrrp: Option<(crate::keepalived::Vrrp, Location)>,
 }
 
 pub struct DeclaredService {
@@ -85,6 +88,10 @@ pub struct DeclaredDirector {
     pub sync_daemons: BTreeSet<SyncDaemon>,
     pub remote: Option<RemoteDirectorMeta>,
     pub keepalived: crate::keepalived::Files,
+    /// `vrrp { priority }`, with where it is written.
+    pub vrrp_priority: Option<(u8, Location)>,
+    /// Where the block is written.
+    pub location: Location,
 }
 
 const ROOT_BLOCKS: &[&str] = &[
@@ -92,6 +99,7 @@ const ROOT_BLOCKS: &[&str] = &[
     "locals",
     "director",
     "ssh",
+    "vrrp",
     "virtual_server",
     "module",
 ];
@@ -197,6 +205,20 @@ impl<'m> Decoder<'m, '_> {
                 {
                     self.director(&scope, block);
                 }
+                for block in file.body.blocks().filter(|b| b.ident.as_str() == "vrrp") {
+                    let mut reader = Reader::new(&scope, self.diags);
+                    let location = Location {
+                        file: scope.file.clone(),
+                        span: block_span(block),
+                    };
+                    if self.declared.vrrp.is_some() {
+                        reader
+                            .error(block_span(block), "only one `vrrp` block is allowed")
+                            .help = Some("the directors share one VRRP instance: keep one block".into());
+                    } else if let Some(vrrp) = vrrp::vrrp(&mut reader, block) {
+                        self.declared.vrrp = Some((vrrp, location));
+                    }
+                }
             }
         }
         for (file_index, file) in module.files.iter().enumerate() {
@@ -243,7 +265,7 @@ impl<'m> Decoder<'m, '_> {
                             self.module(&scope, block, called, parent);
                         }
                     }
-                    _ => {} // variable, locals, ssh and director are read before
+                    _ => {} // variable, locals, ssh, director and vrrp are read before
                 }
             }
         }

@@ -27,12 +27,42 @@ pub fn keepalived_services(
     owned
 }
 
+/// What `director` renders of the configuration's `vrrp` block: none when it has no
+/// priority, or no VIP to hold.
+pub fn vrrp_instance(config: &Config, director: &DirectorConfig) -> Option<render::VrrpInstance> {
+    let vrrp = config.vrrp.as_ref()?;
+    let priority = director.meta.vrrp_priority?;
+    let interface = director.meta.interface.clone()?;
+    if director.vrrp_addresses.is_empty() {
+        return None;
+    }
+    let unicast = match (vrrp.unicast, director.meta.dip) {
+        (true, Some(source)) => {
+            let peers = (config.directors.iter())
+                .filter(|d| d.meta.vrrp_priority.is_some() && d.meta.dip != Some(source))
+                .filter_map(|d| d.meta.dip)
+                .collect();
+            Some((source, peers))
+        }
+        _ => None,
+    };
+    Some(render::VrrpInstance {
+        vrrp: vrrp.clone(),
+        interface,
+        priority,
+        addresses: director.vrrp_addresses.iter().map(|a| a.address.addr()).collect(),
+        unicast,
+    })
+}
+
 impl Differ<'_> {
     /// keepalived's part: `checked` are the declared services with a check this director
-    /// serves (none for a destroy), `live` the table's services keepalived holds.
+    /// serves and `vrrp` its VRRP instance (none of either for a destroy), `live` the
+    /// table's services keepalived holds.
     pub(super) fn keepalived(
         &mut self,
         checked: &BTreeMap<ServiceKey, Service>,
+        vrrp: Option<render::VrrpInstance>,
         live: &BTreeMap<ServiceKey, Service>,
     ) {
         let facts = self
@@ -42,7 +72,7 @@ impl Differ<'_> {
             .clone()
             .unwrap_or_default();
         let now = facts.file.as_deref();
-        if checked.is_empty() && now.is_none() {
+        if checked.is_empty() && vrrp.is_none() && now.is_none() {
             return;
         }
         let Some(daemon) = self.usable_keepalived(facts.daemon.as_ref()) else {
@@ -55,7 +85,7 @@ impl Differ<'_> {
                 Some((*key, (service.clone(), check)))
             })
             .collect();
-        let file = render::render(&want);
+        let file = render::render(&want, vrrp.as_ref());
         let services: BTreeMap<ServiceKey, Service> =
             want.iter().map(|(k, (s, _))| (*k, s.clone())).collect();
         let mut expected = keepalived::held(&services, &daemon.down);
@@ -136,7 +166,7 @@ impl Differ<'_> {
             return;
         }
         // Those that leave first stay at weight 0 while their connections end.
-        let interim_file = render::render(&interim);
+        let interim_file = render::render(&interim, vrrp.as_ref());
         let interim_services: BTreeMap<ServiceKey, Service> =
             interim.iter().map(|(k, (s, _))| (*k, s.clone())).collect();
         let first = write(&interim_file, now, interim_services.clone(), before);

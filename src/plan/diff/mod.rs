@@ -78,13 +78,17 @@ pub fn director_part(
     match goal {
         Goal::Converge => {
             d.director();
-            d.keepalived(&checked, &live);
+            d.keepalived(
+                &checked,
+                keepalived::vrrp_instance(config, &config.directors[index]),
+                &live,
+            );
             d.services();
             d.director_cleanup();
             d.warnings();
         }
         Goal::Destroy => {
-            d.keepalived(&BTreeMap::new(), &live);
+            d.keepalived(&BTreeMap::new(), None, &live);
             d.destroy_services();
             d.destroy_director();
         }
