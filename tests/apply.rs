@@ -632,7 +632,7 @@ fn a_change_that_does_not_stick_fails_verification_and_is_rolled_back() {
     let mut recorder = Recorder::new(None);
     let failure = recorder.fail(&mut world, &config, &plan, &observed);
     assert!(
-        matches!(failure.error, apply::Error::ChangesRemain(1)),
+        matches!(&failure.error, apply::Error::ChangesRemain { steps: 1, addresses } if addresses.len() == 1),
         "{:?}",
         failure.error
     );
@@ -670,7 +670,7 @@ fn a_change_that_does_not_stick_fails_verification_and_is_rolled_back() {
     assert!(
         recorder
             .events
-            .contains(&"failed: verification failed: 1 changes remain after applying".to_string())
+            .contains(&"failed: verification failed: 1 changes remain after applying (virtual_server.web.real_server.a)".to_string())
     );
 }
 

@@ -113,8 +113,12 @@ pub enum Error {
     Cancelled,
     #[error("interrupted while draining")]
     CancelledInDrain,
-    #[error("verification failed: {0} changes remain after applying")]
-    ChangesRemain(usize),
+    /// What a read-back after the steps still finds to do, and where.
+    #[error("verification failed: {steps} changes remain after applying ({})", remaining(.addresses))]
+    ChangesRemain {
+        steps: usize,
+        addresses: Vec<String>,
+    },
     /// keepalived did not make the table its file says in time.
     #[error("keepalived did not make the table {file} says within {waited} s: {difference}")]
     Unsettled {
@@ -132,6 +136,16 @@ pub enum Error {
         errors: Vec<ObserveError>,
         diagnostics: Vec<Diag>,
     },
+}
+
+/// The first few addresses, and how many more.
+fn remaining(addresses: &[String]) -> String {
+    const SHOWN: usize = 3;
+    let mut text = addresses[..addresses.len().min(SHOWN)].join(", ");
+    if addresses.len() > SHOWN {
+        text.push_str(&format!(" and {} more", addresses.len() - SHOWN));
+    }
+    text
 }
 
 fn probes_failed(failures: &[ProbeFailure]) -> String {

@@ -328,16 +328,23 @@ impl Verifying<'_> {
     }
 
     fn nothing_left(&self, left: Plan, start: std::time::Instant) -> Result<(), Error> {
-        let left = left.targeted(self.config, self.targets).steps().len();
+        let left = left.targeted(self.config, self.targets);
+        let steps = left.steps().len();
         crate::log::debug(|| {
             format!(
-                "verified in {:.2}s: {left} steps left",
+                "verified in {:.2}s: {steps} steps left",
                 start.elapsed().as_secs_f64()
             )
         });
-        match left {
+        match steps {
             0 => Ok(()),
-            n => Err(Error::ChangesRemain(n)),
+            n => Err(Error::ChangesRemain {
+                steps: n,
+                addresses: (left.changes.iter())
+                    .filter(|c| !c.steps.is_empty())
+                    .map(|c| c.address.to_string())
+                    .collect(),
+            }),
         }
     }
 }

@@ -135,7 +135,10 @@ fn add_vips(director: &mut DirectorConfig, vips: &[IpAddr]) {
             Some(_) => &mut director.vrrp_addresses,
             None => &mut director.settings.addresses,
         };
-        addresses.extend(vips.iter().map(|vip| InterfaceAddress::host(interface, *vip)));
+        addresses.extend(
+            vips.iter()
+                .map(|vip| InterfaceAddress::host(interface, *vip)),
+        );
     }
 }
 
@@ -174,8 +177,11 @@ fn vrrp_rules(declared: &Declared, diags: &mut Diagnostics) {
         if director.interface.is_none() {
             diags.push(at(
                 &director.location,
-                Diag::error(format!("{} is in `vrrp` and has no `interface`", name(director)))
-                    .help("VRRP holds the VIPs on the director's interface: add interface = \"eth0\""),
+                Diag::error(format!(
+                    "{} is in `vrrp` and has no `interface`",
+                    name(director)
+                ))
+                .help("VRRP holds the VIPs on the director's interface: add interface = \"eth0\""),
             ));
         }
         if vrrp.unicast && director.dip.is_none() {

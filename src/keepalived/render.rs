@@ -4,8 +4,8 @@
 use super::{Check, HealthCheck, Vrrp};
 use crate::model::{Forwarding, Scheduler, SchedulerFlag, Service, ServiceKey};
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::IpAddr;
 use std::fmt::Write;
+use std::net::IpAddr;
 use std::time::Duration;
 
 /// The file's first line: it is lvsform's, and changed only by `lvsform apply`.
@@ -56,12 +56,19 @@ pub const INSTANCE: &str = "lvsform";
 fn vrrp_instance(out: &mut String, instance: &VrrpInstance) {
     let interface = &instance.interface;
     if instance.vrrp.sync_connections {
-        let _ = writeln!(out, "global_defs {{\n    lvs_sync_daemon {interface} {INSTANCE}\n}}\n");
+        let _ = writeln!(
+            out,
+            "global_defs {{\n    lvs_sync_daemon {interface} {INSTANCE}\n}}\n"
+        );
     }
     let _ = writeln!(out, "vrrp_instance {INSTANCE} {{");
     let _ = writeln!(out, "    state BACKUP");
     let _ = writeln!(out, "    interface {interface}");
-    let _ = writeln!(out, "    virtual_router_id {}", instance.vrrp.virtual_router_id);
+    let _ = writeln!(
+        out,
+        "    virtual_router_id {}",
+        instance.vrrp.virtual_router_id
+    );
     let _ = writeln!(out, "    priority {}", instance.priority);
     let _ = writeln!(out, "    advert_int {}", instance.vrrp.advert_interval);
     if let Some((source, peers)) = &instance.unicast {
@@ -72,9 +79,17 @@ fn vrrp_instance(out: &mut String, instance: &VrrpInstance) {
         }
         let _ = writeln!(out, "    }}");
     }
-    let (v4, v6): (Vec<&IpAddr>, Vec<&IpAddr>) = instance.addresses.iter().partition(|a| a.is_ipv4());
-    let (advertised, excluded) = if v4.is_empty() { (v6, vec![]) } else { (v4, v6) };
-    for (block, addresses) in [("virtual_ipaddress", advertised), ("virtual_ipaddress_excluded", excluded)] {
+    let (v4, v6): (Vec<&IpAddr>, Vec<&IpAddr>) =
+        instance.addresses.iter().partition(|a| a.is_ipv4());
+    let (advertised, excluded) = if v4.is_empty() {
+        (v6, vec![])
+    } else {
+        (v4, v6)
+    };
+    for (block, addresses) in [
+        ("virtual_ipaddress", advertised),
+        ("virtual_ipaddress_excluded", excluded),
+    ] {
         if addresses.is_empty() {
             continue;
         }

@@ -4,7 +4,14 @@ use super::*;
 
 pub(super) const DIRECTOR: Schema = Schema {
     attributes: &["interface", "dip", "sysctl"],
-    blocks: &["timeouts", "ignore", "sync_daemon", "ssh", "keepalived", "vrrp"],
+    blocks: &[
+        "timeouts",
+        "ignore",
+        "sync_daemon",
+        "ssh",
+        "keepalived",
+        "vrrp",
+    ],
 };
 
 pub(super) const KEEPALIVED: Schema = Schema {

@@ -214,7 +214,8 @@ impl<'m> Decoder<'m, '_> {
                     if self.declared.vrrp.is_some() {
                         reader
                             .error(block_span(block), "only one `vrrp` block is allowed")
-                            .help = Some("the directors share one VRRP instance: keep one block".into());
+                            .help =
+                            Some("the directors share one VRRP instance: keep one block".into());
                     } else if let Some(vrrp) = vrrp::vrrp(&mut reader, block) {
                         self.declared.vrrp = Some((vrrp, location));
                     }

@@ -24,7 +24,8 @@ pub(super) fn vrrp(reader: &mut Reader, block: &Block) -> Option<Vrrp> {
     reader.check(b, "the vrrp block", &VRRP);
     let _ = reader.labels(block, &[]);
     let id = reader.get(b, "virtual_router_id", |v| {
-        body::integer(1, 255)(v).map_err(|p| p.help("a VRRP router id is 1..255, one per LAN segment"))
+        body::integer(1, 255)(v)
+            .map_err(|p| p.help("a VRRP router id is 1..255, one per LAN segment"))
     });
     let id = reader.require(id, b, "virtual_router_id", block, "51");
     let advert_interval = reader
@@ -38,9 +39,7 @@ pub(super) fn vrrp(reader: &mut Reader, block: &Block) -> Option<Vrrp> {
         })
         .map_or(1, |i| i.value);
     let flag = |reader: &mut Reader, name: &str| {
-        reader
-            .get(b, name, body::boolean)
-            .is_some_and(|f| f.value)
+        reader.get(b, name, body::boolean).is_some_and(|f| f.value)
     };
     let unicast = flag(reader, "unicast");
     let sync_connections = flag(reader, "sync_connections");

@@ -50,7 +50,11 @@ pub fn vrrp_instance(config: &Config, director: &DirectorConfig) -> Option<rende
         vrrp: vrrp.clone(),
         interface,
         priority,
-        addresses: director.vrrp_addresses.iter().map(|a| a.address.addr()).collect(),
+        addresses: director
+            .vrrp_addresses
+            .iter()
+            .map(|a| a.address.addr())
+            .collect(),
         unicast,
     })
 }

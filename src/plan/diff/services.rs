@@ -65,6 +65,17 @@ impl<'a> Differ<'a> {
             let undo = Change::SetTimeouts(self.observed.table.timeouts);
             self.director_ipvs(Change::SetTimeouts(t), undo);
         }
+        // keepalived runs the sync daemons of a director in VRRP with `sync_connections`,
+        // starting and stopping them as its state changes.
+        let keepalived_syncs = self
+            .config
+            .vrrp
+            .as_ref()
+            .is_some_and(|v| v.sync_connections)
+            && self.director.meta.vrrp_priority.is_some();
+        if keepalived_syncs {
+            return;
+        }
         let want_daemons = &self.director.settings.sync_daemons;
         let have_daemons = &self.observed.table.sync_daemons;
         if want_daemons != have_daemons {
