@@ -11,7 +11,7 @@ mod steps;
 mod touched;
 
 pub use observe::{ObserveError, observe, observe_with, reread_director, reread_hosts};
-pub use run::{run, run_order};
+pub use run::run;
 pub use steps::{NotUndone, Undo};
 
 use crate::config::Config;
@@ -126,6 +126,13 @@ pub enum Error {
         waited: u64,
         difference: String,
     },
+    /// The VRRP VIPs are not where the priorities say, after the directors' stages.
+    #[error("VRRP did not settle within {waited} s: the VIPs should be on {expected} alone, and are on {}", if holders.is_empty() { "no director".to_string() } else { holders.join(" and ") })]
+    VrrpUnsettled {
+        expected: String,
+        holders: Vec<String>,
+        waited: u64,
+    },
     /// Probes that failed: before any change (each server probed directly), or the first
     /// through a VIP after a director's changes.
     #[error("{}", probes_failed(.0))]
@@ -212,6 +219,9 @@ impl miette::Diagnostic for Error {
             Error::Drain(error) => error.help(),
             Error::Unsettled { .. } => Some(Box::new(
                 "keepalived's log on the director says why (journalctl -u keepalived)",
+            )),
+            Error::VrrpUnsettled { .. } => Some(Box::new(
+                "keepalived's log on each director says its VRRP state (journalctl -u keepalived); the directors must hear each other's adverts (multicast 224.0.0.18, or unicast between their DIPs)",
             )),
             _ => None,
         }

@@ -28,7 +28,10 @@ struct Stage<'p> {
 /// real servers are prepared, and its VIPs leave before the real servers are cleaned up:
 /// the same order for one director as for several, and in both a real server is ready
 /// before any director sends it traffic.
-fn stages<'p>(config: &Config, plan: &'p Plan) -> Vec<Stage<'p>> {
+///
+/// The director that holds the VRRP VIPs (`holder`) goes last (SPEC §10): the backups are
+/// changed first, and a change that moves the VIPs moves them once the others are ready.
+fn stages<'p>(config: &Config, plan: &'p Plan, holder: Option<usize>) -> Vec<Stage<'p>> {
     let mut prepare = Vec::new();
     let mut cleanup = Vec::new();
     let mut directors: Vec<Vec<&(Phase, Step)>> = vec![Vec::new(); config.directors.len()];
@@ -53,15 +56,14 @@ fn stages<'p>(config: &Config, plan: &'p Plan) -> Vec<Stage<'p>> {
         director: None,
         steps: prepare,
     }];
-    stages.extend(
-        directors
-            .into_iter()
-            .enumerate()
-            .map(|(index, steps)| Stage {
-                director: Some(index),
-                steps,
-            }),
-    );
+    let mut directors: Vec<Stage> = (directors.into_iter().enumerate())
+        .map(|(index, steps)| Stage {
+            director: Some(index),
+            steps,
+        })
+        .collect();
+    directors.sort_by_key(|stage| stage.director == holder);
+    stages.extend(directors);
     stages.push(Stage {
         director: None,
         steps: cleanup,
@@ -70,14 +72,6 @@ fn stages<'p>(config: &Config, plan: &'p Plan) -> Vec<Stage<'p>> {
         stage.steps.sort_by_key(|(phase, _)| *phase);
     }
     stages
-}
-
-/// Every step of a plan in the order apply runs them: stage after stage.
-pub fn run_order<'p>(config: &Config, plan: &'p Plan) -> Vec<&'p (Phase, Step)> {
-    stages(config, plan)
-        .into_iter()
-        .flat_map(|stage| stage.steps)
-        .collect()
 }
 
 /// Reports a stage's progress as part of the whole apply.
@@ -115,7 +109,11 @@ pub fn run(
         goal,
         targets,
     } = request;
-    let stages = stages(config, plan);
+    let holder = match crate::plan::vrrp::holders(config, &observed)[..] {
+        [only] => Some(only),
+        _ => None,
+    };
+    let stages = stages(config, plan, holder);
     let verifying = Verifying {
         config,
         goal,
@@ -175,6 +173,7 @@ pub fn run(
             break;
         }
     }
+    let failed = failed.or_else(|| vrrp_settled(config, backends, &stages).err());
     let error = match failed {
         Some(error) => error,
         None => {
@@ -200,6 +199,55 @@ pub fn run(
     }
     let left = Box::new(left);
     Err(Failure { error, left })
+}
+
+/// After the directors' stages, when one in VRRP changed: waits until the director with
+/// the highest priority holds the VIPs, alone (keepalived's first election after a reload
+/// takes about 3 advertisement intervals; a takeover by a new priority as long).
+fn vrrp_settled(config: &Config, backends: &mut Backends, stages: &[Stage]) -> Result<(), Error> {
+    let Some(vrrp) = &config.vrrp else {
+        return Ok(());
+    };
+    let changed = (stages.iter())
+        .filter(|s| !s.steps.is_empty())
+        .filter_map(|s| s.director)
+        .any(|index| config.directors[index].meta.vrrp_priority.is_some());
+    let Some(elected) = crate::plan::vrrp::elected(config).filter(|_| changed) else {
+        return Ok(());
+    };
+    let bound = std::time::Duration::from_secs(4 * u64::from(vrrp.advert_interval) + 6);
+    let start = std::time::Instant::now();
+    loop {
+        let mut facts = Vec::new();
+        for (index, director) in config.directors.iter().enumerate() {
+            facts.push(match director.meta.vrrp_priority {
+                Some(_) => Some(backends.directors[index].settings.observe(
+                    &[],
+                    director.meta.interface.as_deref(),
+                    None,
+                )?),
+                None => None,
+            });
+        }
+        let holders = crate::plan::vrrp::holding(config, |index| facts[index].as_ref());
+        if holders == [elected] {
+            return Ok(());
+        }
+        if start.elapsed() > bound {
+            let name = |index: usize| {
+                config.directors[index]
+                    .name()
+                    .unwrap_or("the director")
+                    .to_string()
+            };
+            return Err(Error::VrrpUnsettled {
+                expected: name(elected),
+                holders: holders.into_iter().map(name).collect(),
+                waited: bound.as_secs(),
+            });
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
 }
 
 /// Runs `probes`, each on its director, one at a time: directly (every one, then the

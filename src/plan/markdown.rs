@@ -168,8 +168,14 @@ fn html(text: &str) -> String {
         .replace('>', "&gt;")
 }
 
-/// The real servers keepalived holds down, as a list.
+/// Who holds the VRRP VIPs and the real servers keepalived holds down, as lists.
 fn held_down(out: &mut String, plan: &Plan) {
+    if !plan.vrrp.is_empty() {
+        out.push_str("\nVRRP (keepalived):\n\n");
+        for line in &plan.vrrp {
+            let _ = writeln!(out, "- {}", escape(line));
+        }
+    }
     if !plan.held_down.is_empty() {
         out.push_str("\nHeld down by keepalived's health checks (not drift):\n\n");
         for line in &plan.held_down {

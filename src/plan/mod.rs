@@ -7,6 +7,7 @@ mod diff;
 pub mod markdown;
 mod persist;
 pub mod render;
+pub mod vrrp;
 
 pub use diff::{director_part, hosts_part, keepalived_services};
 
@@ -61,6 +62,7 @@ pub fn make(
         }
     }
     if errors.is_empty() {
+        plan.vrrp = vrrp::lines(config, observed);
         Ok(plan)
     } else {
         Err(errors)
@@ -215,6 +217,10 @@ pub struct Plan {
     /// drift, and nothing to apply.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub held_down: Vec<String>,
+    /// Who holds the VIPs of the directors in VRRP, and whether the apply moves them
+    /// (SPEC §10).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vrrp: Vec<String>,
     /// The probes apply will run (SPEC §9), each director's in its order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub probes: Vec<crate::probe::PlannedProbe>,
@@ -354,6 +360,7 @@ impl Plan {
             warnings: self.warnings,
             replaced: self.replaced,
             held_down: self.held_down,
+            vrrp: self.vrrp,
             probes,
         }
     }

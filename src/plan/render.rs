@@ -30,6 +30,9 @@ pub fn json(plan: &Plan) -> Value {
     if !plan.held_down.is_empty() {
         document["held_down"] = json!(plan.held_down);
     }
+    if !plan.vrrp.is_empty() {
+        document["vrrp"] = json!(plan.vrrp);
+    }
     if !plan.probes.is_empty() {
         document["probes"] = plan.probes.iter().map(probe_json).collect();
     }
@@ -69,9 +72,16 @@ pub fn probes(plan: &Plan) -> String {
     out
 }
 
-/// The real servers keepalived holds down, said after the plan (or its "No changes").
+/// The real servers keepalived holds down and who holds the VRRP VIPs, said after the
+/// plan (or its "No changes").
 pub fn held_down(plan: &Plan) -> String {
     let mut out = String::new();
+    if !plan.vrrp.is_empty() {
+        out.push_str("\nVRRP (keepalived):\n");
+        for line in &plan.vrrp {
+            let _ = writeln!(out, "  - {line}");
+        }
+    }
     if !plan.held_down.is_empty() {
         out.push_str("\nHeld down by keepalived's health checks (not drift, nothing to apply):\n");
         for line in &plan.held_down {
