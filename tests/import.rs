@@ -296,7 +296,7 @@ fn a_keepalived_configuration_imports_as_the_services_it_makes() {
             (*key, (service.clone(), check))
         })
         .collect();
-    let file = lvsform::keepalived::render::render(&checked).unwrap();
+    let file = lvsform::keepalived::render::render(&checked, None).unwrap();
     let remade: BTreeMap<ServiceKey, Service> = lvsform::keepalived::conf::services(&file)
         .into_iter()
         .map(|(key, (service, _))| (key, service))

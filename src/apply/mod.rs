@@ -287,10 +287,15 @@ impl Left {
 pub struct Batch<'a> {
     pub first: &'a Step,
     pub count: usize,
+    /// The named director whose stage runs it.
+    pub director: Option<&'a str>,
 }
 
 impl fmt::Display for Batch<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(director) = self.director {
+            write!(f, "{director}: ")?;
+        }
         match self.first {
             Step::Ipvs { change, .. } => write!(f, "{change}")?,
             Step::Host { host, change } => write!(f, "{host}: {change}")?,

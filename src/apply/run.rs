@@ -4,7 +4,7 @@
 use super::steps::{self, Journal, NotUndone};
 use super::touched::Touched;
 use super::{
-    Backends, Cancel, Error, Event, Failure, Left, ProbeFailure, Progress, Request,
+    Backends, Batch, Cancel, Error, Event, Failure, Left, ProbeFailure, Progress, Request,
     reread_director, reread_hosts,
 };
 use crate::address::Address;
@@ -74,18 +74,25 @@ fn stages<'p>(config: &Config, plan: &'p Plan, holder: Option<usize>) -> Vec<Sta
     stages
 }
 
-/// Reports a stage's progress as part of the whole apply.
+/// Reports a stage's progress as part of the whole apply, its batches under its
+/// director's name.
 struct Counted<'p> {
     inner: &'p mut dyn Progress,
     before: usize,
     total: usize,
+    director: Option<&'p str>,
 }
 
 impl Progress for Counted<'_> {
     fn event(&mut self, event: Event<'_>) {
+        let director = self.director;
+        fn named<'b>(batch: Batch<'b>, director: Option<&'b str>) -> Batch<'b> {
+            Batch { director, ..batch }
+        }
         match event {
+            Event::Started(batch) => self.inner.event(Event::Started(named(batch, director))),
             Event::Finished { batch, done, .. } => self.inner.event(Event::Finished {
-                batch,
+                batch: named(batch, director),
                 done: self.before + done,
                 total: self.total,
             }),
@@ -139,6 +146,7 @@ pub fn run(
             inner: progress,
             before: done,
             total,
+            director: stage.director.and_then(|i| config.directors[i].name()),
         };
         let executed = crate::log::timed("steps executed", || {
             steps::execute(

@@ -96,6 +96,7 @@ pub fn execute(
         let described = Batch {
             first,
             count: batch.len(),
+            director: None,
         };
         progress.event(Event::Started(described));
         let outcome = match first {

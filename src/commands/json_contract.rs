@@ -158,6 +158,7 @@ fn apply_events_match_their_schema() {
             batch: Batch {
                 first: step,
                 count: 3,
+                director: Some("lb1"),
             },
             done: 3,
             total: steps.len(),

@@ -343,14 +343,14 @@ mod tests {
             ),
         ]
         .into();
-        let text = render(&services).unwrap();
+        let text = render(&services, None).unwrap();
         let read: BTreeMap<ServiceKey, (Service, HealthCheck)> =
             super::super::conf::services(&text)
                 .into_iter()
                 .map(|(key, (service, check))| (key, (service, check.unwrap())))
                 .collect();
         assert_eq!(read, services, "{text}");
-        assert!(render(&BTreeMap::new()).is_none());
+        assert!(render(&BTreeMap::new(), None).is_none());
     }
 
     #[test]
@@ -367,7 +367,7 @@ mod tests {
             family: Family::Ipv4,
         };
         let service = service(Scheduler::Sh, Forwarding::Dr);
-        let text = render(&[(key, (service.clone(), check))].into()).unwrap();
+        let text = render(&[(key, (service.clone(), check))].into(), None).unwrap();
         let written: Vec<&str> = text.lines().filter(|l| l.contains("real_server")).collect();
         let mut kernel: Vec<String> = written
             .iter()
@@ -390,5 +390,54 @@ mod tests {
         assert_eq!(seconds(Duration::from_secs(2)), "2");
         assert_eq!(seconds(Duration::from_millis(500)), "0.5");
         assert_eq!(seconds(Duration::from_millis(1250)), "1.25");
+    }
+
+    #[test]
+    fn the_vrrp_instance_starts_as_backup_with_its_priority_peers_and_vips() {
+        let instance = VrrpInstance {
+            vrrp: Vrrp {
+                virtual_router_id: 51,
+                advert_interval: 1,
+                unicast: true,
+                sync_connections: true,
+            },
+            interface: "eth0".into(),
+            priority: 150,
+            addresses: ["203.0.113.10", "2001:db8::10", "203.0.113.11"]
+                .iter()
+                .map(|a| a.parse().unwrap())
+                .collect(),
+            unicast: Some((
+                "10.1.0.1".parse().unwrap(),
+                vec!["10.1.0.2".parse().unwrap()],
+            )),
+        };
+        let text = render(&BTreeMap::new(), Some(&instance)).unwrap();
+        let expected = "global_defs {
+    lvs_sync_daemon eth0 lvsform
+}
+
+vrrp_instance lvsform {
+    state BACKUP
+    interface eth0
+    virtual_router_id 51
+    priority 150
+    advert_int 1
+    unicast_src_ip 10.1.0.1
+    unicast_peer {
+        10.1.0.2
+    }
+    virtual_ipaddress {
+        203.0.113.10/32 dev eth0
+        203.0.113.11/32 dev eth0
+    }
+    virtual_ipaddress_excluded {
+        2001:db8::10/128 dev eth0
+    }
+}
+";
+        assert_eq!(text, format!("{HEADER}\n{expected}"));
+        // keepalived's services in it are read back as before: the instance is not one.
+        assert!(super::super::conf::services(&text).is_empty());
     }
 }
