@@ -176,12 +176,12 @@ pub fn run(
                         .collect();
                     probe(config, backends, &probes, true, progress, cancel).err()
                 })
+                .or_else(|| vrrp_settled(config, backends, director, &observed).err())
         });
         if failed.is_some() {
             break;
         }
     }
-    let failed = failed.or_else(|| vrrp_settled(config, backends, &stages).err());
     let error = match failed {
         Some(error) => error,
         None => {
@@ -209,18 +209,21 @@ pub fn run(
     Err(Failure { error, left })
 }
 
-/// After the directors' stages, when one in VRRP changed: waits until the director with
-/// the highest priority holds the VIPs, alone (keepalived's first election after a reload
-/// takes about 3 advertisement intervals; a takeover by a new priority as long).
-fn vrrp_settled(config: &Config, backends: &mut Backends, stages: &[Stage]) -> Result<(), Error> {
-    let Some(vrrp) = &config.vrrp else {
+/// After the stage of a director in VRRP: waits until the director the keepalived files
+/// now elect (the highest priority in them, some new and some old) holds the VIPs, alone.
+/// keepalived's first election after a reload takes about 3 advertisement intervals, and a
+/// takeover by a new priority as long.
+fn vrrp_settled(
+    config: &Config,
+    backends: &mut Backends,
+    director: usize,
+    observed: &crate::plan::Observed,
+) -> Result<(), Error> {
+    let (Some(vrrp), Some(_)) = (&config.vrrp, config.directors[director].meta.vrrp_priority)
+    else {
         return Ok(());
     };
-    let changed = (stages.iter())
-        .filter(|s| !s.steps.is_empty())
-        .filter_map(|s| s.director)
-        .any(|index| config.directors[index].meta.vrrp_priority.is_some());
-    let Some(elected) = crate::plan::vrrp::elected(config).filter(|_| changed) else {
+    let Some(expected) = crate::plan::vrrp::expected(config, observed) else {
         return Ok(());
     };
     let bound = std::time::Duration::from_secs(4 * u64::from(vrrp.advert_interval) + 6);
@@ -229,27 +232,27 @@ fn vrrp_settled(config: &Config, backends: &mut Backends, stages: &[Stage]) -> R
         let mut facts = Vec::new();
         for (index, director) in config.directors.iter().enumerate() {
             facts.push(match director.meta.vrrp_priority {
-                Some(_) => Some(backends.directors[index].settings.observe(
-                    &[],
-                    director.meta.interface.as_deref(),
-                    None,
-                )?),
+                Some(_) => Some(
+                    backends.directors[index]
+                        .settings
+                        .observe(&[], director.meta.interface.as_deref(), None)?,
+                ),
                 None => None,
             });
         }
-        let holders = crate::plan::vrrp::holding(config, |index| facts[index].as_ref());
-        if holders == [elected] {
+        // A director not in VRRP yet still holds lvsform's VIPs until its own stage.
+        let mut holders = crate::plan::vrrp::holding(config, |index| facts[index].as_ref());
+        holders.retain(|&index| crate::plan::vrrp::in_vrrp(observed, index));
+        if holders == [expected] {
             return Ok(());
         }
         if start.elapsed() > bound {
             let name = |index: usize| {
-                config.directors[index]
-                    .name()
-                    .unwrap_or("the director")
-                    .to_string()
+                let name = config.directors[index].name();
+                name.unwrap_or("the director").to_string()
             };
             return Err(Error::VrrpUnsettled {
-                expected: name(elected),
+                expected: name(expected),
                 holders: holders.into_iter().map(name).collect(),
                 waited: bound.as_secs(),
             });

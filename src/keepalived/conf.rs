@@ -239,6 +239,20 @@ pub fn services(text: &str) -> BTreeMap<ServiceKey, (Service, Option<HealthCheck
         .collect()
 }
 
+/// The priority of lvsform's VRRP instance in its file (none: it has none).
+pub fn vrrp_priority(text: &str) -> Option<u8> {
+    parse(text)
+        .iter()
+        .find(|item| item.keyword() == "vrrp_instance" && item.arg(1) == Some(super::render::INSTANCE))?
+        .children
+        .as_deref()?
+        .iter()
+        .find(|item| item.keyword() == "priority")?
+        .arg(1)?
+        .parse()
+        .ok()
+}
+
 /// The members of each `virtual_server_group`, by name.
 pub type Groups = BTreeMap<String, Vec<ServiceKeyOf>>;
 

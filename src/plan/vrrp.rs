@@ -49,6 +49,27 @@ pub fn elected(config: &Config) -> Option<usize> {
         .map(|(_, index)| index)
 }
 
+/// Whether director `index`'s keepalived file, as `observed`, has lvsform's VRRP instance.
+pub fn in_vrrp(observed: &Observed, index: usize) -> bool {
+    let facts = observed.directors.get(index).and_then(Option::as_ref);
+    let file = facts.and_then(|f| f.settings.keepalived.as_ref()?.file.as_deref());
+    file.and_then(crate::keepalived::conf::vrrp_priority).is_some()
+}
+
+/// The director that should hold the VIPs with the keepalived files as `observed` read
+/// them (during an apply, some new and some old): the highest priority among them.
+pub fn expected(config: &Config, observed: &Observed) -> Option<usize> {
+    (config.directors.iter().enumerate())
+        .filter(|(_, d)| d.meta.vrrp_priority.is_some())
+        .filter_map(|(index, _)| {
+            let facts = observed.directors.get(index)?.as_ref()?;
+            let file = facts.settings.keepalived.as_ref()?.file.as_deref()?;
+            Some((crate::keepalived::conf::vrrp_priority(file)?, index))
+        })
+        .max()
+        .map(|(_, index)| index)
+}
+
 /// The plan's lines on VRRP: who holds the VIPs, and whether this apply moves them.
 pub fn lines(config: &Config, observed: &Observed) -> Vec<String> {
     let vips = vips(config);
@@ -69,6 +90,14 @@ pub fn lines(config: &Config, observed: &Observed) -> Vec<String> {
     let vips: Vec<String> = vips.iter().map(ToString::to_string).collect();
     let vips = vips.join(", ");
     let holders = holders(config, observed);
+    if !holders.is_empty() && !holders.iter().any(|&i| in_vrrp(observed, i)) {
+        let names: Vec<String> = holders.iter().map(|&i| name(i)).collect();
+        return vec![format!(
+            "{vips}: held by lvsform on {}; handed over to keepalived's VRRP, {} will hold it",
+            names.join(" and "),
+            name(elected)
+        )];
+    }
     vec![match holders[..] {
         [only] if only == elected => format!("{vips}: held by {}, and stays there", name(only)),
         [only] => format!("moves {vips} from {} to {}", name(only), name(elected)),

@@ -79,13 +79,20 @@ takeover() { # takeover COMMAND...
   lost=$(grep -c 'no answer' /tmp/during.txt)
 }
 
+# Before VRRP: lvsform holds the VIP on both directors (their `interface`).
+mkdir -p /tmp/novrrp
+sed '/^  vrrp {/,/^  }/d; /^vrrp {/,/^}/d' /tmp/pair/main.lvs.hcl >/tmp/novrrp/main.lvs.hcl
+code=$( (cd /tmp/novrrp && as_ci lvsform apply --auto-approve --no-color) >/tmp/out.txt 2>&1; echo $?)
+cat /tmp/out.txt
+check before_vrrp_lvsform_holds_the_vip_on_both sh -c "[ $code -eq 0 ] && [ \"\$(for lb in director lb2; do ip netns exec \$lb ip -o addr show dev eth0 | grep -c ' $VIP/32 '; done | tr '\n' ' ')\" = '1 1 ' ]"
 pids="$(ka_pid_of lb1) $(ka_pid_of lb2)"
 echo "keepalived: $pids"
 code=$(status_of pair plan --detailed-exitcode)
 cat /tmp/out.txt
 check vrrp_plan_has_changes [ "$code" -eq 2 ]
 check vrrp_plan_renders_the_instance grep -q '^      +vrrp_instance lvsform {' /tmp/out.txt
-check vrrp_plan_names_the_future_holder grep -q "203.0.113.10: held by no director now; lb1 (priority 150) will hold it" /tmp/out.txt
+check vrrp_plan_names_the_future_holder grep -q "203.0.113.10: held by lvsform on lb1 (priority 150) and lb2 (priority 100); handed over to keepalived's VRRP, lb1 (priority 150) will hold it" /tmp/out.txt
+check vrrp_plan_hands_lb2s_vip_over grep -q 'address 203.0.113.10/32 on eth0 = "present" -> "held by keepalived.s VRRP on the director it elects"' /tmp/out.txt
 start=$(now_ms)
 code=$(status_of pair apply --auto-approve)
 echo "figure: first apply of the VRRP pair: $(($(now_ms) - start)) ms"
