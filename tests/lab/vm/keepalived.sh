@@ -202,7 +202,11 @@ MAIN=$IMPORT
 start_keepalived
 rules_made() { [ "$(in_ns director ipvsadm -Sn | grep -c -- '^-a ')" -eq 10 ]; }
 check import_keepalived_makes_its_table within 15 rules_made
-sleep 1
+# Every check has run once by now (delay_loop 2 and 3): the table is keepalived's steady
+# one (rs1's digest is that of its page; a failing check would take it out after a
+# moment, and the table captured before would not be keepalived's).
+sleep 4
+check import_keepalived_table_is_steady rules_made
 table >/tmp/original.txt
 cat /tmp/original.txt
 mkdir -p /tmp/imported
