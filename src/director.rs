@@ -354,8 +354,17 @@ fn apply(change: &DirectorChange) -> Result<(), DirectorError> {
             "dev",
             &a.interface,
         ]),
+        // An address already gone is what was asked (keepalived's VRRP removes the VIPs
+        // it takes over, on a director that becomes its backup).
         DirectorChange::DelAddress(a) => {
-            ip(&["addr", "del", &a.address.to_string(), "dev", &a.interface])
+            match ip(&["addr", "del", &a.address.to_string(), "dev", &a.interface]) {
+                Err(DirectorError::Ip { message, .. })
+                    if message.contains("Cannot assign requested address") =>
+                {
+                    Ok(())
+                }
+                other => other,
+            }
         }
         DirectorChange::Keepalived(write) => {
             Ok(keepalived::write(&write.files, write.content.as_deref())?)
