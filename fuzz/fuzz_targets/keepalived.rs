@@ -1,5 +1,6 @@
 //! keepalived's files as lvsform reads them: a director's lvsform file (sent by a remote
-//! director, read by the planner), keepalived's state dump, a configuration to import.
+//! director, read by the planner: its services and its VRRP priority), keepalived's state
+//! dump, a configuration to import.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -10,5 +11,6 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let _ = conf::services(text);
+    let _ = conf::vrrp_priority(text);
     let _ = state::parse(text);
 });
