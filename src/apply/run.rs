@@ -232,11 +232,11 @@ fn vrrp_settled(
         let mut facts = Vec::new();
         for (index, director) in config.directors.iter().enumerate() {
             facts.push(match director.meta.vrrp_priority {
-                Some(_) => Some(
-                    backends.directors[index]
-                        .settings
-                        .observe(&[], director.meta.interface.as_deref(), None)?,
-                ),
+                Some(_) => Some(backends.directors[index].settings.observe(
+                    &[],
+                    director.meta.interface.as_deref(),
+                    None,
+                )?),
                 None => None,
             });
         }

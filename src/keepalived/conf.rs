@@ -243,7 +243,9 @@ pub fn services(text: &str) -> BTreeMap<ServiceKey, (Service, Option<HealthCheck
 pub fn vrrp_priority(text: &str) -> Option<u8> {
     parse(text)
         .iter()
-        .find(|item| item.keyword() == "vrrp_instance" && item.arg(1) == Some(super::render::INSTANCE))?
+        .find(|item| {
+            item.keyword() == "vrrp_instance" && item.arg(1) == Some(super::render::INSTANCE)
+        })?
         .children
         .as_deref()?
         .iter()

@@ -53,7 +53,8 @@ pub fn elected(config: &Config) -> Option<usize> {
 pub fn in_vrrp(observed: &Observed, index: usize) -> bool {
     let facts = observed.directors.get(index).and_then(Option::as_ref);
     let file = facts.and_then(|f| f.settings.keepalived.as_ref()?.file.as_deref());
-    file.and_then(crate::keepalived::conf::vrrp_priority).is_some()
+    file.and_then(crate::keepalived::conf::vrrp_priority)
+        .is_some()
 }
 
 /// The director that should hold the VIPs with the keepalived files as `observed` read

@@ -33,11 +33,12 @@ impl Differ<'_> {
     }
 
     /// VIPs of deleted services leave the director's interface last; so do, on a director
-    /// that joins VRRP, the VIPs lvsform held there, unless VRRP elects it (its keepalived
-    /// then adopts them): either way they are handed over, and the plan says so.
+    /// that joins VRRP as a backup, the VIPs lvsform held there: they are handed over
+    /// (keepalived's backup removes them when its instance starts, and its master adopts
+    /// its own), and the plan says so.
     pub(super) fn director_cleanup(&mut self) {
         let want = &self.director.settings.addresses;
-        let (kept, handed_over) = self.vrrp_handover();
+        let handed_over = self.vrrp_handover();
         let stale: Vec<InterfaceAddress> = self
             .observed
             .director
@@ -47,22 +48,15 @@ impl Differ<'_> {
             .chain(&handed_over)
             .cloned()
             .collect();
-        for address in kept.iter().chain(&handed_over) {
-            let name = format!("address {} on {}", address.address, address.interface);
-            let to = match kept.contains(address) {
-                true => "held by keepalived's VRRP",
-                false => "held by keepalived's VRRP on the director it elects",
-            };
-            self.director_before.insert(name.clone(), json!("present"));
-            self.director_after.insert(name, json!(to));
-        }
         for address in stale {
-            if !handed_over.contains(&address) {
-                self.director_before.insert(
-                    format!("address {} on {}", address.address, address.interface),
-                    json!("present"),
+            let name = format!("address {} on {}", address.address, address.interface);
+            if handed_over.contains(&address) {
+                self.director_after.insert(
+                    name.clone(),
+                    json!("held by keepalived's VRRP on the director it elects"),
                 );
             }
+            self.director_before.insert(name, json!("present"));
             self.director_step(
                 Phase::DirectorCleanup,
                 Step::Director(DirectorChange::DelAddress(address)),
@@ -71,23 +65,21 @@ impl Differ<'_> {
         self.director_change();
     }
 
-    /// When this director joins VRRP (its keepalived file has no VRRP instance yet), the
-    /// VIPs lvsform held on its interface: kept for keepalived on the director VRRP
-    /// elects, removed from the others.
-    fn vrrp_handover(&self) -> (Vec<InterfaceAddress>, Vec<InterfaceAddress>) {
+    /// The VIPs lvsform held on this director's interface when it joins VRRP (its
+    /// keepalived file has no VRRP instance yet) and is not the director VRRP elects.
+    fn vrrp_handover(&self) -> Vec<InterfaceAddress> {
         let file = (self.observed.director.keepalived.as_ref()).and_then(|k| k.file.as_deref());
-        if file.and_then(crate::keepalived::conf::vrrp_priority).is_some() {
-            return (vec![], vec![]);
-        }
-        let held: Vec<InterfaceAddress> = (self.director.vrrp_addresses.iter())
-            .filter(|a| self.observed.director.addresses.contains(a))
-            .cloned()
-            .collect();
+        let joining = file
+            .and_then(crate::keepalived::conf::vrrp_priority)
+            .is_none();
         let elected = crate::plan::vrrp::elected(self.config)
             .is_some_and(|i| std::ptr::eq(&self.config.directors[i], self.director));
-        match elected {
-            true => (held, vec![]),
-            false => (vec![], held),
+        if !joining || elected {
+            return vec![];
         }
+        (self.director.vrrp_addresses.iter())
+            .filter(|a| self.observed.director.addresses.contains(a))
+            .cloned()
+            .collect()
     }
 }
