@@ -9,13 +9,13 @@ rm -rf $F && mkdir -p $F && cp /lab/examples/ha-pair/main.lvs.hcl /lab/configs/f
 big() { (cd $F && as_ci lvsform "$@" --no-color); }
 now() { cut -d' ' -f1 /proc/uptime; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
-within() { awk -v t="$1" -v l="$2" 'BEGIN { exit !(t < l) }'; } # within SECONDS LIMIT
+shorter() { awk -v t="$1" -v l="$2" 'BEGIN { exit !(t < l) }'; } # shorter SECONDS LIMIT: SECONDS < LIMIT
 wait_until() { # wait_until SECONDS COMMAND...: polls every 0.2 s
   limit=$1
   shift
   start=$(now)
   until "$@"; do
-    within "$(since "$start")" "$limit" || return 1
+    shorter "$(since "$start")" "$limit" || return 1
     sleep 0.2
   done
 }
@@ -67,8 +67,8 @@ fault() {
   echo "fault $fault: exit $code after ${exited}s; both locks free after ${freed}s"
   # What it said, its lists cut to three items each.
   awk '/^  - / { if (++n > 3) next } !/^  - / { n = 0 } !/^\[/' /tmp/fault.txt | tail -25
-  check "faults_${fault}_exits_within_60s" within "$exited" 60
-  check "faults_${fault}_frees_both_locks_within_60s" within "$freed" 60
+  check "faults_${fault}_exits_within_60s" shorter "$exited" 60
+  check "faults_${fault}_frees_both_locks_within_60s" shorter "$freed" 60
 }
 # After a fault that exits 4: lb1 as before; every changed real server on lb2 is listed,
 # and every one listed as left (certainly done) is changed.

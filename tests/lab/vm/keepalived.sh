@@ -29,17 +29,6 @@ start_keepalived() {
 httpd_of() { ps -o pid,args | awk -v dir="/srv/$1/www" '$2 == "httpd" && $4 == "80" && $6 == dir {print $1}'; }
 stop_httpd() { kill "$(httpd_of "$1")"; }
 start_httpd() { in_ns "$1" httpd -p 80 -h "/srv/$1/www"; }
-# Waits up to SECONDS for COMMAND to succeed.
-within() { # within SECONDS COMMAND...
-  limit=$(($1 * 10))
-  shift
-  n=0
-  until "$@"; do
-    n=$((n + 1))
-    [ "$n" -ge "$limit" ] && return 1
-    sleep 0.1
-  done
-}
 # Whether web (VIP:80) has real server ADDRESS at a weight above 0.
 in_web() { in_ns director ipvsadm -Ln -t "$VIP:80" | awk -v rs="$1:80" '$2 == rs && $4 > 0 {found = 1} END {exit !found}'; }
 in_cache() { in_ns director ipvsadm -Ln -t "$VIP2:80" | awk -v rs="$1:80" '$2 == rs && $4 > 0 {found = 1} END {exit !found}'; }

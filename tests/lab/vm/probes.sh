@@ -48,17 +48,6 @@ nothing_left() {
     ! in_ns director ip -o addr show dev lo | grep -q 198.18.0.1 &&
     ! in_ns director iptables-save 2>/dev/null | grep -q MARK
 }
-# Waits up to SECONDS for COMMAND to succeed.
-within() { # within SECONDS COMMAND...
-  limit=$(($1 * 10))
-  shift
-  n=0
-  until "$@"; do
-    n=$((n + 1))
-    [ "$n" -ge "$limit" ] && return 1
-    sleep 0.1
-  done
-}
 # A probe through a VIP is under way: its temporary service is there.
 probing() { in_ns director ipvsadm -Ln | grep -q FWM; }
 rs_httpd() { ps -o pid,args | awk -v dir="/srv/$1/www" '$2 == "httpd" && $4 == "80" && $6 == dir {print $1}'; }

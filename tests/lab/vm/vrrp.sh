@@ -41,17 +41,6 @@ ka_pid_of() { ps -o pid,args | awk -v c="/run/checkers-$1.pid" '$2 == "keepalive
 holds() { in_ns "$(ns_of "$1")" ip -o addr show dev eth0 | grep -q " $VIP/32 "; }
 holder() { for lb in lb1 lb2; do holds "$lb" && printf '%s ' "$lb"; done; }
 file_of() { cat "/proc/$(ka_pid_of "$1")/root$FILE" 2>/dev/null; }
-# Waits up to SECONDS for COMMAND to succeed.
-within() { # within SECONDS COMMAND...
-  limit=$(($1 * 10))
-  shift
-  n=0
-  until "$@"; do
-    n=$((n + 1))
-    [ "$n" -ge "$limit" ] && return 1
-    sleep 0.1
-  done
-}
 only() { [ "$(holder)" = "$1 " ]; }
 # A client connection to the echo service that sends a line every second: its lines
 # answered so far.
