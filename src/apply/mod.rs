@@ -177,13 +177,14 @@ pub struct ProbeFailure {
 
 /// How a probe went: `directly`, `through 203.0.113.10:80 (dr)`.
 pub fn way(through: bool, probe: &PlannedProbe) -> String {
-    match probe.through_vip().through {
-        Some(t) if through => format!(
+    let (vip, port) = probe.vip();
+    match through {
+        true => format!(
             "through {} ({})",
-            crate::model::SocketText(t.vip, t.port),
-            t.forwarding.mode()
+            crate::model::SocketText(vip, port),
+            probe.forwarding.mode()
         ),
-        _ => "directly".into(),
+        false => "directly".into(),
     }
 }
 

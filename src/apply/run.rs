@@ -40,15 +40,7 @@ fn stages<'p>(config: &Config, plan: &'p Plan, holder: Option<usize>) -> Vec<Sta
             match step {
                 (Phase::HostCleanup, Step::Host { .. }) => cleanup.push(step),
                 (_, Step::Host { .. }) => prepare.push(step),
-                _ => {
-                    // A plan is made from this configuration: its directors are these.
-                    let index = config
-                        .directors
-                        .iter()
-                        .position(|d| d.name() == change.director.as_deref())
-                        .expect("a plan's director is one of the configuration's");
-                    directors[index].push(step);
-                }
+                _ => directors[config.director_index(change.director.as_deref())].push(step),
             }
         }
     }
@@ -276,9 +268,7 @@ fn probe(
         if cancel.is_cancelled() {
             return Err(Error::Cancelled);
         }
-        let index = (config.directors.iter())
-            .position(|d| d.name() == planned.director.as_deref())
-            .expect("a plan's director is one of the configuration's");
+        let index = config.director_index(planned.director.as_deref());
         let run = match through {
             true => planned.through_vip(),
             false => planned.direct(),

@@ -185,9 +185,10 @@ pub(super) fn event_json(event: &Event<'_>) -> Option<Value> {
                 "via": if *through { "vip" } else { "direct" },
                 "outcome": outcome,
             });
-            if *through && let Some(t) = probe.through_vip().through {
-                line["through"] = json!(crate::model::SocketText(t.vip, t.port).to_string());
-                line["mode"] = json!(t.forwarding.mode());
+            if *through {
+                let (vip, port) = probe.vip();
+                line["through"] = json!(crate::model::SocketText(vip, port).to_string());
+                line["mode"] = json!(probe.forwarding.mode());
             }
             if let Some(director) = &probe.director {
                 line["director"] = json!(director);

@@ -85,6 +85,16 @@ pub struct DirectorConfig {
     pub vrrp_addresses: std::collections::BTreeSet<crate::model::InterfaceAddress>,
 }
 
+impl Config {
+    /// The index of the director named `name` (none: the unnamed one) — of a plan made
+    /// from this configuration, whose directors are these.
+    pub fn director_index(&self, name: Option<&str>) -> usize {
+        (self.directors.iter())
+            .position(|d| d.name() == name)
+            .expect("a plan's director is one of the configuration's")
+    }
+}
+
 impl DirectorConfig {
     /// The label of `director "NAME"`; none for the unlabeled director.
     pub fn name(&self) -> Option<&str> {

@@ -39,12 +39,10 @@ pub fn json(plan: &Plan) -> Value {
     document
 }
 
-/// A planned probe as `plan --json` shows it (and apply's probe events).
+/// A planned probe as `plan --json` shows it.
 pub fn probe_json(probe: &crate::probe::PlannedProbe) -> Value {
-    let through = probe
-        .through_vip()
-        .through
-        .map(|t| SocketText(t.vip, t.port).to_string());
+    let (vip, port) = probe.vip();
+    let through = SocketText(vip, port).to_string();
     let mut value = json!({
         "address": probe.address,
         "server": probe.server.to_string(),

@@ -184,11 +184,19 @@ impl PlannedProbe {
         }
     }
 
+    /// The VIP and port dialled through.
+    pub fn vip(&self) -> (IpAddr, u16) {
+        match self.service {
+            ServiceKey::Address { vip, port, .. } => (vip, port),
+            ServiceKey::Fwmark { .. } => {
+                unreachable!("probes are declared on VIP:port services only (validated)")
+            }
+        }
+    }
+
     /// The probe through the VIP, after the director's changes.
     pub fn through_vip(&self) -> ProbeRun {
-        let ServiceKey::Address { vip, port, .. } = self.service else {
-            unreachable!("probes are declared on VIP:port services only (validated)")
-        };
+        let (vip, port) = self.vip();
         ProbeRun {
             probe: self.probe.clone(),
             server: self.server,
@@ -222,9 +230,7 @@ impl PlannedProbe {
 
     /// The line the plan shows for it.
     pub fn plan_line(&self) -> String {
-        let ServiceKey::Address { vip, port, .. } = self.service else {
-            unreachable!("probes are declared on VIP:port services only (validated)")
-        };
+        let (vip, port) = self.vip();
         let first = if self.gate { "directly, then " } else { "" };
         format!(
             "{}: {}, {first}through {} ({}), within {:?}",
